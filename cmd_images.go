@@ -1,0 +1,78 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kindlab/kindlab/images"
+)
+
+// defaultCache is where build outputs and logs live between runs.
+func defaultCache() string {
+	if d := os.Getenv("KINDLAB_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "kindlab")
+	}
+	return filepath.Join(os.TempDir(), "kindlab-cache")
+}
+
+func (c *cli) builder(fs *flag.FlagSet, args []string) (*images.Builder, error) {
+	src := fs.String("src", "", "kindlab source tree (default: found from the working directory)")
+	cache := fs.String("cache", defaultCache(), "build cache folder")
+	force := fs.Bool("force", false, "rebuild images even when their content tag exists")
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if *src == "" {
+		wd, _ := os.Getwd()
+		s, err := images.FindSource(wd)
+		if err != nil {
+			return nil, err
+		}
+		*src = s
+	}
+	if err := os.MkdirAll(*cache, 0o755); err != nil {
+		return nil, fmt.Errorf("cache folder: %w", err)
+	}
+	return &images.Builder{Src: *src, Cache: *cache, Out: c.stdout, Run: images.ExecRunner{}, Force: *force}, nil
+}
+
+func (c *cli) images(args []string) error {
+	if len(args) == 0 {
+		return usageError{"images: want build or list"}
+	}
+	fs := flag.NewFlagSet("images "+args[0], flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	b, err := c.builder(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "build":
+		start := time.Now()
+		set, err := b.Build(c.ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "images ready in %s:\n  %s\n  %s\n", time.Since(start).Round(100*time.Millisecond), set.Node, set.Toolbox)
+		for _, a := range set.Apps {
+			fmt.Fprintf(c.stdout, "  %s\n", a)
+		}
+		return nil
+	case "list":
+		set, err := b.Plan(c.ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range append([]string{set.Node, set.Toolbox}, set.Apps...) {
+			fmt.Fprintln(c.stdout, s)
+		}
+		return nil
+	}
+	return usageError{fmt.Sprintf("images: unknown subcommand %q", args[0])}
+}

@@ -1,0 +1,214 @@
+package labs
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied by the parser.
+const (
+	DefaultNamespace    = "default"
+	DefaultCheckTimeout = Duration(60 * time.Second)
+	DefaultHTTPPath     = "/"
+	DefaultHTTPStatus   = 200
+)
+
+// Lab is one lab: lab.yaml with its steps loaded.
+type Lab struct {
+	ID        string
+	Title     string
+	Summary   string
+	Duration  Duration // estimate for the whole lab
+	Images    []string // images preloaded into the cluster
+	Files     []string // paths relative to manifests/, copied flat into ~
+	Namespace string   // working namespace; DefaultNamespace when unset
+	Steps     []Step
+}
+
+// Step is one step file: its front matter and markdown body.
+type Step struct {
+	ID       string // file name without ".md"
+	File     string // file name as listed in lab.yaml, e.g. "01-deploy.md"
+	Title    string
+	Estimate Duration // zero when unset
+	Manual   bool     // purely explanatory step without checks
+	Checks   []Check
+	Solution []string // commands a learner types, in order
+	Hints    []string
+	Body     string // markdown source after the front matter
+	BodyLine int    // line of the file where Body starts
+	Runnable []RunnableBlock
+}
+
+// RunnableBlock is a fenced block marked `bash run` or `bash run-interrupt`.
+type RunnableBlock struct {
+	Command   string // the command, possibly spanning lines ending in `\`
+	Interrupt bool   // send Ctrl-C before typing the command
+	Line      int    // line of the opening fence in the step file
+}
+
+// Kind names a check kind.
+type Kind string
+
+// The check kinds of FORMAT.md.
+const (
+	KindResource  Kind = "resource"
+	KindPods      Kind = "pods"
+	KindEndpoints Kind = "endpoints"
+	KindReplaced  Kind = "replaced"
+	KindExec      Kind = "exec"
+	KindHTTP      Kind = "http"
+	KindDNS       Kind = "dns"
+	KindHistory   Kind = "history"
+	KindScript    Kind = "script"
+)
+
+// Kinds lists every check kind.
+func Kinds() []Kind {
+	return []Kind{KindResource, KindPods, KindEndpoints, KindReplaced, KindExec, KindHTTP, KindDNS, KindHistory, KindScript}
+}
+
+// Check is one check of a step. Exactly one of the kind fields is set: the one
+// named by Kind.
+type Check struct {
+	ID        string
+	Kind      Kind
+	Namespace string   // empty means the lab's namespace
+	Timeout   Duration // how long validate waits for a pass; DefaultCheckTimeout when unset
+	Line      int      // line of the check in its step file
+
+	Resource  *ResourceCheck
+	Pods      *PodsCheck
+	Endpoints *EndpointsCheck
+	Replaced  *ReplacedCheck
+	Exec      *ExecCheck
+	HTTP      *HTTPCheck
+	DNS       *DNSCheck
+	History   *HistoryCheck
+	Script    *ScriptCheck
+}
+
+// ResourceCheck requires an object to exist (with fields) or to be absent.
+type ResourceCheck struct {
+	APIVersion string       `yaml:"apiVersion"`
+	Resource   string       `yaml:"resource"` // plural, e.g. "services"
+	Name       string       `yaml:"name"`
+	Absent     bool         `yaml:"absent"`
+	Fields     []FieldMatch `yaml:"fields"`
+}
+
+// FieldMatch compares the value at a JSONPath with a string or a regexp.
+type FieldMatch struct {
+	Path    string  `yaml:"path"` // JSONPath template, e.g. "{.spec.type}"
+	Equals  *string `yaml:"equals"`
+	Matches string  `yaml:"matches"`
+	Line    int     `yaml:"-"`
+}
+
+// PodsCheck counts the pods a selector matches. Nil counts are not checked.
+type PodsCheck struct {
+	Selector string `yaml:"selector"`
+	Running  *int   `yaml:"running"`
+	Ready    *int   `yaml:"ready"`
+	Min      bool   `yaml:"min"` // counts are minimums instead of exact
+}
+
+// EndpointsCheck looks at the ready addresses of a Service's EndpointSlices.
+type EndpointsCheck struct {
+	Service   string `yaml:"service"`
+	Ready     *int   `yaml:"ready"`
+	MatchPods bool   `yaml:"matchPods"`
+}
+
+// ReplacedCheck requires that the pods of a selector are new since the step began.
+type ReplacedCheck struct {
+	Selector  string `yaml:"selector"`
+	SameCount bool   `yaml:"sameCount"`
+}
+
+// ExecCheck runs a command with `sh -c` in a target pod.
+type ExecCheck struct {
+	Target      string `yaml:"target"` // deploy/<name>, pod/<name> or a label selector
+	Container   string `yaml:"container"`
+	Command     string `yaml:"command"`
+	ExitCode    int    `yaml:"exitCode"`
+	Contains    string `yaml:"contains"`    // may hold placeholders
+	Matches     string `yaml:"matches"`     // regexp; may hold placeholders
+	NotContains string `yaml:"notContains"` // may hold placeholders
+}
+
+// HTTPCheck requests a Service through the API server proxy or from a pod.
+type HTTPCheck struct {
+	Service  string `yaml:"service"`
+	Port     string `yaml:"port"` // number or name; empty means the first port
+	Path     string `yaml:"path"`
+	Status   int    `yaml:"status"`
+	Contains string `yaml:"contains"`
+	From     string `yaml:"from"` // empty: API server proxy; else a target as in exec
+}
+
+// DNSCheck looks a name up from a pod and expects a Service's ClusterIP.
+type DNSCheck struct {
+	Name             string `yaml:"name"`
+	From             string `yaml:"from"`
+	Service          string `yaml:"service"`
+	ServiceNamespace string `yaml:"serviceNamespace"`
+}
+
+// HistoryCheck passes when a command in the workstation's history matches Pattern.
+type HistoryCheck struct {
+	Pattern string `yaml:"pattern"`
+}
+
+// ScriptCheck runs a bash script in the workstation; exit 0 passes.
+type ScriptCheck struct {
+	Run string `yaml:"run"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s", "3m").
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ParseDuration parses a non-negative Go duration.
+func ParseDuration(s string) (Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: use a Go duration like 90s or 3m", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	return Duration(v), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("invalid duration: use a Go duration like 90s or 3m")
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}

@@ -1,0 +1,445 @@
+// Package cluster creates, finds and deletes learners' kind clusters through kind as
+// a Go library. kind's API blocks and takes no context; Manager wraps it with a
+// concurrency limit, cancellation that cleans up, names that find kindlab's clusters
+// again after a restart, per-cluster kubeconfig files on 127.0.0.1, and lab images
+// loaded into the node.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+)
+
+// Prefix starts the name of every cluster kindlab creates; List and the orphan sweep
+// find clusters by it.
+const Prefix = "kindlab-"
+
+// maxName is kind's limit on cluster names (node container names get suffixes).
+const maxName = 50
+
+// NodePort is the NodePort every cluster maps to an ephemeral port on 127.0.0.1 so the
+// host can reach NodePort Services; the labs use it.
+const NodePort = 30080
+
+// Sentinel errors; match with errors.Is.
+var (
+	ErrExists      = errors.New("cluster: name already taken")
+	ErrNotFound    = errors.New("cluster: not found")
+	ErrInvalidName = errors.New("cluster: invalid name")
+)
+
+// Cluster is a created learner cluster.
+type Cluster struct {
+	Name       string // full name, with Prefix
+	Kubeconfig string // path of its kubeconfig file (server on 127.0.0.1)
+	NodePort   int    // host port on 127.0.0.1 mapped to NodePort in the node
+}
+
+// Options configure a Manager.
+type Options struct {
+	NodeImage     string        // kind node image (images.Set.Node)
+	LabImages     []string      // images every cluster must have (loaded when missing)
+	KubeconfigDir string        // where per-cluster kubeconfig files are written
+	MaxConcurrent int           // creates at once (default 1)
+	WaitReady     time.Duration // how long to wait for the node to be Ready (default 3m)
+	Logger        *slog.Logger
+	// Docker runs docker commands (image save, network clean-up); tests fake it.
+	Docker Docker
+}
+
+// Docker is the small part of the docker CLI the manager uses beyond kind.
+type Docker interface {
+	Run(ctx context.Context, stdout io.Writer, args ...string) error
+}
+
+// Manager creates and deletes kindlab clusters.
+type Manager struct {
+	opts     Options
+	provider *kindcluster.Provider
+	slots    chan struct{}
+	log      *slog.Logger
+}
+
+// New returns a Manager. It does not talk to Docker until used.
+func New(opts Options) (*Manager, error) {
+	if opts.NodeImage == "" {
+		return nil, errors.New("cluster: no node image configured (build one with kindlab images build)")
+	}
+	if opts.KubeconfigDir == "" {
+		return nil, errors.New("cluster: no kubeconfig folder configured")
+	}
+	if err := os.MkdirAll(opts.KubeconfigDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: kubeconfig folder: %w", err)
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 1
+	}
+	if opts.WaitReady == 0 {
+		opts.WaitReady = 3 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Docker == nil {
+		opts.Docker = DockerCLI{}
+	}
+	return &Manager{
+		opts:     opts,
+		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindLogger{opts.Logger})),
+		slots:    make(chan struct{}, opts.MaxConcurrent),
+		log:      opts.Logger,
+	}, nil
+}
+
+var validName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// FullName turns a short name ("ada-1") into the cluster name ("kindlab-ada-1").
+func FullName(name string) (string, error) {
+	if !strings.HasPrefix(name, Prefix) {
+		name = Prefix + name
+	}
+	if len(name) > maxName || !validName.MatchString(name) {
+		return "", fmt.Errorf("%w: %q (lowercase letters, digits and dashes, at most %d characters with the %q prefix)", ErrInvalidName, name, maxName, Prefix)
+	}
+	return name, nil
+}
+
+// Config is the kind cluster configuration for learner clusters: one node, the API
+// server and the NodePort mapped on 127.0.0.1 only, the static bridge CNI baked into
+// the node image, and the kubelet allowed to run on cgroup v1 hosts.
+func Config() string {
+	return fmt.Sprintf(`kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+networking:
+  apiServerAddress: 127.0.0.1
+  disableDefaultCNI: true
+nodes:
+- role: control-plane
+  extraPortMappings:
+  - containerPort: %d
+    hostPort: 0
+    listenAddress: 127.0.0.1
+kubeadmConfigPatches:
+- |
+  kind: KubeletConfiguration
+  failCgroupV1: false
+`, NodePort)
+}
+
+// Create creates a cluster and waits for its node to be Ready. It holds one of the
+// manager's slots while kind runs. If ctx ends first, or creation fails, everything
+// created is deleted before Create returns.
+func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
+	name, err := FullName(name)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("create cluster %q: waiting for a free slot: %w", name, ctx.Err())
+	}
+	defer func() { <-m.slots }()
+
+	existing, err := m.provider.List()
+	if err != nil {
+		return nil, dockerError(fmt.Errorf("list clusters: %w", err))
+	}
+	if slices.Contains(existing, name) {
+		return nil, fmt.Errorf("create cluster %q: %w", name, ErrExists)
+	}
+	kubeconfig := m.kubeconfigPath(name)
+	start := time.Now()
+	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
+	done := make(chan error, 1)
+	go func() {
+		done <- m.provider.Create(name,
+			kindcluster.CreateWithRawConfig([]byte(Config())),
+			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
+			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
+			kindcluster.CreateWithKubeconfigPath(kubeconfig),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// kind cannot be interrupted: delete the nodes under it so it fails fast,
+		// then wait for it and delete whatever it made meanwhile.
+		m.log.Info("create cancelled, cleaning up", "cluster", name)
+		_ = m.provider.Delete(name, kubeconfig)
+		<-done
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = m.afterCreate(ctx, name)
+	}
+	if err != nil {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := m.Delete(cleanup, name); derr != nil && !errors.Is(derr, ErrNotFound) {
+			m.log.Error("clean-up after failed create", "cluster", name, "error", derr)
+		}
+		return nil, fmt.Errorf("create cluster %q: %w", name, explain(err))
+	}
+	c, err := m.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	m.log.Info("cluster ready", "cluster", name, "took", time.Since(start).Round(time.Millisecond))
+	return c, nil
+}
+
+// afterCreate checks the node is Ready (kind's wait does not fail on timeout) and
+// loads missing lab images.
+func (m *Manager) afterCreate(ctx context.Context, name string) error {
+	node, err := m.node(name)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	cmd := node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes",
+		"-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`)
+	if err := cmd.SetStdout(&out).Run(); err != nil {
+		return fmt.Errorf("read node status: %w", err)
+	}
+	if strings.TrimSpace(out.String()) != "True" {
+		return fmt.Errorf("node did not become Ready within %s", m.opts.WaitReady)
+	}
+	return m.LoadImages(ctx, name, m.opts.LabImages...)
+}
+
+// LoadImages loads images from the host's Docker into the cluster's node, skipping
+// those the node already has (the node image ships the lab images).
+func (m *Manager) LoadImages(ctx context.Context, name string, images ...string) error {
+	if len(images) == 0 {
+		return nil
+	}
+	node, err := m.node(name)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := node.CommandContext(ctx, "ctr", "-n", "k8s.io", "images", "ls", "-q").SetStdout(&out).Run(); err != nil {
+		return fmt.Errorf("list node images: %w", err)
+	}
+	have := map[string]bool{}
+	for _, ref := range strings.Fields(out.String()) {
+		have[ref] = true
+	}
+	for _, img := range images {
+		if have[normalize(img)] {
+			continue
+		}
+		m.log.Info("loading image", "cluster", name, "image", img)
+		var tar bytes.Buffer
+		if err := m.opts.Docker.Run(ctx, &tar, "save", img); err != nil {
+			return fmt.Errorf("load image %s: %w", img, err)
+		}
+		if err := nodeutils.LoadImageArchive(node, &tar); err != nil {
+			return fmt.Errorf("load image %s into %s: %w", img, name, err)
+		}
+	}
+	return nil
+}
+
+// normalize turns a short image reference into containerd's full one.
+func normalize(ref string) string {
+	first, _, found := strings.Cut(ref, "/")
+	if !found || !(strings.ContainsAny(first, ".:") || first == "localhost") {
+		if !found {
+			ref = "library/" + ref
+		}
+		ref = "docker.io/" + ref
+	}
+	if !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
+		ref += ":latest"
+	}
+	return ref
+}
+
+// Get returns a cluster kindlab created, rebuilding its kubeconfig file if missing.
+func (m *Manager) Get(ctx context.Context, name string) (*Cluster, error) {
+	name, err := FullName(name)
+	if err != nil {
+		return nil, err
+	}
+	node, err := m.node(name)
+	if err != nil {
+		return nil, err
+	}
+	path := m.kubeconfigPath(name)
+	if _, err := os.Stat(path); err != nil {
+		if err := m.provider.ExportKubeConfig(name, path, false); err != nil {
+			return nil, fmt.Errorf("kubeconfig of %q: %w", name, err)
+		}
+	}
+	port, err := m.hostPort(ctx, node.String(), NodePort)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Name: name, Kubeconfig: path, NodePort: port}, nil
+}
+
+func (m *Manager) hostPort(ctx context.Context, container string, port int) (int, error) {
+	var out bytes.Buffer
+	if err := m.opts.Docker.Run(ctx, &out, "port", container, fmt.Sprintf("%d/tcp", port)); err != nil {
+		return 0, fmt.Errorf("find host port of %s: %w", container, err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if host, p, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && host == "127.0.0.1" {
+			return strconv.Atoi(p)
+		}
+	}
+	return 0, fmt.Errorf("port %d of %s is not mapped on 127.0.0.1 (docker port said %q)", port, container, out.String())
+}
+
+func (m *Manager) node(name string) (nodes.Node, error) {
+	list, err := m.provider.ListNodes(name)
+	if err != nil {
+		return nil, dockerError(fmt.Errorf("list nodes of %q: %w", name, err))
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return list[0], nil
+}
+
+// Delete deletes a cluster, its kubeconfig file, and kind's docker network when no
+// cluster uses it any more. Deleting a cluster that does not exist is ErrNotFound.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	name, err := FullName(name)
+	if err != nil {
+		return err
+	}
+	list, err := m.provider.ListNodes(name)
+	if err != nil {
+		return dockerError(fmt.Errorf("delete cluster %q: %w", name, err))
+	}
+	path := m.kubeconfigPath(name)
+	if len(list) > 0 {
+		if err := m.provider.Delete(name, path); err != nil {
+			return fmt.Errorf("delete cluster %q: %w", name, err)
+		}
+	}
+	removed := os.Remove(path) == nil
+	m.pruneNetwork(ctx)
+	if len(list) == 0 && !removed {
+		return fmt.Errorf("delete cluster %q: %w", name, ErrNotFound)
+	}
+	m.log.Info("cluster deleted", "cluster", name)
+	return nil
+}
+
+// pruneNetwork removes kind's docker network once no container is attached to it.
+func (m *Manager) pruneNetwork(ctx context.Context) {
+	var out bytes.Buffer
+	if m.opts.Docker.Run(ctx, &out, "network", "inspect", "kind", "--format", "{{len .Containers}}") != nil {
+		return
+	}
+	if strings.TrimSpace(out.String()) == "0" {
+		_ = m.opts.Docker.Run(ctx, io.Discard, "network", "rm", "kind")
+	}
+}
+
+// List returns the names of kindlab's clusters (those with Prefix), sorted.
+func (m *Manager) List(ctx context.Context) ([]string, error) {
+	all, err := m.provider.List()
+	if err != nil {
+		return nil, dockerError(fmt.Errorf("list clusters: %w", err))
+	}
+	var out []string
+	for _, n := range all {
+		if strings.HasPrefix(n, Prefix) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Kubeconfig returns the kubeconfig of a cluster, with its server on 127.0.0.1.
+func (m *Manager) Kubeconfig(ctx context.Context, name string) (string, error) {
+	c, err := m.Get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(c.Kubeconfig)
+	return string(data), err
+}
+
+func (m *Manager) kubeconfigPath(name string) string {
+	return filepath.Join(m.opts.KubeconfigDir, name+".kubeconfig")
+}
+
+// explain adds the likely cause and fix to errors whose cause is known.
+func explain(err error) error {
+	msg := err.Error()
+	for _, k := range []struct{ match, fix string }{
+		{"unable to apply caps", "the host's capability bounding set is restricted and dockerd does not use the kindlab-runc wrapper: run hack/ensure-docker.sh"},
+		{"No such image", "the node image is missing: run kindlab images build (or make images)"},
+		{"pull access denied", "the node image is missing and there is no registry: run kindlab images build"},
+		{"port is already allocated", "a host port is taken: another process listens on it"},
+		{"Cannot connect to the Docker daemon", "no Docker engine answers: run hack/ensure-docker.sh"},
+		{"cannot allocate memory", "the host is out of memory: delete clusters or lower the pool size (kindlab doctor tells how many fit)"},
+		{"did not become Ready", "the node started but Kubernetes did not come up: kindlab doctor checks the host; kind export logs shows why"},
+	} {
+		if strings.Contains(msg, k.match) {
+			return fmt.Errorf("%w\nfix: %s", err, k.fix)
+		}
+	}
+	return err
+}
+
+func dockerError(err error) error { return explain(err) }
+
+// kindLogger sends kind's log lines to slog at debug level.
+type kindLogger struct{ l *slog.Logger }
+
+func (k kindLogger) Warn(message string)                      { k.l.Warn(message, "from", "kind") }
+func (k kindLogger) Warnf(format string, args ...interface{}) { k.Warn(fmt.Sprintf(format, args...)) }
+func (k kindLogger) Error(message string)                     { k.l.Error(message, "from", "kind") }
+func (k kindLogger) Errorf(format string, args ...interface{}) {
+	k.Error(fmt.Sprintf(format, args...))
+}
+func (k kindLogger) V(level kindlog.Level) kindlog.InfoLogger { return kindInfo{k.l, level} }
+
+type kindInfo struct {
+	l     *slog.Logger
+	level kindlog.Level
+}
+
+func (k kindInfo) Info(message string)                      { k.l.Debug(message, "from", "kind", "v", int(k.level)) }
+func (k kindInfo) Infof(format string, args ...interface{}) { k.Info(fmt.Sprintf(format, args...)) }
+func (k kindInfo) Enabled() bool                            { return k.l.Enabled(context.Background(), slog.LevelDebug) }
+
+// DockerCLI runs the docker command.
+type DockerCLI struct{}
+
+// Run runs docker with args, writing its stdout to stdout.
+func (DockerCLI) Run(ctx context.Context, stdout io.Writer, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := newCommand(ctx, "docker", args...)
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

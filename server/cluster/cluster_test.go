@@ -1,0 +1,83 @@
+package cluster
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+)
+
+func TestFullName(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		err            error
+	}{
+		{name: "short", in: "ada-1", want: "kindlab-ada-1"},
+		{name: "already prefixed", in: "kindlab-ada", want: "kindlab-ada"},
+		{name: "upper case", in: "Ada", err: ErrInvalidName},
+		{name: "trailing dash", in: "ada-", err: ErrInvalidName},
+		{name: "too long", in: strings.Repeat("a", 43), err: ErrInvalidName},
+		{name: "longest allowed", in: strings.Repeat("a", 42), want: "kindlab-" + strings.Repeat("a", 42)},
+		{name: "empty", in: "", err: ErrInvalidName},
+		{name: "shell metacharacters", in: "a;rm -rf", err: ErrInvalidName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FullName(tt.in)
+			if !errors.Is(err, tt.err) || got != tt.want {
+				t.Errorf("FullName(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	var cfg v1alpha4.Cluster
+	if err := yaml.UnmarshalStrict([]byte(Config()), &cfg); err != nil {
+		t.Fatalf("Config() is not a valid kind config: %v", err)
+	}
+	if cfg.Networking.APIServerAddress != "127.0.0.1" {
+		t.Errorf("API server address = %q; want 127.0.0.1 (host traffic stays on loopback)", cfg.Networking.APIServerAddress)
+	}
+	if !cfg.Networking.DisableDefaultCNI {
+		t.Error("default CNI enabled; it needs the kindnetd image from a registry")
+	}
+	if len(cfg.Nodes) != 1 || len(cfg.Nodes[0].ExtraPortMappings) != 1 {
+		t.Fatalf("want one node with one port mapping, got %+v", cfg.Nodes)
+	}
+	pm := cfg.Nodes[0].ExtraPortMappings[0]
+	if pm.ListenAddress != "127.0.0.1" || pm.ContainerPort != NodePort {
+		t.Errorf("port mapping = %+v; want %d on 127.0.0.1", pm, NodePort)
+	}
+	if !strings.Contains(Config(), "failCgroupV1: false") {
+		t.Error("kubelet patch for cgroup v1 hosts missing")
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"kindlab/toolbox:lab", "docker.io/kindlab/toolbox:lab"},
+		{"busybox", "docker.io/library/busybox:latest"},
+		{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10"},
+		{"localhost/x:1", "localhost/x:1"},
+		{"kindlab/homepage", "docker.io/kindlab/homepage:latest"},
+	}
+	for _, tt := range tests {
+		if got := normalize(tt.in); got != tt.want {
+			t.Errorf("normalize(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	err := explain(errors.New(`docker run: unable to apply caps: operation not permitted`))
+	if !strings.Contains(err.Error(), "hack/ensure-docker.sh") {
+		t.Errorf("explain(caps error) = %q; want the fix", err)
+	}
+	plain := errors.New("something else")
+	if got := explain(plain); got != plain {
+		t.Errorf("explain(unknown) = %v; want it unchanged", got)
+	}
+}
