@@ -1,7 +1,5 @@
 package main
 
-func (c *cli) cluster(args []string) error  { return usageError{"todo"} }
-func (c *cli) doctor(args []string) error   { return usageError{"todo"} }
 func (c *cli) lint(args []string) error     { return usageError{"todo"} }
 func (c *cli) validate(args []string) error { return usageError{"todo"} }
 func (c *cli) serve(args []string) error    { return usageError{"todo"} }

@@ -34,6 +34,15 @@ mkdir -p "$(dirname "$wrapper")"
 	die "building the runtime wrapper failed (is Go installed at /usr/local/go?)"
 if ! cmp -s "$wrapper.new" "$wrapper"; then mv "$wrapper.new" "$wrapper"; else rm -f "$wrapper.new"; fi
 
+# Several kind clusters need more inotify instances and watches than Debian's defaults.
+for kv in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; do
+	key=${kv%=*} want=${kv#*=}
+	have=$(sysctl -n "$key" 2>/dev/null || echo 0)
+	if [ "$have" -lt "$want" ]; then
+		sysctl -qw "$kv" >/dev/null 2>&1 || say "could not raise $key to $want (kindlab doctor will say more)"
+	fi
+done
+
 capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
 capfull=$(printf '%016x' $(( (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)) - 1 )))
 want_daemon_json=""

@@ -122,7 +122,9 @@ func FullName(name string) (string, error) {
 
 // Config is the kind cluster configuration for learner clusters: one node, the API
 // server and the NodePort mapped on 127.0.0.1 only, the static bridge CNI baked into
-// the node image, and the kubelet allowed to run on cgroup v1 hosts.
+// the node image, the kubelet allowed to run on cgroup v1 hosts, and the API server
+// reading the admission configuration baked into the node image
+// (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
 func Config() string {
 	return fmt.Sprintf(`kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -139,6 +141,18 @@ kubeadmConfigPatches:
 - |
   kind: KubeletConfiguration
   failCgroupV1: false
+kubeadmConfigPatchesJSON6902:
+- group: kubeadm.k8s.io
+  version: v1beta4
+  kind: ClusterConfiguration
+  patch: |
+    - op: add
+      path: /apiServer/extraArgs/-
+      value: {name: admission-control-config-file, value: /etc/kubernetes/kindlab/admission.yaml}
+    - op: add
+      path: /apiServer/extraVolumes
+      value:
+      - {name: kindlab, hostPath: /etc/kubernetes/kindlab, mountPath: /etc/kubernetes/kindlab, readOnly: true, pathType: Directory}
 `, NodePort)
 }
 

@@ -1,0 +1,55 @@
+# kindlab: make run (the server), make test (everything CI checks), make bench.
+GO       ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+TEMPL    := $(GO) tool templ
+E2E_TIMEOUT ?= 60m
+
+.PHONY: all build docker images run test unit e2e generate check-generated vet bench clean-clusters
+
+all: build
+
+build: generate
+	$(GO) build -o bin/kindlab .
+
+## docker: make a Docker engine reachable (installs Debian's docker.io when missing).
+docker:
+	bash hack/ensure-docker.sh
+
+## images: build the node, toolbox and lab app images from source (no-op when current).
+images: docker
+	$(GO) run . images build
+
+## run: the workshop server on http://127.0.0.1:8080.
+run: images build
+	./bin/kindlab serve
+
+## generate: templ components.
+generate:
+	$(TEMPL) generate -path web >/dev/null
+
+check-generated: generate
+	@git diff --exit-code --stat -- web || { echo "templ output is stale: run make generate and commit"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+## unit: tests that need no Docker.
+unit:
+	$(GO) test ./...
+
+## e2e: tests on real kind clusters (and a real browser).
+e2e: images
+	$(GO) test -tags e2e -run 'E2E' -count=1 -timeout $(E2E_TIMEOUT) -v ./...
+
+## test: the README's test command: vet, unit tests, then end to end on real clusters.
+test: check-generated vet unit e2e
+
+## bench: benchmarks with their figures (real clusters for the cluster ones).
+bench: images
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+## clean-clusters: delete every kindlab cluster on this host.
+clean-clusters:
+	$(GO) run . cluster list | xargs -r $(GO) run . cluster delete

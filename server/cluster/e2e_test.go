@@ -1,0 +1,312 @@
+//go:build e2e
+
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/cluster"
+)
+
+// testImages returns the image set the source tree builds; make test builds it first.
+func testImages(t testing.TB) images.Set {
+	t.Helper()
+	wd, _ := os.Getwd()
+	src, err := images.FindSource(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}
+	set, err := b.Plan(context.Background())
+	if err != nil {
+		t.Fatalf("plan images: %v", err)
+	}
+	if exec.Command("docker", "image", "inspect", set.Node).Run() != nil {
+		t.Fatalf("node image %s is not built: run make images (make test does)", set.Node)
+	}
+	return set
+}
+
+func newManager(t testing.TB, set images.Set) *cluster.Manager {
+	t.Helper()
+	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: t.TempDir(), MaxConcurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// TestE2EClusterNetworking creates a learner cluster from the built node image and
+// proves from inside it what the labs teach, then deletes it and checks nothing is left.
+func TestE2EClusterNetworking(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	set := testImages(t)
+	m := newManager(t, set)
+	name := randomName("e2e")
+
+	c, err := m.Create(ctx, name)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	deleted := false
+	t.Cleanup(func() {
+		if !deleted {
+			m.Delete(context.Background(), name)
+		}
+	})
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.Host, "https://127.0.0.1:") {
+		t.Errorf("API server at %s; want it on 127.0.0.1", cfg.Host)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	execer := check.NewPodExec(cfg, cs)
+	ns := "default"
+
+	labels := map[string]string{"app": "signup", "component": "homepage"}
+	mustCreate(t, ctx, cs, deployment("homepage", labels, "kindlab/homepage:lab", nil))
+	mustCreate(t, ctx, cs, deployment("sleep", map[string]string{"app": "sleep"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
+	svc, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "homepage"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "homepage-np"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: labels,
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80), NodePort: cluster.NodePort}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	homepagePod := waitReadyPod(t, ctx, cs, "app=signup,component=homepage", "")
+	sleepPod := waitReadyPod(t, ctx, cs, "app=sleep", "")
+
+	t.Run("nslookup answers with the ClusterIP", func(t *testing.T) {
+		out := execOK(t, ctx, execer, sleepPod.Name, "nslookup homepage")
+		if !strings.Contains(out, svc.Spec.ClusterIP) {
+			t.Errorf("nslookup homepage = %q; want ClusterIP %s", out, svc.Spec.ClusterIP)
+		}
+	})
+	t.Run("curl through the Service reaches the homepage", func(t *testing.T) {
+		out := execOK(t, ctx, execer, sleepPod.Name, "curl -s --max-time 10 http://homepage")
+		if !strings.Contains(out, "served by "+homepagePod.Name) {
+			t.Errorf("curl http://homepage = %q; want the page served by %s", firstLine(out), homepagePod.Name)
+		}
+	})
+	t.Run("endpoints follow a replaced pod", func(t *testing.T) {
+		waitEndpoints(t, ctx, cs, []string{homepagePod.Status.PodIP})
+		if err := cs.CoreV1().Pods(ns).Delete(ctx, homepagePod.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		replacement := waitReadyPod(t, ctx, cs, "app=signup,component=homepage", homepagePod.Name)
+		if replacement.Status.PodIP == homepagePod.Status.PodIP {
+			t.Logf("replacement reused IP %s", replacement.Status.PodIP)
+		}
+		waitEndpoints(t, ctx, cs, []string{replacement.Status.PodIP})
+	})
+	t.Run("NodePort answers on 127.0.0.1", func(t *testing.T) {
+		url := fmt.Sprintf("http://127.0.0.1:%d/", c.NodePort)
+		var body string
+		err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+			resp, err := http.Get(url)
+			if err != nil {
+				return false, nil
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			body = string(data)
+			return resp.StatusCode == 200 && strings.Contains(body, "Sign up"), nil
+		})
+		if err != nil {
+			t.Errorf("GET %s: %v (last body %q)", url, err, firstLine(body))
+		}
+	})
+
+	kubeconfig := c.Kubeconfig
+	if err := m.Delete(ctx, name); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	deleted = true
+	assertGone(t, c.Name, kubeconfig)
+}
+
+// TestE2ECreateTwiceAndCancel: a taken name is refused, and a cancelled create leaves
+// nothing behind.
+func TestE2ECreateTwiceAndCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	set := testImages(t)
+	m := newManager(t, set)
+
+	name := randomName("cancel")
+	cctx, ccancel := context.WithTimeout(ctx, 8*time.Second)
+	_, err := m.Create(cctx, name)
+	ccancel()
+	if err == nil {
+		m.Delete(ctx, name)
+		t.Fatal("Create with an 8s deadline succeeded; want it cancelled")
+	}
+	full, _ := cluster.FullName(name)
+	assertGone(t, full, "")
+
+	list, err := m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(list, full) {
+		t.Errorf("List() = %v after a cancelled create; want %s gone", list, full)
+	}
+}
+
+func assertGone(t *testing.T, full, kubeconfig string) {
+	t.Helper()
+	out, _ := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+full, "--format", "{{.Names}}").Output()
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("containers left behind: %s", s)
+	}
+	kindLeft, _ := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", "{{.Names}}").Output()
+	if strings.TrimSpace(string(kindLeft)) == "" {
+		if out, _ := exec.Command("docker", "network", "ls", "--filter", "name=^kind$", "--format", "{{.Name}}").Output(); strings.TrimSpace(string(out)) != "" {
+			t.Error(`docker network "kind" left behind with no cluster using it`)
+		}
+	}
+	if kubeconfig != "" {
+		if _, err := os.Stat(kubeconfig); err == nil {
+			t.Errorf("kubeconfig %s left behind", kubeconfig)
+		}
+	}
+	home, _ := os.UserHomeDir()
+	if data, err := os.ReadFile(filepath.Join(home, ".kube", "config")); err == nil && bytes.Contains(data, []byte(full)) {
+		t.Errorf("~/.kube/config mentions %s; kindlab must not touch it", full)
+	}
+}
+
+func deployment(name string, labels map[string]string, image string, command []string) *appsv1.Deployment {
+	one := int32(1)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: name, Image: image, ImagePullPolicy: corev1.PullNever, Command: command,
+				}}},
+			},
+		},
+	}
+}
+
+func mustCreate(t *testing.T, ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) {
+	t.Helper()
+	if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment %s: %v", d.Name, err)
+	}
+}
+
+// waitReadyPod waits for a ready, running pod matching selector other than notName.
+func waitReadyPod(t *testing.T, ctx context.Context, cs kubernetes.Interface, selector, notName string) corev1.Pod {
+	t.Helper()
+	var found corev1.Pod
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			last = fmt.Sprintf("%s phase %s", p.Name, p.Status.Phase)
+			if p.Name == notName || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					found = p
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no ready pod for %s: %v (last seen: %s)", selector, err, last)
+	}
+	return found
+}
+
+func waitEndpoints(t *testing.T, ctx context.Context, cs kubernetes.Interface, want []string) {
+	t.Helper()
+	var got []string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		slices, err := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=homepage"})
+		if err != nil {
+			return false, nil
+		}
+		got = nil
+		for _, s := range slices.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					got = append(got, ep.Addresses...)
+				}
+			}
+		}
+		return strings.Join(got, ",") == strings.Join(want, ","), nil
+	})
+	if err != nil {
+		t.Errorf("ready endpoints of homepage = %v; want %v", got, want)
+	}
+}
+
+func execOK(t *testing.T, ctx context.Context, e check.Execer, pod, command string) string {
+	t.Helper()
+	stdout, stderr, code, err := e.Exec(ctx, "default", pod, "", []string{"sh", "-c", command})
+	if err != nil || code != 0 {
+		t.Fatalf("exec %q in %s: exit %d, %v; stderr %q", command, pod, code, err, stderr)
+	}
+	return stdout
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
