@@ -118,11 +118,11 @@ func (b *Builder) execute(ctx context.Context, steps []*step) error {
 		err error
 	}
 	var (
-		mu      sync.Mutex
-		running = map[string]time.Time{}
-		done    = map[string]bool{}
-		results = make(chan result)
-		cpuBusy bool
+		mu       sync.Mutex
+		running  = map[string]time.Time{}
+		done     = map[string]bool{}
+		results  = make(chan result)
+		cpuBusy  bool
 		firstErr error
 	)
 	byName := map[string]*step{}

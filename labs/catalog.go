@@ -5,7 +5,7 @@ import (
 	"io/fs"
 )
 
-//go:embed catalog.go
+//go:embed catalog
 var builtin embed.FS
 
 // Builtin returns the catalog embedded in the binary: labs/catalog, with one

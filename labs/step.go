@@ -24,12 +24,12 @@ type frontMatter struct {
 func ParseStep(file string, src []byte) (Step, []Problem) {
 	d := &decoder{file: file}
 	step := Step{File: path.Base(file), ID: strings.TrimSuffix(path.Base(file), ".md")}
-	fm, body, bodyLine, ok := splitFrontMatter(src)
-	if !ok {
-		d.errorf(1, "a step file starts with front matter between --- lines (title, checks, solution)")
+	fm, body, bodyLine, err := splitFrontMatter(src)
+	if err != "" {
+		d.errorf(1, "%s", err)
 		step.Body, step.BodyLine = string(src), 1
 		step.Runnable = d.blocks(step.Body, 1)
-		return step, d.probs
+		return step, d.sorted()
 	}
 	step.Body, step.BodyLine = body, bodyLine
 	step.Runnable = d.blocks(body, bodyLine)
@@ -40,12 +40,12 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 		if len(d.probs) == 0 {
 			d.errorf(0, "front matter is empty; it needs a title, checks and a solution")
 		}
-		return step, d.probs
+		return step, d.sorted()
 	}
 	var m frontMatter
 	seen := d.mapping(root, &m, "", func(k string) bool { return k == "checks" })
 	if seen == nil {
-		return step, d.probs
+		return step, d.sorted()
 	}
 	step.Title, step.Estimate, step.Manual = m.Title, m.Estimate, m.Manual
 	step.Solution, step.Hints = m.Solution, m.Hints
@@ -56,9 +56,11 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 	if strings.TrimSpace(step.Title) == "" {
 		d.errorf(root.Line, "missing title")
 	}
-	for i, c := range step.Solution {
-		if strings.TrimSpace(c) == "" {
-			d.errorf(seen["solution"].Content[i].Line, "solution: item %d is empty", i+1)
+	if sol := seen["solution"]; sol != nil && sol.Kind == yaml.SequenceNode {
+		for i, item := range sol.Content {
+			if item = resolve(item); item.Kind == yaml.ScalarNode && strings.TrimSpace(item.Value) == "" {
+				d.errorf(item.Line, "solution: item %d is empty", i+1)
+			}
 		}
 	}
 	switch {
@@ -78,7 +80,7 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 			d.errorf(root.Line, "step has no solution; list the commands a learner types under solution")
 		}
 	}
-	return step, d.probs
+	return step, d.sorted()
 }
 
 // hasBrokenCheck reports whether checks is a non-empty list (whose items had
@@ -103,27 +105,28 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 }
 
 // splitFrontMatter splits a step file into its front matter and body. bodyLine
-// is the 1-based line where the body starts.
-func splitFrontMatter(src []byte) (fm []byte, body string, bodyLine int, ok bool) {
+// is the 1-based line where the body starts; problem is set when there is no
+// front matter.
+func splitFrontMatter(src []byte) (fm []byte, body string, bodyLine int, problem string) {
 	src = bytes.TrimPrefix(src, []byte("\ufeff"))
 	text := strings.ReplaceAll(string(src), "\r\n", "\n")
-	first, rest, found := strings.Cut(text, "\n")
-	if strings.TrimRight(first, " \t") != "---" || !found {
-		return nil, "", 0, false
+	first, rest, _ := strings.Cut(text, "\n")
+	if strings.TrimRight(first, " \t") != "---" {
+		return nil, "", 0, "a step file starts with front matter between --- lines (title, checks, solution)"
 	}
 	line := 2
 	var b strings.Builder
 	for rest != "" {
 		l, r, _ := strings.Cut(rest, "\n")
 		if strings.TrimRight(l, " \t") == "---" {
-			return []byte(b.String()), r, line + 1, true
+			return []byte(b.String()), r, line + 1, ""
 		}
 		b.WriteString(l)
 		b.WriteByte('\n')
 		rest = r
 		line++
 	}
-	return nil, "", 0, false
+	return nil, "", 0, "the front matter is never closed: end it with a --- line"
 }
 
 // blocks finds the runnable fenced blocks of a markdown body starting at line

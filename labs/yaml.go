@@ -2,11 +2,13 @@ package labs
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,12 @@ func (d *decoder) errorf(line int, format string, args ...any) {
 		line += d.offset
 	}
 	d.probs = append(d.probs, Problem{File: d.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// sorted returns the problems ordered by line.
+func (d *decoder) sorted() []Problem {
+	slices.SortStableFunc(d.probs, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+	return d.probs
 }
 
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -102,7 +102,7 @@ func TestE2EClusterNetworking(t *testing.T) {
 	mustCreate(t, ctx, cs, deployment("sleep", map[string]string{"app": "sleep"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
 	svc, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "homepage"},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80)}}},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80)}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 # kindlab workstation shell: history written after every command (the labs' history
 # checks read it), kubectl completion and a short alias.
-export HISTFILE="${HOME}/.bash_history" HISTSIZE=10000 HISTFILESIZE=10000
+export HISTFILE="${HOME}/.bash_history" HISTSIZE=10000 HISTFILESIZE=10000 HISTCONTROL=ignorespace
 shopt -s histappend 2>/dev/null
 PROMPT_COMMAND="history -a${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
 [ -f /etc/bash_completion.d/kubectl ] && . /etc/bash_completion.d/kubectl

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/runner"
+	"github.com/kindlab/kindlab/manifests"
+)
+
+// loadCatalog loads the built-in labs; with dir set, labs and manifests come from a
+// source tree on disk instead (dir/labs/catalog and dir/manifests).
+func loadCatalog(dir string) (*labs.Catalog, *catalogFS, error) {
+	fsys := &catalogFS{labs: labs.Builtin(), manifests: manifests.FS()}
+	if dir != "" {
+		fsys = &catalogFS{labs: os.DirFS(filepath.Join(dir, "labs", "catalog")), manifests: os.DirFS(filepath.Join(dir, "manifests"))}
+	}
+	cat, err := labs.LoadCatalog(fsys.labs, fsys.manifests)
+	return cat, fsys, err
+}
+
+type catalogFS struct{ labs, manifests iofs.FS }
+
+func (c *cli) lint(args []string) error {
+	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	dir := fs.String("dir", "", "lint labs from this source tree instead of the built-in catalog")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cat, _, err := loadCatalog(*dir)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return errSilent
+	}
+	steps := 0
+	for _, l := range cat.Labs {
+		steps += len(l.Steps)
+	}
+	fmt.Fprintf(c.stdout, "%d labs, %d steps: no problems\n", len(cat.Labs), steps)
+	return nil
+}
+
+func (c *cli) validate(args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	dir := fs.String("dir", "", "validate labs from this source tree instead of the built-in catalog")
+	junit := fs.String("junit", "", "write a JUnit XML report to `file`")
+	jsonOut := fs.String("json", "", "write a JSON report to `file` (- for stdout)")
+	repeat := fs.Int("repeat", 1, "evaluate each check `N` times after it passes, to find flaky checks")
+	parallel := fs.Int("parallel", 0, "labs at once (default: what the host fits, at most 2)")
+	keep := fs.Bool("keep", false, "keep the clusters after the run")
+	m, _, err := c.manager(fs, args)
+	if err != nil {
+		return err
+	}
+	cat, fsys, err := loadCatalog(*dir)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return errSilent
+	}
+	var toRun []*labs.Lab
+	var unknown []string
+	for _, id := range fs.Args() {
+		l, ok := cat.Lab(id)
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		toRun = append(toRun, l)
+	}
+	if len(unknown) > 0 {
+		var ids []string
+		for _, l := range cat.Labs {
+			ids = append(ids, l.ID)
+		}
+		return usageError{fmt.Sprintf("validate: no lab %s (labs: %s)", strings.Join(unknown, ", "), strings.Join(ids, ", "))}
+	}
+	if len(fs.Args()) == 0 {
+		toRun = cat.Labs
+	}
+	if *parallel <= 0 {
+		*parallel = 2
+	}
+	r := &runner.Runner{Clusters: m, Manifests: fsys.manifests, Parallel: *parallel, Repeat: *repeat, Log: c.log, Keep: *keep}
+	report := r.Run(c.ctx, toRun)
+	report.WriteSummary(c.stdout)
+	if *junit != "" {
+		if err := writeFile(*junit, report.WriteJUnit); err != nil {
+			return err
+		}
+	}
+	if *jsonOut == "-" {
+		if err := report.WriteJSON(c.stdout); err != nil {
+			return err
+		}
+	} else if *jsonOut != "" {
+		if err := writeFile(*jsonOut, report.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if report.Failed() {
+		return errors.New("validation failed")
+	}
+	return nil
+}
+
+func writeFile(path string, write func(w io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,227 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kindlab/kindlab/labs"
+)
+
+// Execer runs a command in a container. err is set only when the command could
+// not run (transport failure, pod gone); a command that ran and failed returns
+// its exitCode with a nil err.
+type Execer interface {
+	Exec(ctx context.Context, namespace, pod, container string, cmd []string) (stdout, stderr string, exitCode int, err error)
+}
+
+// Clock tells the time of results.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Workstation is the learner's workstation pod, where history and script
+// checks run.
+type Workstation struct {
+	Namespace string
+	Pod       string
+	Container string
+	HistFile  string // bash history; default "~/.bash_history"
+}
+
+// Config holds what an Engine talks to. Client is required; Dynamic is needed
+// by resource checks, Exec by exec, dns, http-from-a-pod, history and script.
+type Config struct {
+	Client      kubernetes.Interface
+	Dynamic     dynamic.Interface
+	Exec        Execer
+	Workstation Workstation
+	Clock       Clock         // default: the system clock
+	RunTimeout  time.Duration // bound on one evaluation; default 10s
+}
+
+// Engine evaluates checks against one cluster. It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+
+	mu     sync.Mutex
+	scopes map[schema.GroupVersionResource]bool // namespaced, from discovery
+}
+
+// New returns an Engine for cfg.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.RunTimeout <= 0 {
+		cfg.RunTimeout = 10 * time.Second
+	}
+	if cfg.Workstation.HistFile == "" {
+		cfg.Workstation.HistFile = "~/.bash_history"
+	}
+	return &Engine{cfg: cfg, scopes: map[schema.GroupVersionResource]bool{}}
+}
+
+// Status is the outcome of a check.
+type Status string
+
+// Statuses.
+const (
+	Pass  Status = "pass"
+	Fail  Status = "fail"  // the learner has something to do
+	Error Status = "error" // the check could not run; not the learner's fault
+)
+
+// Result is the outcome of one check at one time.
+type Result struct {
+	CheckID string    `json:"checkId"`
+	Status  Status    `json:"status"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// StepState is what a step's checks need from when the step began.
+type StepState struct {
+	Namespace string            `json:"namespace"` // the lab's namespace
+	Began     time.Time         `json:"began"`
+	Pods      map[string]PodSet `json:"pods,omitempty"` // by podSetKey(namespace, selector)
+}
+
+// PodSet is the pods a selector matched when the step began.
+type PodSet struct {
+	Pods  []PodRef `json:"pods"`
+	Ready int      `json:"ready"`
+}
+
+// PodRef names one pod.
+type PodRef struct {
+	Name string    `json:"name"`
+	UID  types.UID `json:"uid"`
+}
+
+func podSetKey(namespace, selector string) string { return namespace + "/" + selector }
+
+// Begin records what the checks of step need from the start of the step (the
+// pods of every replaced check) in the lab namespace ns.
+func (e *Engine) Begin(ctx context.Context, step labs.Step, ns string) (StepState, error) {
+	st := StepState{Namespace: ns, Began: e.cfg.Clock.Now(), Pods: map[string]PodSet{}}
+	for _, c := range step.Checks {
+		if c.Replaced == nil {
+			continue
+		}
+		cns := namespace(st, c)
+		pods, err := e.listPods(ctx, cns, c.Replaced.Selector)
+		if err != nil {
+			return StepState{}, fmt.Errorf("begin step %s: %w", step.ID, err)
+		}
+		var set PodSet
+		for _, p := range pods {
+			set.Pods = append(set.Pods, PodRef{Name: p.Name, UID: p.UID})
+			if isReady(&p) {
+				set.Ready++
+			}
+		}
+		st.Pods[podSetKey(cns, c.Replaced.Selector)] = set
+	}
+	return st, nil
+}
+
+// Evaluate runs one check now.
+func (e *Engine) Evaluate(ctx context.Context, state StepState, c labs.Check) Result {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RunTimeout)
+	defer cancel()
+	msg, err := e.run(ctx, state, c)
+	r := Result{CheckID: c.ID, Status: Pass, Message: msg, At: e.cfg.Clock.Now()}
+	var f *failure
+	switch {
+	case err == nil:
+	case errors.As(err, &f):
+		r.Status, r.Message = Fail, f.msg
+	default:
+		r.Status, r.Message = Error, notYourFault(err)
+	}
+	return r
+}
+
+// EvaluateAll runs checks concurrently and returns their results in order.
+func (e *Engine) EvaluateAll(ctx context.Context, state StepState, checks []labs.Check) []Result {
+	out := make([]Result, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { out[i] = e.Evaluate(ctx, state, c) })
+	}
+	wg.Wait()
+	return out
+}
+
+func (e *Engine) run(ctx context.Context, st StepState, c labs.Check) (string, error) {
+	ns := namespace(st, c)
+	switch c.Kind {
+	case labs.KindResource:
+		return e.resource(ctx, ns, c.Resource)
+	case labs.KindPods:
+		return e.pods(ctx, ns, c.Pods)
+	case labs.KindEndpoints:
+		return e.endpoints(ctx, ns, c.Endpoints)
+	case labs.KindReplaced:
+		return e.replaced(ctx, st, ns, c.Replaced)
+	case labs.KindExec:
+		return e.exec(ctx, ns, c.Exec)
+	case labs.KindHTTP:
+		return e.http(ctx, ns, c.HTTP)
+	case labs.KindDNS:
+		return e.dns(ctx, ns, c.DNS)
+	case labs.KindHistory:
+		return e.history(ctx, c.History)
+	case labs.KindScript:
+		return e.script(ctx, c.Script)
+	}
+	return "", fmt.Errorf("check %s has unknown kind %q", c.ID, c.Kind)
+}
+
+// namespace is the namespace a check looks in.
+func namespace(st StepState, c labs.Check) string {
+	switch {
+	case c.Namespace != "":
+		return c.Namespace
+	case st.Namespace != "":
+		return st.Namespace
+	}
+	return labs.DefaultNamespace
+}
+
+// failure is a check that ran and did not pass: the learner's to fix.
+type failure struct{ msg string }
+
+func (f *failure) Error() string { return f.msg }
+
+func failf(format string, args ...any) error {
+	return &failure{msg: fmt.Sprintf(format, args...)}
+}
+
+// apiError wraps an API error that is not the learner's doing.
+func apiError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("the API server did not answer in time: %w", err)
+	}
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return fmt.Errorf("the checker is not allowed to read this: %w", err)
+	}
+	return fmt.Errorf("could not reach the API server: %w", err)
+}
+
+func notYourFault(err error) string {
+	return err.Error() + " (not a problem with your work)"
+}

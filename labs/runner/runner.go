@@ -1,0 +1,381 @@
+// Package runner runs labs headlessly, the way `kindlab validate` does: a fresh
+// cluster per lab, and for every step its checks must fail first, then the step's
+// solution runs in the workstation exactly as a learner would type it, then every
+// check must pass within its timeout.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/cluster"
+)
+
+// Clusters is what the runner needs of the cluster manager.
+type Clusters interface {
+	Create(ctx context.Context, name string) (*cluster.Cluster, error)
+	Delete(ctx context.Context, name string) error
+}
+
+// Runner validates labs.
+type Runner struct {
+	Clusters  Clusters
+	Manifests fs.FS // the manifests/ folder: lab files and platform/
+	Parallel  int   // labs at once (default 1)
+	Repeat    int   // evaluations of each check after it passes, to find flaky ones (default 1)
+	// CommandTimeout bounds one solution command (default 3m).
+	CommandTimeout time.Duration
+	Log            *slog.Logger
+	// Keep leaves clusters in place after the run, for debugging.
+	Keep bool
+}
+
+// Report is the outcome of a validation run.
+type Report struct {
+	Labs     []LabResult   `json:"labs"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Failed reports whether anything failed.
+func (r Report) Failed() bool {
+	for _, l := range r.Labs {
+		if l.Failed() {
+			return true
+		}
+	}
+	return false
+}
+
+// LabResult is one lab's outcome.
+type LabResult struct {
+	Lab      string        `json:"lab"`
+	Title    string        `json:"title"`
+	Cluster  string        `json:"cluster,omitempty"`
+	Setup    time.Duration `json:"setup"` // cluster create and workstation
+	Duration time.Duration `json:"duration"`
+	Error    string        `json:"error,omitempty"` // why the lab could not run to the end
+	Steps    []StepResult  `json:"steps"`
+}
+
+// Failed reports whether the lab or any of its steps failed.
+func (l LabResult) Failed() bool {
+	if l.Error != "" {
+		return true
+	}
+	for _, s := range l.Steps {
+		if s.Failed() {
+			return true
+		}
+	}
+	return false
+}
+
+// StepResult is one step's outcome.
+type StepResult struct {
+	Step     string        `json:"step"` // file name
+	Title    string        `json:"title"`
+	Duration time.Duration `json:"duration"`
+	Commands []Command     `json:"commands"`
+	Checks   []CheckResult `json:"checks"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Failed reports whether the step or any of its checks failed.
+func (s StepResult) Failed() bool {
+	if s.Error != "" {
+		return true
+	}
+	for _, c := range s.Checks {
+		if c.Problem != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Command is one solution command as it ran.
+type Command struct {
+	Line     string        `json:"line"`
+	ExitCode int           `json:"exitCode"`
+	Output   string        `json:"output"`
+	Duration time.Duration `json:"duration"`
+}
+
+// CheckResult is one check's outcome.
+type CheckResult struct {
+	ID      string        `json:"id"`
+	Kind    labs.Kind     `json:"kind"`
+	Before  check.Result  `json:"before"` // before the solution: must not pass
+	After   check.Result  `json:"after"`  // the last evaluation after the solution
+	ToPass  time.Duration `json:"toPass"` // from the end of the solution to the first pass
+	Runs    int           `json:"runs"`   // evaluations after the first pass (--repeat)
+	Flaky   int           `json:"flaky"`  // of those, how many did not pass
+	Problem string        `json:"problem,omitempty"`
+}
+
+// Run validates the labs, in parallel up to r.Parallel, and never stops early: a lab
+// that breaks is reported and the next one runs.
+func (r *Runner) Run(ctx context.Context, toRun []*labs.Lab) Report {
+	start := time.Now()
+	par := max(1, r.Parallel)
+	results := make([]LabResult, len(toRun))
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, lab := range toRun {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = r.runLab(ctx, lab)
+		}()
+	}
+	wg.Wait()
+	return Report{Labs: results, Duration: time.Since(start)}
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
+	start := time.Now()
+	res = LabResult{Lab: lab.ID, Title: lab.Title}
+	defer func() { res.Duration = time.Since(start) }()
+	log := r.log().With("lab", lab.ID)
+
+	files, err := LabFiles(r.Manifests, lab)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	name := "val-" + shortID(lab.ID) + "-" + randomHex(3)
+	log.Info("creating cluster", "cluster", name)
+	c, err := r.Clusters.Create(ctx, name)
+	if err != nil {
+		res.Error = fmt.Sprintf("create cluster: %v", err)
+		return res
+	}
+	res.Cluster = c.Name
+	if !r.Keep {
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if err := r.Clusters.Delete(dctx, c.Name); err != nil {
+				log.Error("delete cluster", "cluster", c.Name, "error", err)
+			}
+		}()
+	}
+	env, err := r.connect(ctx, c, files)
+	res.Setup = time.Since(start)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer env.shell.Close()
+
+	for _, step := range lab.Steps {
+		sr := r.runStep(ctx, env, lab, step)
+		res.Steps = append(res.Steps, sr)
+		log.Info("step done", "step", step.File, "took", sr.Duration.Round(time.Millisecond), "failed", sr.Failed())
+		if ctx.Err() != nil {
+			res.Error = "validation cancelled"
+			break
+		}
+		if sr.Error != "" && env.shellDead() {
+			res.Error = fmt.Sprintf("step %s: %s; the remaining steps were not run", step.File, sr.Error)
+			break
+		}
+	}
+	return res
+}
+
+// env is a prepared cluster: an engine for checks and a shell in the workstation.
+type env struct {
+	engine *check.Engine
+	shell  *Shell
+}
+
+func (e *env) shellDead() bool { return e.shell.Dead() }
+
+func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[string][]byte) (*env, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	platform, err := fs.Sub(r.Manifests, "platform")
+	if err != nil {
+		return nil, err
+	}
+	if err := cluster.Prepare(ctx, cfg, platform, files); err != nil {
+		return nil, fmt.Errorf("prepare cluster: %w", err)
+	}
+	return newEnv(ctx, cfg)
+}
+
+func newEnv(ctx context.Context, cfg *rest.Config) (*env, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
+	engine := check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
+	shell, err := StartShell(ctx, PodOpener(cfg, cs, ws.Namespace, ws.Pod, ws.Container))
+	if err != nil {
+		return nil, err
+	}
+	return &env{engine: engine, shell: shell}, nil
+}
+
+func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) StepResult {
+	start := time.Now()
+	sr := StepResult{Step: step.File, Title: step.Title}
+	defer func() { sr.Duration = time.Since(start) }()
+	ns := lab.Namespace
+	if ns == "" {
+		ns = labs.DefaultNamespace
+	}
+	state, err := e.engine.Begin(ctx, step, ns)
+	if err != nil {
+		sr.Error = fmt.Sprintf("begin step: %v", err)
+		return sr
+	}
+	// 1. Every check must not pass yet: a check that already passes proves nothing.
+	for _, c := range step.Checks {
+		before := e.engine.Evaluate(ctx, state, c)
+		cr := CheckResult{ID: c.ID, Kind: c.Kind, Before: before}
+		if before.Status == check.Pass {
+			cr.Problem = fmt.Sprintf("broken check: passes before the step's solution ran (%s)", before.Message)
+		}
+		sr.Checks = append(sr.Checks, cr)
+	}
+	// 2. The solution, typed into the workstation shell.
+	timeout := r.CommandTimeout
+	if timeout == 0 {
+		timeout = 3 * time.Minute
+	}
+	for _, line := range step.Solution {
+		cstart := time.Now()
+		out, code, err := e.shell.Run(ctx, line, timeout)
+		sr.Commands = append(sr.Commands, Command{Line: line, ExitCode: code, Output: out, Duration: time.Since(cstart)})
+		if err != nil {
+			sr.Error = fmt.Sprintf("solution command %q: %v", line, err)
+			return sr
+		}
+		if code != 0 {
+			sr.Error = fmt.Sprintf("solution command %q exited %d: %s", line, code, lastLines(out, 5))
+			return sr
+		}
+	}
+	// 3. Every check must pass within its timeout, then hold for the repeats.
+	solved := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range step.Checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.awaitPass(ctx, e.engine, state, c, solved, &sr.Checks[i])
+		}()
+	}
+	wg.Wait()
+	return sr
+}
+
+func (r *Runner) awaitPass(ctx context.Context, engine *check.Engine, state check.StepState, c labs.Check, solved time.Time, cr *CheckResult) {
+	timeout := c.Timeout.Std()
+	if timeout == 0 {
+		timeout = labs.DefaultCheckTimeout.Std()
+	}
+	deadline := solved.Add(timeout)
+	for {
+		cr.After = engine.Evaluate(ctx, state, c)
+		if cr.After.Status == check.Pass {
+			cr.ToPass = time.Since(solved)
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if cr.Problem == "" {
+				cr.Problem = fmt.Sprintf("did not pass within %s: %s", timeout, cr.After.Message)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	for i := 1; i < max(1, r.Repeat); i++ {
+		cr.Runs++
+		if res := engine.Evaluate(ctx, state, c); res.Status != check.Pass {
+			cr.Flaky++
+			cr.After = res
+		}
+	}
+	if cr.Flaky > 0 && cr.Problem == "" {
+		cr.Problem = fmt.Sprintf("flaky: %d of %d later evaluations did not pass (%s)", cr.Flaky, cr.Runs, cr.After.Message)
+	}
+}
+
+// LabFiles reads the files a lab copies into the workstation, by base name.
+func LabFiles(manifests fs.FS, lab *labs.Lab) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, f := range lab.Files {
+		data, err := fs.ReadFile(manifests, f)
+		if err != nil {
+			return nil, fmt.Errorf("lab %s: file %s: %w", lab.ID, f, err)
+		}
+		base := path.Base(f)
+		if _, dup := files[base]; dup {
+			return nil, fmt.Errorf("lab %s: two files named %s", lab.ID, base)
+		}
+		files[base] = data
+	}
+	return files, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 20 {
+		id = id[:20]
+	}
+	return id
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// ErrNoLabs is returned when no lab matches the names asked for.
+var ErrNoLabs = errors.New("runner: no labs to run")
