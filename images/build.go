@@ -197,13 +197,13 @@ func (b *Builder) execute(ctx context.Context, steps []*step) error {
 		select {
 		case r := <-results:
 			inFlight--
-			if r.s.cpu {
-				cpuBusy = false
-			}
 			mu.Lock()
 			began, ran := running[r.s.name]
 			delete(running, r.s.name)
 			mu.Unlock()
+			if r.s.cpu && ran {
+				cpuBusy = false
+			}
 			if r.err != nil {
 				if firstErr == nil {
 					firstErr = r.err

@@ -142,7 +142,8 @@ func (e *Engine) exec(ctx context.Context, ns string, x *labs.ExecCheck) (string
 		if err != nil {
 			return "", fmt.Errorf("invalid regexp %q in the lab: %w", pattern, err)
 		}
-		if !re.MatchString(stdout) {
+		// A trailing newline is not part of what a command "prints" for $.
+		if !re.MatchString(strings.TrimRight(stdout, "\r\n")) {
 			return "", failf("%s in %s printed %s; expected it to match %s", what, t.name, excerpt(stdout), pattern)
 		}
 	}
