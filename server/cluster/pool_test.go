@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeCreator creates clusters instantly, or when released through gate.
+type fakeCreator struct {
+	mu      sync.Mutex
+	live    map[string]bool
+	gate    chan struct{} // when non-nil, each create waits for a value
+	fail    atomic.Int32  // creates to fail before succeeding
+	created atomic.Int32
+}
+
+func (f *fakeCreator) Create(ctx context.Context, name string) (*Cluster, error) {
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if f.fail.Load() > 0 {
+		f.fail.Add(-1)
+		return nil, errors.New("boom")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.live[name] = true
+	f.created.Add(1)
+	return &Cluster{Name: name}, nil
+}
+
+func (f *fakeCreator) Delete(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.live[name] {
+		return ErrNotFound
+	}
+	delete(f.live, name)
+	return nil
+}
+
+func (f *fakeCreator) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.live)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPoolWarmClaimRefill(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	prepared := atomic.Int32{}
+	p := NewPool(f, PoolOptions{Warm: 2, Max: 3, Prepare: func(context.Context, *Cluster) error { prepared.Add(1); return nil }})
+	go p.Run(ctx)
+	eventually(t, "two warm clusters", func() bool { return p.Stats().Warm == 2 })
+
+	c, err := p.Claim(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.live[c.Name] {
+		t.Errorf("claimed %s, which does not exist", c.Name)
+	}
+	// The pool refills to 2 warm while 1 is claimed: 3 in total, the maximum.
+	eventually(t, "refill", func() bool { s := p.Stats(); return s.Warm == 2 && s.Claimed == 1 })
+	if f.count() != 3 {
+		t.Errorf("%d clusters exist; want 3 (max)", f.count())
+	}
+	if prepared.Load() != 3 {
+		t.Errorf("prepared %d clusters; want every created one (3)", prepared.Load())
+	}
+}
+
+func TestPoolQueueWhenFull(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 1, Max: 1})
+	go p.Run(ctx)
+	first, err := p.Claim(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	positions := make(chan int, 10)
+	got := make(chan *Cluster, 1)
+	go func() {
+		c, err := p.Claim(ctx, func(n int) { positions <- n })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	if n := <-positions; n != 1 {
+		t.Errorf("queue position = %d; want 1", n)
+	}
+	eventually(t, "a queued claim", func() bool { return p.Stats().Queue == 1 })
+	if f.count() != 1 {
+		t.Errorf("%d clusters while full; want 1 (max)", f.count())
+	}
+	if err := p.Release(ctx, first.Name); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-got:
+		if c == nil || c.Name == first.Name {
+			t.Errorf("queued claim got %v; want a new cluster", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued claim not served after a release")
+	}
+}
+
+func TestPoolClaimCancelledLeavesQueue(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}, gate: make(chan struct{})}
+	p := NewPool(f, PoolOptions{Warm: 0, Max: 1})
+	go p.Run(ctx)
+	cctx, ccancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := p.Claim(cctx, nil); done <- err }()
+	eventually(t, "queued", func() bool { return p.Stats().Queue == 1 })
+	ccancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Claim error = %v; want context.Canceled", err)
+	}
+	if q := p.Stats().Queue; q != 0 {
+		t.Errorf("queue = %d after cancel; want 0", q)
+	}
+}
+
+func TestPoolRetriesFailedCreate(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	f.fail.Store(2)
+	p := NewPool(f, PoolOptions{Warm: 1, Max: 1, Backoff: time.Millisecond})
+	go p.Run(ctx)
+	eventually(t, "a warm cluster after two failures", func() bool { return p.Stats().Warm == 1 })
+}

@@ -1,0 +1,238 @@
+// Package store keeps kindlab's state in SQLite: learner sessions, their progress
+// through a lab, and the event log instructors export. Every write is one statement
+// or one transaction, so a server killed mid-session loses nothing it acknowledged.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Store is the SQLite store.
+type Store struct {
+	db *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS sessions (
+	id          TEXT PRIMARY KEY,
+	token_hash  TEXT NOT NULL,
+	term_token  TEXT NOT NULL,
+	lab         TEXT NOT NULL,
+	cluster     TEXT NOT NULL DEFAULT '',
+	step        INTEGER NOT NULL DEFAULT 1,
+	state       TEXT NOT NULL DEFAULT 'provisioning',
+	created     INTEGER NOT NULL,
+	last_seen   INTEGER NOT NULL,
+	expires     INTEGER NOT NULL,
+	workshop    TEXT NOT NULL DEFAULT '',
+	name        TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS progress (
+	session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+	step    INTEGER NOT NULL,
+	started INTEGER NOT NULL DEFAULT 0,
+	passed  INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (session, step)
+);
+CREATE TABLE IF NOT EXISTS events (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	at      INTEGER NOT NULL,
+	session TEXT NOT NULL,
+	kind    TEXT NOT NULL,
+	step    INTEGER NOT NULL DEFAULT 0,
+	detail  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_session ON events(session, at);
+`
+
+// Open opens (creating when needed) the database at path; ":memory:" works for tests.
+func Open(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	if path == ":memory:" {
+		dsn = "file::memory:?_pragma=foreign_keys(1)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1) // SQLite writes one at a time; one connection keeps :memory: whole
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Session is a learner's session.
+type Session struct {
+	ID        string
+	TokenHash string // sha256 of the cookie token, hex
+	TermToken string // the terminal websocket's hello token
+	Lab       string
+	Cluster   string // full cluster name, empty while provisioning
+	Step      int    // current step, 1-based
+	State     string // provisioning, ready, failed, expired
+	Created   time.Time
+	LastSeen  time.Time
+	Expires   time.Time // absolute expiry
+	Workshop  string
+	Name      string // display name
+}
+
+// CreateSession stores a new session.
+func (s *Store) CreateSession(ctx context.Context, x Session) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+const sessionCols = `id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name`
+
+func scanSession(row interface{ Scan(...any) error }) (Session, error) {
+	var x Session
+	var created, seen, expires int64
+	err := row.Scan(&x.ID, &x.TokenHash, &x.TermToken, &x.Lab, &x.Cluster, &x.Step, &x.State, &created, &seen, &expires, &x.Workshop, &x.Name)
+	x.Created, x.LastSeen, x.Expires = time.UnixMilli(created), time.UnixMilli(seen), time.UnixMilli(expires)
+	return x, err
+}
+
+// Session returns a session by id.
+func (s *Store) Session(ctx context.Context, id string) (Session, error) {
+	x, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return x, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	return x, err
+}
+
+// Sessions returns the sessions in a state ("" for all), oldest first.
+func (s *Store) Sessions(ctx context.Context, state string) ([]Session, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE ? = '' OR state = ? ORDER BY created`, state, state)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// UpdateSession sets the mutable fields of a session.
+func (s *Store) UpdateSession(ctx context.Context, x Session) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET cluster = ?, step = ?, state = ?, last_seen = ?, expires = ? WHERE id = ?`,
+		x.Cluster, x.Step, x.State, x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.ID)
+	if err != nil {
+		return fmt.Errorf("update session %s: %w", x.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update session %s: %w", x.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// StepStarted records that a learner opened a step (the first time counts).
+func (s *Store) StepStarted(ctx context.Context, session string, step int, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO progress (session, step, started) VALUES (?, ?, ?)
+		ON CONFLICT (session, step) DO UPDATE SET started = CASE WHEN started = 0 THEN excluded.started ELSE started END`,
+		session, step, at.UnixMilli())
+	return err
+}
+
+// StepPassed records that all checks of a step passed (the first time counts).
+func (s *Store) StepPassed(ctx context.Context, session string, step int, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO progress (session, step, started, passed) VALUES (?, ?, ?, ?)
+		ON CONFLICT (session, step) DO UPDATE SET passed = CASE WHEN passed = 0 THEN excluded.passed ELSE passed END`,
+		session, step, at.UnixMilli(), at.UnixMilli())
+	return err
+}
+
+// Progress is a session's record of one step.
+type Progress struct {
+	Step    int
+	Started time.Time // zero if never opened
+	Passed  time.Time // zero if not passed
+}
+
+// Progress returns a session's progress by step.
+func (s *Store) Progress(ctx context.Context, session string) (map[int]Progress, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT step, started, passed FROM progress WHERE session = ?`, session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]Progress{}
+	for rows.Next() {
+		var p Progress
+		var started, passed int64
+		if err := rows.Scan(&p.Step, &started, &passed); err != nil {
+			return nil, err
+		}
+		if started > 0 {
+			p.Started = time.UnixMilli(started)
+		}
+		if passed > 0 {
+			p.Passed = time.UnixMilli(passed)
+		}
+		out[p.Step] = p
+	}
+	return out, rows.Err()
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	ID      int64
+	At      time.Time
+	Session string
+	Kind    string // join, leave, step-start, step-pass, check, reset, fast-forward, ...
+	Step    int
+	Detail  string
+}
+
+// AddEvent appends to the event log.
+func (s *Store) AddEvent(ctx context.Context, e Event) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, session, kind, step, detail) VALUES (?, ?, ?, ?, ?)`,
+		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail)
+	return err
+}
+
+// Events returns a session's events in order.
+func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, session, kind, step, detail FROM events WHERE session = ? ORDER BY at, id`, session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Session, &e.Kind, &e.Step, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
