@@ -81,7 +81,9 @@ func (b *Builder) plan(ctx context.Context) (*plan, error) {
 	p.set.Toolbox = "kindlab/toolbox:" + p.toolHash
 	appHashes := []string{p.toolHash}
 	for _, app := range Apps {
-		ah := h([]string{"images/apps/" + app, "go.mod", "go.sum"}, goVersion)
+		// The apps use the standard library only, so their sources and Go are all
+		// they are built from (go.mod changes elsewhere do not rebuild them).
+		ah := h([]string{"images/apps/" + app, "images/apps/internal"}, goVersion)
 		p.appTags[app] = "kindlab/" + app + ":" + ah
 		p.set.Apps = append(p.set.Apps, p.appTags[app])
 		appHashes = append(appHashes, ah)

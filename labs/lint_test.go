@@ -370,3 +370,100 @@ func TestPlaceholdersExpand(t *testing.T) {
 		})
 	}
 }
+
+func TestParseStepProblems(t *testing.T) {
+	tests := []struct {
+		name, checks string // YAML list items of checks:, indented by 2
+		want         []string
+	}{
+		{
+			name:   "resource",
+			checks: "  - {id: a, kind: resource, apiVersion: apps/v1/x, resource: Services, name: n, absent: true, fields: [{path: '{.a}', equals: x}]}\n",
+			want: []string{
+				`s.md:4: check a: invalid apiVersion "apps/v1/x": use v1, apps/v1 and the like`,
+				`s.md:4: check a: resource is the lowercase plural (e.g. services), not "Services"`,
+				"s.md:4: check a: absent: true cannot be combined with fields",
+			},
+		},
+		{
+			name:   "counts",
+			checks: "  - {id: a, kind: pods, selector: app=x, running: -1}\n  - {id: b, kind: pods, selector: app=x}\n",
+			want: []string{
+				"s.md:4: check a: running must not be negative",
+				"s.md:5: check b: needs running: N and/or ready: N",
+			},
+		},
+		{
+			name:   "exec",
+			checks: "  - {id: a, kind: exec, target: deploy/x, command: c, exitCode: 300, contains: '{{podIP \"a in (\"}}'}\n",
+			want: []string{
+				"s.md:4: check a: exitCode must be between 0 and 255",
+				`s.md:4: check a: invalid selector "a in (": unable to parse requirement: found '', expected: ',', ')' or identifier`,
+			},
+		},
+		{
+			name:   "missing fields",
+			checks: "  - {id: a, kind: dns, from: app=x}\n  - {id: b, kind: script}\n  - {id: c, kind: replaced}\n  - {id: d, kind: http}\n",
+			want: []string{
+				"s.md:4: check a: missing name (required for kind dns)",
+				"s.md:4: check a: missing service (required for kind dns)",
+				"s.md:5: check b: missing run (required for kind script)",
+				"s.md:6: check c: missing selector (required for kind replaced)",
+				"s.md:7: check d: missing service (required for kind http)",
+			},
+		},
+		{
+			name:   "wrong types",
+			checks: "  - {id: a, kind: pods, selector: [app], ready: 1, min: maybe, timeout: 10}\n  - just a string\n",
+			want: []string{
+				"s.md:4: check a: timeout: invalid duration \"10\": use a Go duration like 90s or 3m",
+				`s.md:4: check a: selector: expected a string, found a list`,
+				`s.md:4: check a: min: expected true or false, found "maybe"`,
+				"s.md:4: check a: missing selector (required for kind pods)",
+				`s.md:5: check: expected a mapping of keys, found "just a string"`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "---\ntitle: T\nchecks:\n" + tt.checks + "solution: [x]\n---\n"
+			_, probs := ParseStep("s.md", []byte(src))
+			var got []string
+			for _, p := range probs {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseStep problems =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestParseStepManual(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"explanation only", "---\ntitle: T\nmanual: true\nchecks: []\n---\nJust prose.\n", nil},
+		{"manual with checks", "---\ntitle: T\nmanual: true\nchecks:\n  - {id: a, kind: script, run: 'true'}\nsolution: [x]\n---\n",
+			[]string{"s.md:4: a manual step has no checks: set checks: [] or remove manual: true"}},
+		{"empty solution command", "---\ntitle: T\nchecks:\n  - {id: a, kind: script, run: 'true'}\nsolution: ['', x]\n---\n",
+			[]string{"s.md:5: solution: item 1 is empty"}},
+		{"no front matter end", "---\ntitle: T\n", []string{"s.md:1: the front matter is never closed: end it with a --- line"}},
+		{"repeated keys", "---\ntitle: T\nchecks: []\nchecks: []\ntitle: U\nmanual: true\n---\n",
+			[]string{"s.md:3: checks is given twice; keep one list", `s.md:5: key "title" repeated (first at line 2)`}},
+		{"empty front matter", "---\n---\nBody\n", []string{"s.md: front matter is empty; it needs a title, checks and a solution"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, probs := ParseStep("s.md", []byte(tt.src))
+			var got []string
+			for _, p := range probs {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseStep problems = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}

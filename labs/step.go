@@ -52,6 +52,13 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 
 	checksNode := mappingValue(root, "checks")
 	step.Checks = d.checks(checksNode)
+	checksLine := root.Line
+	if k := mappingKey(root, "checks"); k != nil {
+		checksLine = k.Line
+		if countKeys(root, "checks") > 1 {
+			d.errorf(checksLine, "checks is given twice; keep one list")
+		}
+	}
 
 	if strings.TrimSpace(step.Title) == "" {
 		d.errorf(root.Line, "missing title")
@@ -65,16 +72,12 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 	}
 	switch {
 	case step.Manual && len(step.Checks) > 0:
-		d.errorf(checksNode.Line, "a manual step has no checks: set checks: [] or remove manual: true")
+		d.errorf(checksLine, "a manual step has no checks: set checks: [] or remove manual: true")
 	case step.Manual && len(step.Runnable) > 0 && len(step.Solution) == 0:
 		d.errorf(root.Line, "manual step has runnable blocks but no solution; list the commands under solution")
 	case !step.Manual:
 		if len(step.Checks) == 0 && !hasBrokenCheck(checksNode) {
-			line := root.Line
-			if checksNode != nil {
-				line = checksNode.Line
-			}
-			d.errorf(line, "step has no checks; add one, or set manual: true with checks: [] for a step that only explains")
+			d.errorf(checksLine, "step has no checks; add one, or set manual: true with checks: [] for a step that only explains")
 		}
 		if len(step.Solution) == 0 {
 			d.errorf(root.Line, "step has no solution; list the commands a learner types under solution")
@@ -92,16 +95,45 @@ func hasBrokenCheck(checks *yaml.Node) bool {
 
 // mappingValue returns the value of key in mapping m, or nil.
 func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if i := mappingIndex(m, key); i >= 0 {
+		return resolve(resolve(m).Content[i+1])
+	}
+	return nil
+}
+
+// mappingKey returns the node of key in mapping m, or nil.
+func mappingKey(m *yaml.Node, key string) *yaml.Node {
+	if i := mappingIndex(m, key); i >= 0 {
+		return resolve(resolve(m).Content[i])
+	}
+	return nil
+}
+
+// countKeys counts the occurrences of key in mapping m.
+func countKeys(m *yaml.Node, key string) int {
+	n := 0
+	for m = resolve(m); m != nil && m.Kind == yaml.MappingNode; {
+		i := mappingIndex(m, key)
+		if i < 0 {
+			break
+		}
+		n++
+		m = &yaml.Node{Kind: yaml.MappingNode, Content: m.Content[i+2:]}
+	}
+	return n
+}
+
+func mappingIndex(m *yaml.Node, key string) int {
 	m = resolve(m)
 	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
+		return -1
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if k := resolve(m.Content[i]); k != nil && k.Kind == yaml.ScalarNode && k.Value == key {
-			return resolve(m.Content[i+1])
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // splitFrontMatter splits a step file into its front matter and body. bodyLine
@@ -266,7 +298,11 @@ func (d *decoder) check(n *yaml.Node) (Check, bool) {
 	var cc commonCheck
 	common := structFields(reflect.TypeFor[commonCheck]())
 	isCommon := func(k string) bool { _, ok := common[k]; return ok }
-	seen := d.mapping(n, &cc, "check", func(k string) bool { return !isCommon(k) })
+	where := "check"
+	if id := mappingValue(n, "id"); id != nil && id.Kind == yaml.ScalarNode && id.Value != "" {
+		where += " " + id.Value
+	}
+	seen := d.mapping(n, &cc, where, func(k string) bool { return !isCommon(k) })
 	if seen == nil {
 		return Check{}, false
 	}

@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/jsonpath"
 )
 
@@ -69,7 +70,11 @@ func (v validator) validate(c *Check) {
 	switch c.Kind {
 	case KindResource:
 		r := c.Resource
-		req("apiVersion", r.APIVersion)
+		if req("apiVersion", r.APIVersion) {
+			if _, err := schema.ParseGroupVersion(r.APIVersion); err != nil {
+				v.errorf("apiVersion", "invalid apiVersion %q: use v1, apps/v1 and the like", r.APIVersion)
+			}
+		}
 		req("resource", r.Resource)
 		req("name", r.Name)
 		if r.Resource != "" && r.Resource != strings.ToLower(r.Resource) {

@@ -142,7 +142,11 @@ type env struct {
 }
 
 func newEnv(objs ...runtime.Object) *env {
-	cs := fake.NewClientset(objs...)
+	return newEnvWith(fake.NewClientset(objs...), objs...)
+}
+
+// newEnvWith builds an env over cs, which holds objs.
+func newEnvWith(cs *fake.Clientset, objs ...runtime.Object) *env {
 	cs.Resources = []*metav1.APIResourceList{
 		{GroupVersion: "v1", APIResources: []metav1.APIResource{
 			{Name: "services", Kind: "Service", Namespaced: true},

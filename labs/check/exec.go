@@ -368,12 +368,20 @@ func (e *Engine) proxyGet(ctx context.Context, ns, name string, port corev1.Serv
 }
 
 // curlExit explains curl's usual exit codes.
-var curlExit = map[int]string{
-	6:  "could not resolve the host name",
-	7:  "could not connect",
-	28: "timed out",
-	52: "got an empty reply",
-	56: "the connection was reset",
+func curlExit(code int) string {
+	switch code {
+	case 6:
+		return "could not resolve the host name"
+	case 7:
+		return "could not connect"
+	case 28:
+		return "timed out"
+	case 52:
+		return "got an empty reply"
+	case 56:
+		return "the connection was reset"
+	}
+	return fmt.Sprintf("curl exited with %d", code)
 }
 
 // curl requests url from inside t and returns the status code and body.
@@ -387,11 +395,7 @@ func (e *Engine) curl(ctx context.Context, t target, what, url string) (int, str
 		return 0, "", fmt.Errorf("curl is not available in pod %s", t.pod)
 	}
 	if code != 0 {
-		why := curlExit[code]
-		if why == "" {
-			why = fmt.Sprintf("curl exited with %d", code)
-		}
-		return 0, "", failf("%s failed: %s (%s)", what, why, strings.TrimSpace(stderr))
+		return 0, "", failf("%s failed: %s (%s)", what, curlExit(code), strings.TrimSpace(stderr))
 	}
 	body, last, _ := cutLast(stdout, "\n")
 	status, err := strconv.Atoi(strings.TrimSpace(last))

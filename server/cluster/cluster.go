@@ -410,6 +410,7 @@ func explain(err error) error {
 		{"unable to apply caps", "the host's capability bounding set is restricted and dockerd does not use the kindlab-runc wrapper: run hack/ensure-docker.sh"},
 		{"No such image", "the node image is missing: run kindlab images build (or make images)"},
 		{"pull access denied", "the node image is missing and there is no registry: run kindlab images build"},
+		{"failed to pull image", "the node image is not on this host and there is no registry to pull it from: run kindlab images build (or make images)"},
 		{"port is already allocated", "a host port is taken: another process listens on it"},
 		{"Cannot connect to the Docker daemon", "no Docker engine answers: run hack/ensure-docker.sh"},
 		{"cannot allocate memory", "the host is out of memory: delete clusters or lower the pool size (kindlab doctor tells how many fit)"},

@@ -1,0 +1,102 @@
+package web
+
+import (
+	"strconv"
+	"strings"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// flashKind keeps a Flash's kind to the known ones for its class name.
+func flashKind(k FlashKind) string {
+	switch k {
+	case FlashSuccess, FlashError:
+		return string(k)
+	}
+	return string(FlashInfo)
+}
+
+// stageView is a provisioning stage with its state: done, active, failed or pending.
+type stageView struct{ Name, State string }
+
+// stages lists the provisioning stages with their states: those before the
+// current stage are done, the current one is active (failed on error).
+func (v ProgressView) stages() []stageView {
+	names := v.Stages
+	if len(names) == 0 {
+		names = DefaultStages()
+	}
+	cur := -1
+	for i, n := range names {
+		if n == v.Stage {
+			cur = i
+		}
+	}
+	if cur < 0 && v.Stage != "" {
+		names = append(names[:len(names):len(names)], v.Stage)
+		cur = len(names) - 1
+	}
+	out := make([]stageView, len(names))
+	for i, n := range names {
+		state := "pending"
+		switch {
+		case i < cur:
+			state = "done"
+		case i == cur && v.Error != "":
+			state = "failed"
+		case i == cur:
+			state = "active"
+		}
+		out[i] = stageView{Name: n, State: state}
+	}
+	return out
+}
+
+// progressState is the whole view's state: waiting, queued or failed.
+func progressState(v ProgressView) string {
+	switch {
+	case v.Error != "":
+		return "failed"
+	case v.Queue > 0:
+		return "queued"
+	}
+	return "waiting"
+}
+
+func boolString(b bool) string { return strconv.FormatBool(b) }
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }
+
+// checksSummary is "1 of 3 passing" for the check list's header.
+func checksSummary(checks []CheckView) string {
+	n := 0
+	for _, c := range checks {
+		if c.Status == StatusPass {
+			n++
+		}
+	}
+	if n == len(checks) {
+		return "all passing"
+	}
+	return strconv.Itoa(n) + " of " + strconv.Itoa(len(checks)) + " passing"
+}
+
+// statusText is a check status for screen readers.
+func statusText(s Status) string {
+	switch s {
+	case StatusPass:
+		return "passed"
+	case StatusFail:
+		return "not yet"
+	case StatusError:
+		return "could not run"
+	}
+	return "waiting"
+}
