@@ -13,7 +13,7 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer"
-	"github.com/yuin/goldmark/text"
+	gmtext "github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 
 	"github.com/kindlab/kindlab/labs"
@@ -49,7 +49,7 @@ var (
 // ErrRunnableMismatch when its runnable blocks are not step.Runnable's.
 func RenderMarkdown(step labs.Step) (template.HTML, error) {
 	src := []byte(step.Body)
-	doc := md.Parser().Parse(text.NewReader(src))
+	doc := md.Parser().Parse(gmtext.NewReader(src))
 
 	runs, copies := 0, 0
 	var mismatch error

@@ -296,6 +296,12 @@ func TestEvaluate(t *testing.T) {
 			status: Error,
 			msg:    `the API server has no resource "sevices" in v1 (not a problem with your work)`,
 		},
+		{
+			name:   "check without its kind's fields",
+			check:  labs.Check{Kind: labs.KindPods},
+			status: Error,
+			msg:    `check c of kind "pods" has no fields for its kind (not a problem with your work)`,
+		},
 		// pods
 		{
 			name:   "pods ready",

@@ -168,27 +168,27 @@ func (e *Engine) EvaluateAll(ctx context.Context, state StepState, checks []labs
 
 func (e *Engine) run(ctx context.Context, st StepState, c labs.Check) (string, error) {
 	ns := namespace(st, c)
-	switch c.Kind {
-	case labs.KindResource:
+	switch {
+	case c.Kind == labs.KindResource && c.Resource != nil:
 		return e.resource(ctx, ns, c.Resource)
-	case labs.KindPods:
+	case c.Kind == labs.KindPods && c.Pods != nil:
 		return e.pods(ctx, ns, c.Pods)
-	case labs.KindEndpoints:
+	case c.Kind == labs.KindEndpoints && c.Endpoints != nil:
 		return e.endpoints(ctx, ns, c.Endpoints)
-	case labs.KindReplaced:
+	case c.Kind == labs.KindReplaced && c.Replaced != nil:
 		return e.replaced(ctx, st, ns, c.Replaced)
-	case labs.KindExec:
+	case c.Kind == labs.KindExec && c.Exec != nil:
 		return e.exec(ctx, ns, c.Exec)
-	case labs.KindHTTP:
+	case c.Kind == labs.KindHTTP && c.HTTP != nil:
 		return e.http(ctx, ns, c.HTTP)
-	case labs.KindDNS:
+	case c.Kind == labs.KindDNS && c.DNS != nil:
 		return e.dns(ctx, ns, c.DNS)
-	case labs.KindHistory:
+	case c.Kind == labs.KindHistory && c.History != nil:
 		return e.history(ctx, c.History)
-	case labs.KindScript:
+	case c.Kind == labs.KindScript && c.Script != nil:
 		return e.script(ctx, c.Script)
 	}
-	return "", fmt.Errorf("check %s has unknown kind %q", c.ID, c.Kind)
+	return "", fmt.Errorf("check %s of kind %q has no fields for its kind", c.ID, c.Kind)
 }
 
 // namespace is the namespace a check looks in.

@@ -250,9 +250,9 @@ func newEnv(ctx context.Context, cfg *rest.Config) (*env, error) {
 	return &env{engine: engine, shell: shell}, nil
 }
 
-func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) StepResult {
+func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) (sr StepResult) {
 	start := time.Now()
-	sr := StepResult{Step: step.File, Title: step.Title}
+	sr = StepResult{Step: step.File, Title: step.Title}
 	defer func() { sr.Duration = time.Since(start) }()
 	ns := lab.Namespace
 	if ns == "" {

@@ -115,6 +115,9 @@ func (s *Shell) Run(ctx context.Context, command string, timeout time.Duration) 
 				}
 				continue // a marker of an earlier, timed-out command
 			}
+			if strings.Contains(line, "__KINDLAB_DONE_") || (out.Len() == 0 && line == command) {
+				continue // the shell echoing what was typed
+			}
 			out.WriteString(line)
 			out.WriteByte('\n')
 		case <-timer.C:

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -23,7 +24,9 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/restmapper"
 )
 
@@ -79,7 +82,14 @@ func Prepare(ctx context.Context, cfg *rest.Config, platformFS fs.FS, files map[
 			}
 		}
 	}
-	return WaitWorkstation(ctx, cs, 2*time.Minute)
+	if err := WaitWorkstation(ctx, cs, 2*time.Minute); err != nil {
+		return err
+	}
+	// Labs resolve Service names from their first command on: wait for CoreDNS.
+	return waitFor(ctx, 2*time.Minute, "cluster DNS (CoreDNS)", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas > 0, nil
+	})
 }
 
 // SetLabFiles replaces the lab files the workstation copies into the home folder.
@@ -208,6 +218,46 @@ func apply(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, o
 	_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: fieldManager, Force: &force})
 	if err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
+	}
+	return nil
+}
+
+// CopyToWorkstation writes files (by name) into the workstation's home folder, as a
+// tar stream through exec: immediate, unlike a ConfigMap update.
+func CopyToWorkstation(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, files map[string][]byte) error {
+	if len(files) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(WorkstationNamespace).Name(WorkstationPod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: WorkstationContainer, Command: []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"},
+			Stdin: true, Stdout: true, Stderr: true,
+		}, scheme.ParameterCodec)
+	exec, err := remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: &buf, Stdout: io.Discard, Stderr: &stderr}); err != nil {
+		return fmt.Errorf("copy lab files into the workstation: %w: %s", err, stderr.String())
 	}
 	return nil
 }

@@ -1,0 +1,413 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/cluster"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/terminal"
+	"github.com/kindlab/kindlab/web"
+)
+
+// Provisioning stages, as the progress view shows them.
+const (
+	stageQueue    = "Waiting for a cluster"
+	stageFiles    = "Copying the lab files"
+	stageTerminal = "Starting your terminal"
+	stageReady    = "Ready"
+)
+
+// event is one Server-Sent Event for a learner's page.
+type event struct {
+	Name string // progress, checks, message, reset
+	Data any
+}
+
+type progressData struct {
+	Stage string `json:"stage"`
+	Done  bool   `json:"done"`
+	Queue int    `json:"queue"`
+	Error string `json:"error"`
+}
+
+type checksData struct {
+	Step      int               `json:"step"`
+	Results   []web.CheckResult `json:"results"`
+	AllPassed bool              `json:"allPassed"`
+}
+
+// learner is the live side of a session: its cluster connection, terminal, check
+// watcher and the pages subscribed to its events. The store holds what must
+// survive a restart; a learner is rebuilt from it.
+type learner struct {
+	srv *Server
+	lab *labs.Lab
+
+	mu       sync.Mutex
+	sess     store.Session
+	cfg      *rest.Config
+	engine   *check.Engine
+	term     *terminal.Session
+	progress progressData
+	checks   checksData
+	stop     context.CancelFunc // the current step's check watcher
+	subs     map[chan event]struct{}
+	busy     bool // provisioning or resetting
+}
+
+func newLearner(srv *Server, lab *labs.Lab, sess store.Session) *learner {
+	return &learner{srv: srv, lab: lab, sess: sess, subs: map[chan event]struct{}{}}
+}
+
+func (l *learner) session() store.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess
+}
+
+// subscribe returns a channel of the learner's events, starting with the current
+// progress and check results.
+func (l *learner) subscribe() (chan event, func()) {
+	ch := make(chan event, 32)
+	l.mu.Lock()
+	l.subs[ch] = struct{}{}
+	ch <- event{"progress", l.progress}
+	if l.checks.Step > 0 {
+		ch <- event{"checks", l.checks}
+	}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.subs, ch)
+		l.mu.Unlock()
+	}
+}
+
+// publish sends an event to every subscriber; l.mu must be held. A subscriber too
+// slow to take it loses the event (progress and checks are states: the next one
+// carries everything).
+func (l *learner) publish(e event) {
+	for ch := range l.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+func (l *learner) setProgress(p progressData) {
+	l.mu.Lock()
+	l.progress = p
+	l.publish(event{"progress", p})
+	l.mu.Unlock()
+}
+
+// provision claims a cluster and readies it for this learner, reporting each stage.
+// It runs in the background after a start, a reset or a restart.
+func (l *learner) provision(ctx context.Context) {
+	l.mu.Lock()
+	if l.busy {
+		l.mu.Unlock()
+		return
+	}
+	l.busy = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.busy = false
+		l.mu.Unlock()
+	}()
+	log := l.srv.log.With("session", l.sess.ID, "lab", l.lab.ID)
+	fail := func(msg string, err error) {
+		log.Error("provision failed", "error", err)
+		l.mu.Lock()
+		l.sess.State = "failed"
+		l.mu.Unlock()
+		l.save(ctx)
+		l.setProgress(progressData{Stage: stageQueue, Error: msg})
+	}
+	l.setProgress(progressData{Stage: stageQueue})
+	c, err := l.srv.pool.Claim(ctx, func(pos int) { l.setProgress(progressData{Stage: stageQueue, Queue: pos}) })
+	if err != nil {
+		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
+		return
+	}
+	l.mu.Lock()
+	l.sess.Cluster = c.Name
+	l.mu.Unlock()
+	l.save(ctx)
+	l.setProgress(progressData{Stage: stageFiles})
+	if err := l.connect(ctx, c); err != nil {
+		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
+		return
+	}
+	l.setProgress(progressData{Stage: stageTerminal})
+	cs, _ := kubernetes.NewForConfig(l.cfg)
+	if err := cluster.WaitWorkstation(ctx, cs, 2*time.Minute); err != nil {
+		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
+		return
+	}
+	l.mu.Lock()
+	l.sess.State = "ready"
+	l.mu.Unlock()
+	l.save(ctx)
+	l.event(ctx, "ready", 0, c.Name)
+	l.setProgress(progressData{Stage: stageReady, Done: true})
+	l.startStep(l.sess.Step)
+	log.Info("learner ready", "cluster", c.Name)
+}
+
+// connect builds the clients for a claimed cluster and copies the lab files in.
+func (l *learner) connect(ctx context.Context, c *cluster.Cluster) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	files, err := labFiles(l.srv.manifests, l.lab)
+	if err != nil {
+		return err
+	}
+	if err := cluster.CopyToWorkstation(ctx, cfg, cs, files); err != nil {
+		return err
+	}
+	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
+	l.mu.Lock()
+	l.cfg = cfg
+	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
+	l.mu.Unlock()
+	return nil
+}
+
+// reconnect rebuilds the clients of a ready session after a server restart.
+func (l *learner) reconnect(ctx context.Context) error {
+	c, err := l.srv.clusters.Get(ctx, l.sess.Cluster)
+	if err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
+	l.mu.Lock()
+	l.cfg = cfg
+	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
+	l.progress = progressData{Stage: stageReady, Done: true}
+	l.mu.Unlock()
+	l.startStep(l.sess.Step)
+	return nil
+}
+
+// startStep makes step n current and watches its checks.
+func (l *learner) startStep(n int) {
+	l.mu.Lock()
+	if n < 1 || n > len(l.lab.Steps) {
+		n = 1
+	}
+	if l.stop != nil {
+		l.stop()
+	}
+	l.sess.Step = n
+	engine := l.engine
+	step := l.lab.Steps[n-1]
+	l.checks = checksData{Step: n}
+	ctx, cancel := context.WithCancel(l.srv.ctx)
+	l.stop = cancel
+	l.mu.Unlock()
+	l.save(ctx)
+	l.srv.store.StepStarted(ctx, l.sess.ID, n, l.srv.clock.Now())
+	l.event(ctx, "step-start", n, "")
+	if engine == nil {
+		return
+	}
+	go l.watch(ctx, engine, n, step)
+}
+
+func (l *learner) watch(ctx context.Context, engine *check.Engine, n int, step labs.Step) {
+	ns := l.lab.Namespace
+	if ns == "" {
+		ns = labs.DefaultNamespace
+	}
+	state, err := engine.Begin(ctx, step, ns)
+	if err != nil {
+		l.srv.log.Warn("begin step", "session", l.sess.ID, "step", n, "error", err)
+	}
+	out := make(chan []check.Result, 1)
+	w := &check.Watcher{Engine: engine, Tick: l.srv.checkTick}
+	go w.Watch(ctx, state, step.Checks, out)
+	passed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case results := <-out:
+			data := checksData{Step: n, AllPassed: len(results) > 0}
+			for _, r := range results {
+				data.Results = append(data.Results, web.CheckResult{ID: r.CheckID, Status: web.Status(r.Status), Message: r.Message})
+				if r.Status != check.Pass {
+					data.AllPassed = false
+				}
+			}
+			l.mu.Lock()
+			if l.sess.Step != n {
+				l.mu.Unlock()
+				return
+			}
+			l.checks = data
+			l.publish(event{"checks", data})
+			l.mu.Unlock()
+			if data.AllPassed && !passed {
+				passed = true
+				l.srv.store.StepPassed(ctx, l.sess.ID, n, l.srv.clock.Now())
+				l.event(ctx, "step-pass", n, "")
+				l.srv.metrics.stepsPassed.Add(1)
+			}
+		}
+	}
+}
+
+// terminal returns the learner's terminal session, starting a shell in the
+// workstation when there is none or the last one ended.
+func (l *learner) terminal(ctx context.Context) (*terminal.Session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term != nil {
+		select {
+		case <-l.term.Done():
+		default:
+			return l.term, nil
+		}
+	}
+	if l.cfg == nil || l.sess.State != "ready" {
+		return nil, errors.New("the cluster is not ready yet")
+	}
+	cs, err := kubernetes.NewForConfig(l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := terminal.ExecPod(l.srv.ctx, l.cfg, cs, cluster.WorkstationNamespace, cluster.WorkstationPod, cluster.WorkstationContainer, []string{"bash", "-l"})
+	if err != nil {
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	s, err := terminal.NewSession(t, terminal.WithLogger(l.srv.log.With("session", l.sess.ID)))
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	l.term = s
+	return s, nil
+}
+
+// reset gives the learner a fresh cluster; progress and the current step stay.
+func (l *learner) reset(ctx context.Context) {
+	l.mu.Lock()
+	if l.busy {
+		l.mu.Unlock()
+		return
+	}
+	old := l.sess.Cluster
+	if l.stop != nil {
+		l.stop()
+	}
+	if l.term != nil {
+		l.term.Close()
+		l.term = nil
+	}
+	l.engine, l.cfg = nil, nil
+	l.sess.State, l.sess.Cluster = "provisioning", ""
+	l.checks = checksData{}
+	l.mu.Unlock()
+	l.event(ctx, "reset", l.sess.Step, old)
+	if old != "" {
+		go l.srv.pool.Release(context.WithoutCancel(ctx), old)
+	}
+	l.provision(ctx)
+}
+
+// close stops the learner's watcher and terminal and releases its cluster.
+func (l *learner) close(ctx context.Context, state string) {
+	l.mu.Lock()
+	if l.stop != nil {
+		l.stop()
+	}
+	if l.term != nil {
+		l.term.Close()
+	}
+	name := l.sess.Cluster
+	l.sess.State = state
+	l.publish(event{"progress", progressData{Stage: stageQueue, Error: "This session has ended."}})
+	l.mu.Unlock()
+	l.save(ctx)
+	if name != "" {
+		if err := l.srv.pool.Release(ctx, name); err != nil {
+			l.srv.log.Error("release cluster", "cluster", name, "error", err)
+		}
+	}
+}
+
+func (l *learner) save(ctx context.Context) {
+	l.mu.Lock()
+	s := l.sess
+	l.mu.Unlock()
+	if err := l.srv.store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
+		l.srv.log.Error("save session", "session", s.ID, "error", err)
+	}
+}
+
+func (l *learner) event(ctx context.Context, kind string, step int, detail string) {
+	e := store.Event{At: l.srv.clock.Now(), Session: l.sess.ID, Kind: kind, Step: step, Detail: detail}
+	if err := l.srv.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
+		l.srv.log.Error("store event", "error", err)
+	}
+}
+
+// passedSteps reads which steps have passed, for the step navigation.
+func (l *learner) passedSteps(ctx context.Context) []bool {
+	prog, err := l.srv.store.Progress(ctx, l.sess.ID)
+	out := make([]bool, len(l.lab.Steps))
+	if err != nil {
+		return out
+	}
+	for step, p := range prog {
+		if step >= 1 && step <= len(out) && !p.Passed.IsZero() {
+			out[step-1] = true
+		}
+	}
+	return out
+}
+
+func (l *learner) currentChecks() checksData {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.checks
+	c.Results = slices.Clone(c.Results)
+	return c
+}
