@@ -458,3 +458,6 @@ func (DockerCLI) Run(ctx context.Context, stdout io.Writer, args ...string) erro
 	}
 	return nil
 }
+
+// KubeconfigDir is where the manager writes kubeconfig files.
+func (m *Manager) KubeconfigDir() string { return m.opts.KubeconfigDir }

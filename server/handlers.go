@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"k8s.io/client-go/rest"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/web"
+)
+
+var stages = []string{stageQueue, stageFiles, stageTerminal, stageReady}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.log.Error("render", "path", r.URL.Path, "error", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if err != nil && status >= 500 {
+		s.log.Error("request failed", "path", r.URL.Path, "error", err)
+	}
+	s.render(w, r, status, web.ErrorPage(web.NewErrorView(status, err, middleware.GetReqID(r.Context()))))
+}
+
+func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
+	v := web.CatalogView{CSRF: s.csrfToken(w, r)}
+	for _, l := range s.Catalog.Labs {
+		v.Labs = append(v.Labs, web.CardFromLab(*l))
+	}
+	s.render(w, r, http.StatusOK, web.Catalog(v))
+}
+
+// start creates a session for a lab and sends the browser to its progress view.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	lab, ok := s.Catalog.Lab(chi.URLParam(r, "lab"))
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, publicError{"There is no such lab."})
+		return
+	}
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Go back to the labs, reload the page and press Start again."})
+		return
+	}
+	l, token, err := s.startSession(r.Context(), lab, "", "")
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	sid := l.session().ID
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sid), Value: token, Path: web.SessionURL(sid), HttpOnly: true,
+		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: l.session().Expires})
+	http.Redirect(w, r, web.SessionURL(sid), http.StatusSeeOther)
+}
+
+// startSession stores a new session and provisions it in the background. It
+// returns the learner and the cookie token, which is only stored hashed.
+func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name string) (*learner, string, error) {
+	now := s.clock.Now()
+	token := randomToken(32)
+	sess := store.Session{
+		ID: randomToken(12), TokenHash: hashToken(token), TermToken: randomToken(24), Lab: lab.ID, Step: 1,
+		State: "provisioning", Created: now, LastSeen: now, Expires: now.Add(s.MaxAge), Workshop: workshop, Name: name,
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, "", err
+	}
+	l := newLearner(s, lab, sess)
+	s.mu.Lock()
+	s.learners[sess.ID] = l
+	s.mu.Unlock()
+	s.metrics.sessionsStarted.Add(1)
+	l.event(ctx, "join", 0, name)
+	go l.provision(s.ctx)
+	return l, token, nil
+}
+
+func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	l.touch()
+	sess := l.session()
+	csrf := s.csrfToken(w, r)
+	if sess.State != "ready" {
+		p := l.currentProgress()
+		s.render(w, r, http.StatusOK, web.Progress(web.ProgressView{
+			SessionID: sess.ID, CSRF: csrf, LabID: l.lab.ID, LabTitle: l.lab.Title,
+			Stages: stages, Stage: p.Stage, Queue: p.Queue, Error: p.Error,
+		}))
+		return
+	}
+	n := sess.Step
+	if q := r.URL.Query().Get("step"); q != "" {
+		if v, err := strconv.Atoi(q); err == nil && v >= 1 && v <= len(l.lab.Steps) && v != n {
+			n = v
+			l.startStep(n)
+		}
+	}
+	checks := l.currentChecks()
+	var results []web.CheckResult
+	if checks.Step == n {
+		results = checks.Results
+	}
+	step := l.lab.Steps[n-1]
+	sv, err := web.NewStepView(n, step, results)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	v := web.LabPageView{
+		SessionID: sess.ID, CSRF: csrf, LabID: l.lab.ID, LabTitle: l.lab.Title,
+		Steps: web.StepLinks(*l.lab, l.passedSteps(r.Context())), Step: sv, TerminalToken: sess.TermToken,
+		AppLinks: appLinks(sess.ID, step),
+	}
+	s.render(w, r, http.StatusOK, web.LabPage(v))
+}
+
+// appLinks offers a link for each lab app a step's prose mentions by Service name.
+func appLinks(sid string, step labs.Step) []web.AppLink {
+	var out []web.AppLink
+	for _, app := range []string{"homepage", "numbers-web"} {
+		if strings.Contains(step.Body, "app link") && strings.Contains(step.Body, app) {
+			out = append(out, web.AppLink{Name: app, URL: web.AppURL(sid, app)})
+		}
+	}
+	return out
+}
+
+func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	sess := l.session()
+	passed := l.passedSteps(r.Context())
+	n := 0
+	for _, p := range passed {
+		if p {
+			n++
+		}
+	}
+	s.render(w, r, http.StatusOK, web.Complete(web.CompleteView{
+		SessionID: sess.ID, LabTitle: l.lab.Title, TimeTaken: s.clock.Now().Sub(sess.Created),
+		StepsPassed: n, Steps: web.StepLinks(*l.lab, passed),
+	}))
+}
+
+func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Reload the page and try again."})
+		return
+	}
+	go l.reset(s.ctx)
+	http.Redirect(w, r, web.SessionURL(l.session().ID), http.StatusSeeOther)
+}
+
+// events streams the learner's events as Server-Sent Events.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	ch, unsubscribe := l.subscribe()
+	defer unsubscribe()
+	keepalive := time.NewTicker(20 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			l.touch()
+		case e := <-ch:
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Name, data)
+		}
+		flusher.Flush()
+	}
+}
+
+// app proxies to a Service of the learner's cluster through the API server's
+// service proxy on 127.0.0.1; only the session's own cookie gets here.
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	l.mu.Lock()
+	cfg := l.cfg
+	l.mu.Unlock()
+	if cfg == nil {
+		s.errorPage(w, r, http.StatusServiceUnavailable, publicError{"Your cluster is not ready yet."})
+		return
+	}
+	service := chi.URLParam(r, "service")
+	if !validName(service) {
+		s.errorPage(w, r, http.StatusNotFound, nil)
+		return
+	}
+	ns := l.lab.Namespace
+	if ns == "" {
+		ns = labs.DefaultNamespace
+	}
+	base, err := url.Parse(cfg.Host)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	transport, err := rest.TransportFor(cfg)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	prefix := web.AppURL(l.session().ID, service)
+	rest := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
+	target := fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy%s", ns, service, rest)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = base.Scheme, base.Host, base.Host
+			pr.Out.URL.Path, pr.Out.URL.RawPath = target, ""
+			pr.Out.Header.Del("Cookie") // the learner's kindlab cookies stay here
+		},
+		Transport: transport,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusNotFound {
+				resp.Header.Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("app proxy", "service", service, "error", err)
+			s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " does not answer. Is its Service there, and are its pods ready?"})
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,3 +1,0 @@
-package main
-
-func (c *cli) serve(args []string) error { return usageError{"todo"} }
