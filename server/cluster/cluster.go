@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -74,6 +75,10 @@ type Manager struct {
 	provider *kindcluster.Provider
 	slots    chan struct{}
 	log      *slog.Logger
+	// netMu keeps kind's docker network stable: creates hold it shared while the
+	// network exists (exclusive when they must make it, so two parallel creates do
+	// not make two), and the prune after the last delete holds it exclusive.
+	netMu sync.RWMutex
 }
 
 // New returns a Manager. It does not talk to Docker until used.
@@ -178,6 +183,8 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	if slices.Contains(existing, name) {
 		return nil, fmt.Errorf("create cluster %q: %w", name, ErrExists)
 	}
+	unlock := m.lockNetwork(ctx)
+	defer unlock()
 	kubeconfig := m.kubeconfigPath(name)
 	start := time.Now()
 	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
@@ -362,8 +369,25 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+// lockNetwork locks kind's network for a create; the returned func unlocks it.
+func (m *Manager) lockNetwork(ctx context.Context) func() {
+	m.netMu.RLock()
+	if m.networkExists(ctx) {
+		return m.netMu.RUnlock
+	}
+	m.netMu.RUnlock()
+	m.netMu.Lock()
+	return m.netMu.Unlock
+}
+
+func (m *Manager) networkExists(ctx context.Context) bool {
+	return m.opts.Docker.Run(ctx, io.Discard, "network", "inspect", "kind", "--format", "{{.Name}}") == nil
+}
+
 // pruneNetwork removes kind's docker network once no container is attached to it.
 func (m *Manager) pruneNetwork(ctx context.Context) {
+	m.netMu.Lock()
+	defer m.netMu.Unlock()
 	var out bytes.Buffer
 	if m.opts.Docker.Run(ctx, &out, "network", "inspect", "kind", "--format", "{{len .Containers}}") != nil {
 		return
