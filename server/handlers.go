@@ -14,6 +14,9 @@ import (
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/kindlab/kindlab/labs"
@@ -234,7 +237,12 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	}
 	prefix := web.AppURL(l.session().ID, service)
 	rest := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
-	target := fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy%s", ns, service, rest)
+	target, err := appTarget(r.Context(), cfg, ns, service)
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " is not running in your cluster yet: " + err.Error()})
+		return
+	}
+	target += rest
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = base.Scheme, base.Host, base.Host
@@ -254,6 +262,43 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	proxy.ServeHTTP(w, r)
+}
+
+// appTarget is the API server path that reaches an app: its Service when there is
+// one (through the service proxy), else a ready pod of the Deployment of that name
+// (as a port-forward would, before the lab has made a Service).
+func appTarget(ctx context.Context, cfg *rest.Config, ns, name string) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	if _, err := cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		return fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy", ns, name), nil
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("no Service or Deployment named %s", name)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+				port := 80
+				if cs := p.Spec.Containers; len(cs) > 0 && len(cs[0].Ports) > 0 {
+					port = int(cs[0].Ports[0].ContainerPort)
+				}
+				return fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:%d/proxy", ns, p.Name, port), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no ready pod of Deployment %s", name)
 }
 
 func validName(s string) bool {

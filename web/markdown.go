@@ -25,7 +25,9 @@ import (
 // inside a block quote); the lab needs fixing.
 var ErrRunnableMismatch = errors.New("web: runnable blocks differ from the lab parser's")
 
-// md is goldmark with GitHub Flavored Markdown. Raw HTML is not passed
+// md is goldmark with GitHub Flavored Markdown. It is configuration, never
+// changed after construction, and safe for concurrent use (goldmark sets its
+// parser and renderer up once, under a sync.Once). Raw HTML is not passed
 // through (goldmark's default): an author's <script> never reaches a page, and
 // links with javascript: or similar URLs lose their destination.
 var md = goldmark.New(

@@ -127,7 +127,7 @@ func (c *conn) readPump() {
 			c.drain()
 			return
 		case err != nil:
-			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+			if _, closed := errors.AsType[*websocket.CloseError](err); !closed {
 				c.log.Debug("terminal read", slog.Any("error", err))
 			}
 			c.requestClose(websocket.CloseNormalClosure, "")

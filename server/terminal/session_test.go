@@ -39,7 +39,7 @@ func seqRange(from, to uint64) []uint64 {
 }
 
 func TestAttachReplay(t *testing.T) {
-	// Ten chunks of 4 bytes; the 12-byte buffer keeps the last three (8..10).
+	// Ten chunks of 3 bytes; a 12-byte buffer keeps the last four (7..10).
 	tests := []struct {
 		name     string
 		bufSize  int
@@ -51,9 +51,9 @@ func TestAttachReplay(t *testing.T) {
 		{name: "new client, all buffered", bufSize: 1 << 10, lastSeq: 0, wantFrom: 1, want: seqRange(1, 10)},
 		{name: "missed some", bufSize: 1 << 10, lastSeq: 6, wantFrom: 7, want: seqRange(7, 10)},
 		{name: "up to date", bufSize: 1 << 10, lastSeq: 10, wantFrom: 11, want: nil},
-		{name: "missed exactly what is buffered", bufSize: 12, lastSeq: 7, wantFrom: 8, want: seqRange(8, 10)},
-		{name: "missed more than buffered", bufSize: 12, lastSeq: 6, wantGap: true, wantFrom: 8, want: seqRange(8, 10)},
-		{name: "new client after wrap", bufSize: 12, lastSeq: 0, wantGap: true, wantFrom: 8, want: seqRange(8, 10)},
+		{name: "missed exactly what is buffered", bufSize: 12, lastSeq: 6, wantFrom: 7, want: seqRange(7, 10)},
+		{name: "missed more than buffered", bufSize: 12, lastSeq: 5, wantGap: true, wantFrom: 7, want: seqRange(7, 10)},
+		{name: "new client after wrap", bufSize: 12, lastSeq: 0, wantGap: true, wantFrom: 7, want: seqRange(7, 10)},
 		{name: "client of an earlier session", bufSize: 1 << 10, lastSeq: 99, wantGap: true, wantFrom: 1, want: seqRange(1, 10)},
 		{name: "buffer smaller than a chunk keeps the newest", bufSize: 1, lastSeq: 0, wantGap: true, wantFrom: 10, want: []uint64{10}},
 	}
@@ -101,10 +101,10 @@ func waitSeq(t *testing.T, c *Client, seq uint64) {
 func TestAttachThenLive(t *testing.T) {
 	term := newFakeTerm(false)
 	s := newTestSession(t, term)
+	first, _ := s.Attach(0, false)
 	for range 3 {
 		term.emit([]byte("x"))
 	}
-	first, _ := s.Attach(0, false)
 	waitSeq(t, first, 3)
 	c, r := s.Attach(2, false)
 	term.emit([]byte("y"))

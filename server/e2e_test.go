@@ -1,0 +1,252 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server"
+	"github.com/kindlab/kindlab/server/cluster"
+	"github.com/kindlab/kindlab/server/store"
+)
+
+// platform is a running kindlab: real clusters, a warm pool, a real store.
+type platform struct {
+	URL  string
+	Pool *cluster.Pool
+	m    *cluster.Manager
+}
+
+func startPlatform(t testing.TB, warm int) *platform {
+	t.Helper()
+	wd, _ := os.Getwd()
+	src, err := images.FindSource(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := (&images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}).Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: t.TempDir(), MaxConcurrent: 2, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "kindlab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	platformFS, _ := fs.Sub(manifests.FS(), "platform")
+	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: log,
+		Prepare: func(ctx context.Context, c *cluster.Cluster) error {
+			cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			return cluster.Prepare(ctx, cfg, platformFS, nil)
+		}})
+	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: log, CheckTick: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go pool.Run(ctx)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		srv.Close()
+		cancel()
+		names, _ := m.List(context.Background())
+		for _, n := range names {
+			if strings.HasPrefix(n, cluster.PoolPrefix) {
+				m.Delete(context.Background(), n)
+			}
+		}
+		st.Close()
+	})
+	return &platform{URL: ts.URL, Pool: pool, m: m}
+}
+
+func newBrowser(t testing.TB) (context.Context, context.CancelFunc) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("chromium is not installed: run hack/ensure-chromium.sh (make e2e does)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	return ctx, func() { cancel(); acancel() }
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waited %s for %s", timeout, expr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func checkStatus(id string) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid="check-%s"]')||{}).dataset?.status`, id)
+}
+
+// TestE2ELearnerInBrowser: a learner opens the catalog, starts services-dns, runs
+// the first steps with the Run buttons, sees their checks turn green, reloads the
+// page and gets the terminal back with its history; another browser cannot open
+// their app link.
+func TestE2ELearnerInBrowser(t *testing.T) {
+	p := startPlatform(t, 1)
+	deadline := time.Now().Add(5 * time.Minute)
+	for p.Pool.Stats().Warm < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool made no warm cluster in 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer tcancel()
+
+	start := time.Now()
+	var location string
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	location, _ = chromedp.Run(ctx, chromedp.Location())
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
+		t.Fatalf("terminal: %v", err)
+	}
+	t.Logf("start to an interactive terminal with a warm pool: %s", time.Since(start).Round(time.Millisecond))
+
+	// Step 1: apply the manifest with the Run button; the check turns green.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Fatalf("step 1 check: %v\nterminal:\n%s", err, text)
+	}
+	if err := waitJS(ctx, `!document.querySelector('[data-testid="next-step"]').hidden`, 10*time.Second); err != nil {
+		t.Errorf("next step not offered after all checks passed: %v", err)
+	}
+
+	// Step 2: the port-forward, and the app link reaches the homepage through kindlab.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="run-1"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("Forwarding from")`, time.Minute); err != nil {
+		t.Errorf("port-forward: %v", err)
+	}
+	href, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid="app-link-homepage"]`), "href"))
+	if err != nil {
+		t.Fatalf("no app link on step 2: %v", err)
+	}
+	appHref := href.Value
+	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch(%q).then(r => r.text())`, appHref), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "Sign up") {
+		t.Errorf("app link %s answered %q; want the homepage", appHref, firstLine(body))
+	}
+	// A second browser (no session cookie) cannot use that link.
+	resp, err := http.Get(strings.TrimSuffix(p.URL, "/") + appHref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("app link from another browser = %d; want 403", resp.StatusCode)
+	}
+
+	// Step 3: the interrupt variant stops the port-forward, then reads the logs.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(location+"?step=3"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="run-1"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clicked := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, checkStatus("logs-by-selector")+` === "pass"`, time.Minute); err != nil {
+		t.Fatalf("step 3 check: %v", err)
+	}
+	t.Logf("check latency, Run click to green check in the page: %s", time.Since(clicked).Round(time.Millisecond))
+
+	// Reload: the terminal comes back with what it showed before.
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("deployment.apps/homepage created")`, time.Minute); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Errorf("terminal history after reload: %v\n%s", err, text)
+	}
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+	if n := strings.Count(text, "deployment.apps/homepage created"); n != 1 {
+		t.Errorf("after reload the terminal shows the apply output %d times; want exactly once", n)
+	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
