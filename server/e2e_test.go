@@ -3,20 +3,27 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/images"
@@ -250,3 +257,97 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
 }
+
+// startToTerminal starts services-dns as a plain HTTP client and returns once the
+// terminal websocket has said hello and printed the shell's prompt.
+func startToTerminal(b *testing.B, base string) {
+	b.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
+	resp, err := c.Get(base + "/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		b.Fatal("no csrf field on the catalog")
+	}
+	resp, err = c.PostForm(base+"/labs/services-dns/start", url.Values{"csrf": {string(m[1])}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	sessionURL := resp.Request.URL.String()
+	// Follow the progress events until provisioning is done.
+	resp, err = c.Get(sessionURL + "/events")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data:") && strings.Contains(sc.Text(), `"done":true`) {
+			break
+		}
+	}
+	resp.Body.Close()
+	resp, err = c.Get(sessionURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok := regexp.MustCompile(`data-token="([^"]+)"`).FindSubmatch(page)
+	if tok == nil {
+		b.Fatal("no terminal token on the lab page")
+	}
+	d := websocket.Dialer{Subprotocols: []string{"kindlab.term.v1"}, Jar: jar}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(sessionURL, "http")+"/terminal", http.Header{"Origin": {base}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "hello", "token": string(tok[1]), "lastSeq": 0})
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			b.Fatalf("terminal: %v", err)
+		}
+		if typ == websocket.BinaryMessage && bytes.Contains(data, []byte("$")) {
+			return
+		}
+	}
+}
+
+func benchmarkStart(b *testing.B, warm int) {
+	p := startPlatform(b, warm)
+	var total time.Duration
+	var heap uint64
+	for i := 0; i < b.N; i++ {
+		for warm > 0 && p.Pool.Stats().Warm < warm {
+			time.Sleep(time.Second)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		startToTerminal(b, p.URL)
+		total += time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if after.HeapInuse > before.HeapInuse {
+			heap += after.HeapInuse - before.HeapInuse
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/start-to-terminal")
+	b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB-heap/learner")
+}
+
+// BenchmarkStartWarm: Start to an interactive terminal when the pool has a warm
+// cluster; also the server heap held per active learner.
+func BenchmarkStartWarm(b *testing.B) { benchmarkStart(b, 1) }
+
+// BenchmarkStartCold: the same with no warm cluster: the start waits for a create.
+func BenchmarkStartCold(b *testing.B) { benchmarkStart(b, 0) }

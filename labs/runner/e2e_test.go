@@ -18,7 +18,7 @@ import (
 	"github.com/kindlab/kindlab/server/cluster"
 )
 
-func manager(t *testing.T) *cluster.Manager {
+func manager(t testing.TB) *cluster.Manager {
 	t.Helper()
 	wd, _ := os.Getwd()
 	src, err := images.FindSource(wd)

@@ -60,7 +60,7 @@ func ExecPod(ctx context.Context, cfg *rest.Config, client kubernetes.Interface,
 		})
 		cancel()
 		outW.CloseWithError(err) // nil: Read returns io.EOF
-		inR.CloseWithError(io.ErrClosedPipe)
+		inW.Close()              // ends the stdin copier; Write returns io.ErrClosedPipe
 		close(t.done)
 	}()
 	return t, nil

@@ -31,7 +31,7 @@ type testEnv struct {
 	url   string
 }
 
-func newEnv(t *testing.T, echo bool, lim Limits, opts ...SessionOption) *testEnv {
+func newEnv(t testing.TB, echo bool, lim Limits, opts ...SessionOption) *testEnv {
 	t.Helper()
 	e := &testEnv{term: newFakeTerm(echo), clock: newFakeClock()}
 	e.sess = newTestSession(t, e.term, opts...)
@@ -63,7 +63,7 @@ func newEnv(t *testing.T, echo bool, lim Limits, opts ...SessionOption) *testEnv
 	return e
 }
 
-func (e *testEnv) dial(t *testing.T, origin string, protos ...string) (*websocket.Conn, *http.Response, error) {
+func (e *testEnv) dial(t testing.TB, origin string, protos ...string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
 	h := http.Header{}
 	if origin != "" {
@@ -78,7 +78,7 @@ func (e *testEnv) dial(t *testing.T, origin string, protos ...string) (*websocke
 }
 
 // open dials with the right Origin and subprotocol, without hello.
-func (e *testEnv) open(t *testing.T) *websocket.Conn {
+func (e *testEnv) open(t testing.TB) *websocket.Conn {
 	t.Helper()
 	ws, _, err := e.dial(t, e.srv.URL, Subprotocol)
 	if err != nil {
@@ -88,7 +88,7 @@ func (e *testEnv) open(t *testing.T) *websocket.Conn {
 }
 
 // connect opens a connection, says hello and checks the server's hello.
-func (e *testEnv) connect(t *testing.T, token string, lastSeq uint64) (*websocket.Conn, serverMsg) {
+func (e *testEnv) connect(t testing.TB, token string, lastSeq uint64) (*websocket.Conn, serverMsg) {
 	t.Helper()
 	ws := e.open(t)
 	send(t, ws, map[string]any{"type": "hello", "token": token, "lastSeq": lastSeq})
@@ -115,7 +115,7 @@ type frame struct {
 	msg  serverMsg
 }
 
-func send(t *testing.T, ws *websocket.Conn, v any) {
+func send(t testing.TB, ws *websocket.Conn, v any) {
 	t.Helper()
 	if err := ws.WriteJSON(v); err != nil {
 		t.Fatalf("send %v: %v", v, err)
@@ -139,7 +139,7 @@ func nextFrame(ws *websocket.Conn) (frame, error) {
 	return f, err
 }
 
-func readFrame(t *testing.T, ws *websocket.Conn) frame {
+func readFrame(t testing.TB, ws *websocket.Conn) frame {
 	t.Helper()
 	f, err := nextFrame(ws)
 	if err != nil {
@@ -148,7 +148,7 @@ func readFrame(t *testing.T, ws *websocket.Conn) frame {
 	return f
 }
 
-func readMsg(t *testing.T, ws *websocket.Conn, typ string) serverMsg {
+func readMsg(t testing.TB, ws *websocket.Conn, typ string) serverMsg {
 	t.Helper()
 	f := readFrame(t, ws)
 	if f.out || f.msg.Type != typ {
@@ -157,7 +157,7 @@ func readMsg(t *testing.T, ws *websocket.Conn, typ string) serverMsg {
 	return f.msg
 }
 
-func readOutput(t *testing.T, ws *websocket.Conn) frame {
+func readOutput(t testing.TB, ws *websocket.Conn) frame {
 	t.Helper()
 	f := readFrame(t, ws)
 	if !f.out {

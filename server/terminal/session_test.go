@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func newTestSession(t *testing.T, term Terminal, opts ...SessionOption) *Session {
+func newTestSession(t testing.TB, term Terminal, opts ...SessionOption) *Session {
 	t.Helper()
 	s, err := NewSession(term, opts...)
 	if err != nil {
