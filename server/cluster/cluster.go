@@ -183,32 +183,10 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	if slices.Contains(existing, name) {
 		return nil, fmt.Errorf("create cluster %q: %w", name, ErrExists)
 	}
-	unlock := m.lockNetwork(ctx)
-	defer unlock()
 	kubeconfig := m.kubeconfigPath(name)
 	start := time.Now()
 	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
-	done := make(chan error, 1)
-	go func() {
-		done <- m.provider.Create(name,
-			kindcluster.CreateWithRawConfig([]byte(Config())),
-			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
-			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
-			kindcluster.CreateWithKubeconfigPath(kubeconfig),
-			kindcluster.CreateWithDisplayUsage(false),
-			kindcluster.CreateWithDisplaySalutation(false),
-		)
-	}()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// kind cannot be interrupted: delete the nodes under it so it fails fast,
-		// then wait for it and delete whatever it made meanwhile.
-		m.log.Info("create cancelled, cleaning up", "cluster", name)
-		_ = m.provider.Delete(name, kubeconfig)
-		<-done
-		err = ctx.Err()
-	}
+	err = m.kindCreate(ctx, name, kubeconfig)
 	if err == nil {
 		err = m.afterCreate(ctx, name)
 	}
@@ -228,6 +206,34 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	return c, nil
 }
 
+// kindCreate runs kind's create, holding kind's network steady meanwhile. kind
+// cannot be interrupted: if ctx ends first, the nodes are deleted under it so it
+// fails fast, and kindCreate waits for it to return.
+func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string) error {
+	unlock := m.lockNetwork(ctx)
+	defer unlock()
+	done := make(chan error, 1)
+	go func() {
+		done <- m.provider.Create(name,
+			kindcluster.CreateWithRawConfig([]byte(Config())),
+			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
+			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
+			kindcluster.CreateWithKubeconfigPath(kubeconfig),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		m.log.Info("create cancelled, cleaning up", "cluster", name)
+		_ = m.provider.Delete(name, kubeconfig)
+		<-done
+		return ctx.Err()
+	}
+}
+
 // afterCreate checks the node is Ready (kind's wait does not fail on timeout) and
 // loads missing lab images.
 func (m *Manager) afterCreate(ctx context.Context, name string) error {
@@ -243,6 +249,13 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 	}
 	if strings.TrimSpace(out.String()) != "True" {
 		return fmt.Errorf("node did not become Ready within %s", m.opts.WaitReady)
+	}
+	// Ready means Service names resolve: labs use DNS from their first command on.
+	var dns bytes.Buffer
+	err = node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system",
+		"rollout", "status", "deployment/coredns", "--timeout=2m").SetStdout(&dns).SetStderr(&dns).Run()
+	if err != nil {
+		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
 	}
 	return m.LoadImages(ctx, name, m.opts.LabImages...)
 }

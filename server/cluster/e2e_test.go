@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,6 +86,10 @@ func TestE2EClusterNetworking(t *testing.T) {
 			m.Delete(context.Background(), name)
 		}
 	})
+
+	if _, err := m.Create(ctx, name); !errors.Is(err, cluster.ErrExists) {
+		t.Errorf("Create(%q) again = %v; want ErrExists", name, err)
+	}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
@@ -168,9 +173,8 @@ func TestE2EClusterNetworking(t *testing.T) {
 	assertGone(t, c.Name, kubeconfig)
 }
 
-// TestE2ECreateTwiceAndCancel: a taken name is refused, and a cancelled create leaves
-// nothing behind.
-func TestE2ECreateTwiceAndCancel(t *testing.T) {
+// TestE2ECreateCancelled: a cancelled create leaves nothing behind.
+func TestE2ECreateCancelled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	set := testImages(t)

@@ -82,14 +82,7 @@ func Prepare(ctx context.Context, cfg *rest.Config, platformFS fs.FS, files map[
 			}
 		}
 	}
-	if err := WaitWorkstation(ctx, cs, 2*time.Minute); err != nil {
-		return err
-	}
-	// Labs resolve Service names from their first command on: wait for CoreDNS.
-	return waitFor(ctx, 2*time.Minute, "cluster DNS (CoreDNS)", func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas > 0, nil
-	})
+	return WaitWorkstation(ctx, cs, 2*time.Minute)
 }
 
 // SetLabFiles replaces the lab files the workstation copies into the home folder.

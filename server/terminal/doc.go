@@ -53,4 +53,6 @@
 // sequence number and receives what it missed, or a gap notice and everything
 // still buffered if it fell further behind than the buffer holds. The same
 // policy applies to control replies (pong, error) that a client does not read.
+// A client whose socket accepts nothing for Limits.WriteWait is disconnected
+// without a close frame, and reconnects the same way.
 package terminal
