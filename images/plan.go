@@ -251,7 +251,7 @@ func (p *plan) bin(outName, hash, cmd string) string {
 // dockerBuild builds a context folder with the legacy builder (no registry needed for
 // FROM scratch or a local base) and applies the tags.
 func (p *plan) dockerBuild(ctx context.Context, log io.Writer, context string, args map[string]string, tags ...string) error {
-	a := []string{"build", "--network=none"}
+	a := []string{"build", "--network=none", "--force-rm"}
 	keys := make([]string, 0, len(args))
 	for k := range args {
 		keys = append(keys, k)
