@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 TEMPL    := $(GO) tool templ
 E2E_TIMEOUT ?= 60m
 
-.PHONY: all build docker images run test unit e2e generate check-generated vet bench clean-clusters
+.PHONY: all build docker images run test unit e2e generate check-generated vet bench clean-clusters platform-image
 
 all: build
 
@@ -41,6 +41,7 @@ unit:
 
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images
+	bash hack/ensure-chromium.sh
 	$(GO) test -tags e2e -run 'E2E' -count=1 -timeout $(E2E_TIMEOUT) -v ./...
 
 ## test: the README's test command: vet, unit tests, then end to end on real clusters.
@@ -53,3 +54,9 @@ bench: images
 ## clean-clusters: delete every kindlab cluster on this host.
 clean-clusters:
 	$(GO) run . cluster list | xargs -r $(GO) run . cluster delete
+
+## platform-image: kindlab's own image (Dockerfile), on the toolbox image.
+platform-image: images
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/kindlab .
+	cp "$$(command -v docker)" bin/docker
+	DOCKER_BUILDKIT=0 docker build --network=none --build-arg BASE=kindlab/toolbox:lab -t kindlab/server .
