@@ -29,7 +29,7 @@ func (waitingPool) Claim(ctx context.Context, position func(int)) (*cluster.Clus
 	return nil, ctx.Err()
 }
 func (waitingPool) Release(context.Context, string) error { return nil }
-func (waitingPool) Stats() cluster.PoolStats          { return cluster.PoolStats{Queue: 1, Max: 2} }
+func (waitingPool) Stats() cluster.PoolStats              { return cluster.PoolStats{Queue: 1, Max: 2} }
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()

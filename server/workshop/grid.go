@@ -323,8 +323,15 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		v.Steps[i] = StepView{Number: i + 1, Title: s.Title, Estimate: s.Estimate}
 	}
 	// One backing array for every row's cells: one allocation, not one per learner.
-	cells := make([]CellView, len(g.learners)*len(g.steps))
+	order := make([]*learnerState, 0, len(g.learners))
 	for _, l := range g.learners {
+		order = append(order, l)
+	}
+	slices.SortFunc(order, func(a, b *learnerState) int {
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.session, b.session))
+	})
+	cells := make([]CellView, len(g.learners)*len(g.steps))
+	for _, l := range order {
 		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true}
 		row.Cells, cells = cells[:len(g.steps):len(g.steps)], cells[len(g.steps):]
 		stuck := false
@@ -363,7 +370,7 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 				sl := StuckLearner{Session: l.session, Name: l.name, Step: i + 1, For: cv.TimeOnStep,
 					Reason: cv.StuckReason, CheckID: cv.FailingCheck}
 				for _, m := range slices.Backward(c.msgs) {
-					if m.CheckID == cv.FailingCheck && cv.FailingCheck != "" {
+					if cv.FailingCheck != "" && m.CheckID == cv.FailingCheck {
 						sl.LastFail = m.Message
 						break
 					}
@@ -387,11 +394,8 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		}
 		v.Learners = append(v.Learners, row)
 	}
-	slices.SortFunc(v.Learners, func(a, b LearnerRow) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.Session, b.Session))
-	})
 	slices.SortFunc(v.Stuck, func(a, b StuckLearner) int {
-		return cmp.Or(cmp.Compare(b.For, a.For), cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
+		return cmp.Or(cmp.Compare(b.For, a.For), strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
 			cmp.Compare(a.Session, b.Session), cmp.Compare(a.Step, b.Step))
 	})
 	return v

@@ -1,0 +1,175 @@
+package workshop
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// DefaultQueueLen is how many events may wait for one subscriber before it is
+// dropped.
+const DefaultQueueLen = 256
+
+// MaxBroadcastLen is the longest instructor message, in characters.
+const MaxBroadcastLen = 2000
+
+// Subscription end reasons, from Subscription.Err.
+var (
+	// ErrSlowSubscriber: the queue was full and the subscription was dropped.
+	// Re-read a full snapshot and subscribe again.
+	ErrSlowSubscriber = errors.New("workshop hub: subscriber too slow, dropped")
+	// ErrUnsubscribed: the subscription was canceled by its owner.
+	ErrUnsubscribed = errors.New("workshop hub: unsubscribed")
+)
+
+// Hub fans a workshop's events out to its live subscribers: instructor
+// dashboards (every event) and learners (instructor messages). Publish never
+// blocks; see the package documentation for the slow-subscriber policy.
+type Hub struct {
+	clock    Clock
+	log      *slog.Logger
+	queueLen int
+
+	// mu is held for reading while sending (non-blocking) and for writing
+	// while removing and closing a subscription, so no send ever hits a
+	// closed channel.
+	mu   sync.RWMutex
+	subs map[string]map[*Subscription]struct{} // by workshop ID
+}
+
+// NewHub returns a Hub. Options: WithQueueLen, WithClock, WithLogger.
+func NewHub(opts ...Option) (*Hub, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("new hub: %w", err)
+	}
+	return &Hub{
+		clock:    cfg.clock,
+		log:      cfg.log,
+		queueLen: cfg.queueLen,
+		subs:     make(map[string]map[*Subscription]struct{}),
+	}, nil
+}
+
+// Subscription receives one workshop's events on Events until it is
+// canceled or dropped; then Events is closed and Err says why.
+type Subscription struct {
+	workshop string
+	session  string // learner subscriptions only
+	learner  bool
+	ch       chan Event
+	dropped  atomic.Bool // set by the first publisher that finds the queue full
+	err      error       // guarded by Hub.mu
+	hub      *Hub
+}
+
+// Events returns the channel of events, closed when the subscription ends.
+func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Err returns nil while the subscription is live, then ErrSlowSubscriber or
+// ErrUnsubscribed.
+func (s *Subscription) Err() error {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return s.err
+}
+
+// wants reports whether the subscription receives e.
+func (s *Subscription) wants(e Event) bool {
+	if !s.learner {
+		return true
+	}
+	return e.Kind == KindMessage && (e.Session == "" || e.Session == s.session)
+}
+
+// Subscribe returns an instructor dashboard's subscription to every event of
+// one workshop, and the function that cancels it (safe to call more than
+// once, and after a drop).
+func (h *Hub) Subscribe(workshopID string) (*Subscription, func()) {
+	return h.subscribe(&Subscription{workshop: workshopID})
+}
+
+// SubscribeLearner returns a learner's subscription to one workshop's
+// message events: broadcasts, and messages addressed to that session.
+func (h *Hub) SubscribeLearner(workshopID, session string) (*Subscription, func()) {
+	return h.subscribe(&Subscription{workshop: workshopID, session: session, learner: true})
+}
+
+func (h *Hub) subscribe(s *Subscription) (*Subscription, func()) {
+	s.hub = h
+	s.ch = make(chan Event, h.queueLen)
+	h.mu.Lock()
+	set := h.subs[s.workshop]
+	if set == nil {
+		set = make(map[*Subscription]struct{})
+		h.subs[s.workshop] = set
+	}
+	set[s] = struct{}{}
+	h.mu.Unlock()
+	return s, func() { h.remove(s, ErrUnsubscribed) }
+}
+
+// Publish hands e to every live subscription of e.Workshop that wants it,
+// without blocking. A subscription whose queue is full is dropped.
+func (h *Hub) Publish(e Event) {
+	var full []*Subscription
+	h.mu.RLock()
+	for s := range h.subs[e.Workshop] {
+		if s.dropped.Load() || !s.wants(e) {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			if s.dropped.CompareAndSwap(false, true) {
+				full = append(full, s)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range full {
+		h.log.Warn("hub: dropping slow subscriber", slog.String("workshop", s.workshop),
+			slog.Bool("learnerSubscriber", s.learner), slog.String("learner", s.session),
+			slog.Int("queue", h.queueLen))
+		h.remove(s, ErrSlowSubscriber)
+	}
+}
+
+// Broadcast sends an instructor message to everyone in the workshop
+// (learners and dashboards). The text is trimmed and must be 1 to
+// MaxBroadcastLen characters of valid UTF-8.
+func (h *Hub) Broadcast(workshopID, text string) error {
+	text = strings.TrimSpace(text)
+	if text == "" || !utf8.ValidString(text) || utf8.RuneCountInString(text) > MaxBroadcastLen {
+		return fmt.Errorf("%w: message must be 1 to %d characters", ErrInvalid, MaxBroadcastLen)
+	}
+	h.Publish(Event{At: h.clock.Now(), Workshop: workshopID, Kind: KindMessage, Message: text})
+	return nil
+}
+
+// Subscribers returns how many live subscriptions a workshop has.
+func (h *Hub) Subscribers(workshopID string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs[workshopID])
+}
+
+func (h *Hub) remove(s *Subscription, reason error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.subs[s.workshop]
+	if _, ok := set[s]; !ok {
+		return // already removed
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.subs, s.workshop)
+	}
+	s.dropped.Store(true)
+	s.err = reason
+	close(s.ch)
+}
