@@ -4,7 +4,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -36,12 +35,15 @@ import (
 
 // platform is a running kindlab: real clusters, a warm pool, a real store.
 type platform struct {
-	URL  string
-	Pool *cluster.Pool
-	m    *cluster.Manager
+	URL   string
+	Pool  *cluster.Pool
+	m     *cluster.Manager
+	stop  func() // stops the server as a kill would: clusters and the store stay
+	store string // the SQLite file
 }
 
-func startPlatform(t testing.TB, warm int) *platform {
+// newManager makes a cluster manager for the images the source tree builds.
+func newManager(t testing.TB) *cluster.Manager {
 	t.Helper()
 	wd, _ := os.Getwd()
 	src, err := images.FindSource(wd)
@@ -52,21 +54,43 @@ func startPlatform(t testing.TB, warm int) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: t.TempDir(), MaxConcurrent: 2, Logger: log})
+	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: t.TempDir(), MaxConcurrent: 2, Logger: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		names, _ := m.List(context.Background())
+		for _, n := range names {
+			if strings.HasPrefix(n, cluster.PoolPrefix) {
+				m.Delete(context.Background(), n)
+			}
+		}
+	})
+	return m
+}
+
+func testLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func startPlatform(t testing.TB, warm int) *platform {
+	return startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), warm)
+}
+
+// startServer runs a kindlab server over a manager and a store file, recovering
+// the sessions the store holds, as kindlab serve does.
+func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *platform {
+	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "kindlab.db"))
+	st, err := store.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
-	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: log,
+	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(),
 		Prepare: func(ctx context.Context, c *cluster.Cluster) error {
 			cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 			if err != nil {
@@ -74,26 +98,29 @@ func startPlatform(t testing.TB, warm int) *platform {
 			}
 			return cluster.Prepare(ctx, cfg, platformFS, nil)
 		}})
-	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: log, CheckTick: 2 * time.Second})
+	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(), CheckTick: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.Recover(ctx, func(c *cluster.Cluster) { pool.Adopt(c, true) }); err != nil {
+		t.Fatal(err)
+	}
 	go pool.Run(ctx)
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-		cancel()
-		names, _ := m.List(context.Background())
-		for _, n := range names {
-			if strings.HasPrefix(n, cluster.PoolPrefix) {
-				m.Delete(context.Background(), n)
-			}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			ts.CloseClientConnections()
+			ts.Close()
+			srv.Close()
+			cancel()
+			st.Close()
 		}
-		st.Close()
-	})
-	return &platform{URL: ts.URL, Pool: pool, m: m}
+	}
+	t.Cleanup(stop)
+	return &platform{URL: ts.URL, Pool: pool, m: m, stop: stop, store: dbPath}
 }
 
 func newBrowser(t testing.TB) (context.Context, context.CancelFunc) {
@@ -258,32 +285,31 @@ func firstLine(s string) string {
 	return l
 }
 
-// startToTerminal starts services-dns as a plain HTTP client and returns once the
-// terminal websocket has said hello and printed the shell's prompt.
-func startToTerminal(b *testing.B, base string) {
-	b.Helper()
+// startSession starts services-dns as a plain HTTP client and waits until the
+// session is ready; it returns the client (with the session cookie) and the URL.
+func startSession(t testing.TB, base string) (*http.Client, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
 	resp, err := c.Get(base + "/")
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
 	if m == nil {
-		b.Fatal("no csrf field on the catalog")
+		t.Fatal("no csrf field on the catalog")
 	}
 	resp, err = c.PostForm(base+"/labs/services-dns/start", url.Values{"csrf": {string(m[1])}})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	resp.Body.Close()
 	sessionURL := resp.Request.URL.String()
-	// Follow the progress events until provisioning is done.
 	resp, err = c.Get(sessionURL + "/events")
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -292,32 +318,96 @@ func startToTerminal(b *testing.B, base string) {
 		}
 	}
 	resp.Body.Close()
-	resp, err = c.Get(sessionURL)
+	return c, sessionURL
+}
+
+// openTerminal opens the session's terminal websocket and waits for the prompt.
+func openTerminal(t testing.TB, c *http.Client, sessionURL string) *websocket.Conn {
+	t.Helper()
+	resp, err := c.Get(sessionURL)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	page, _ = io.ReadAll(resp.Body)
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	tok := regexp.MustCompile(`data-token="([^"]+)"`).FindSubmatch(page)
 	if tok == nil {
-		b.Fatal("no terminal token on the lab page")
+		t.Fatalf("no terminal token on the lab page:\n%s", page)
 	}
-	d := websocket.Dialer{Subprotocols: []string{"kindlab.term.v1"}, Jar: jar}
-	conn, _, err := d.Dial("ws"+strings.TrimPrefix(sessionURL, "http")+"/terminal", http.Header{"Origin": {base}})
+	u, _ := url.Parse(sessionURL)
+	d := websocket.Dialer{Subprotocols: []string{"kindlab.term.v1"}, Jar: c.Jar}
+	conn, _, err := d.Dial("ws://"+u.Host+u.Path+"/terminal", http.Header{"Origin": {"http://" + u.Host}})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	defer conn.Close()
 	conn.WriteJSON(map[string]any{"type": "hello", "token": string(tok[1]), "lastSeq": 0})
+	readUntil(t, conn, "$")
+	return conn
+}
+
+// readUntil reads terminal output until it contains want.
+func readUntil(t testing.TB, conn *websocket.Conn, want string) string {
+	t.Helper()
 	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	var seen strings.Builder
 	for {
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
-			b.Fatalf("terminal: %v", err)
+			t.Fatalf("terminal: %v (seen %q)", err, seen.String())
 		}
-		if typ == websocket.BinaryMessage && bytes.Contains(data, []byte("$")) {
-			return
+		if typ == websocket.BinaryMessage && len(data) > 8 {
+			seen.Write(data[8:])
+			if strings.Contains(seen.String(), want) {
+				return seen.String()
+			}
 		}
+	}
+}
+
+func startToTerminal(b *testing.B, base string) {
+	c, sessionURL := startSession(b, base)
+	openTerminal(b, c, sessionURL).Close()
+}
+
+// TestE2ERestartRecovers: the server is killed mid-session and started again on
+// the same store; the learner's page comes back on their step, with their cluster
+// and what they made in it.
+func TestE2ERestartRecovers(t *testing.T) {
+	m := newManager(t)
+	db := filepath.Join(t.TempDir(), "kindlab.db")
+	p := startServer(t, m, db, 0)
+	c, sessionURL := startSession(t, p.URL)
+	conn := openTerminal(t, c, sessionURL)
+	conn.WriteJSON(map[string]any{"type": "input", "data": "echo kindlab-was-here > ~/mark && echo saved\r"})
+	readUntil(t, conn, "saved")
+	conn.Close()
+	resp, err := c.Get(sessionURL + "?step=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	p.stop() // killed: no session is ended, no cluster deleted
+	q := startServer(t, m, db, 0)
+	u, _ := url.Parse(sessionURL)
+	qu, _ := url.Parse(q.URL)
+	u.Host = qu.Host
+	resp, err = c.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	onStep3 := regexp.MustCompile(`data-testid="step-title"[^>]*>\s*Read the logs by label`).Match(page)
+	if resp.StatusCode != 200 || !onStep3 {
+		t.Fatalf("after a restart the session page = %d, showing step 3: %v", resp.StatusCode, onStep3)
+	}
+	conn = openTerminal(t, c, u.String())
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "input", "data": "cat ~/mark\r"})
+	readUntil(t, conn, "kindlab-was-here")
+	if got := q.Pool.Stats().Claimed; got != 1 {
+		t.Errorf("pool after recovery has %d claimed clusters; want the session's 1", got)
 	}
 }
 

@@ -21,11 +21,15 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/images"
@@ -313,4 +317,124 @@ func execOK(t *testing.T, ctx context.Context, e check.Execer, pod, command stri
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// TestE2ELearnerCannotEscape proves design.md's security model on a real cluster:
+// acting as the learner's ServiceAccount, the lab work is allowed, and everything
+// that could reach the host (kind nodes are privileged containers) is refused.
+func TestE2ELearnerCannotEscape(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	set := testImages(t)
+	m := newManager(t, set)
+	name := randomName("sec")
+	c, err := m.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Delete(context.Background(), name)
+	admin, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	src, _ := images.FindSource(wd)
+	if err := cluster.Prepare(ctx, admin, os.DirFS(filepath.Join(src, "manifests", "platform")), map[string][]byte{"hello.txt": []byte("hi")}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	learnerCfg := rest.CopyConfig(admin)
+	learnerCfg.Impersonate = rest.ImpersonationConfig{UserName: cluster.LearnerUser}
+	learner := kubernetes.NewForConfigOrDie(learnerCfg)
+
+	pod := func(ns, name string, mutate func(*corev1.PodSpec)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "kindlab/toolbox:lab", ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "infinity"}}}}}
+		if mutate != nil {
+			mutate(&p.Spec)
+		}
+		return p
+	}
+	privileged := func(s *corev1.PodSpec) {
+		yes := true
+		s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+	}
+	hostPath := func(s *corev1.PodSpec) {
+		s.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "root", MountPath: "/host"}}
+	}
+	hostNet := func(s *corev1.PodSpec) { s.HostNetwork = true }
+
+	if _, err := learner.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "front"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("learner cannot create a lab namespace: %v", err)
+	}
+	tests := []struct {
+		name  string
+		do    func() error
+		allow bool
+	}{
+		{name: "plain pod in default", allow: true, do: func() error {
+			_, err := learner.CoreV1().Pods("default").Create(ctx, pod("default", "ok", nil), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "privileged pod in default", do: func() error {
+			_, err := learner.CoreV1().Pods("default").Create(ctx, pod("default", "priv", privileged), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "hostPath pod in a namespace the learner made", do: func() error {
+			_, err := learner.CoreV1().Pods("front").Create(ctx, pod("front", "hp", hostPath), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "hostNetwork pod", do: func() error {
+			_, err := learner.CoreV1().Pods("default").Create(ctx, pod("default", "hn", hostNet), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "pod in kube-system (exempt from PodSecurity)", do: func() error {
+			_, err := learner.CoreV1().Pods("kube-system").Create(ctx, pod("kube-system", "ks", privileged), metav1.CreateOptions{})
+			return err
+		}},
+		{name: "namespace labelled privileged", do: func() error {
+			_, err := learner.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "evil",
+				Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}, metav1.CreateOptions{})
+			return err
+		}},
+		{name: "relabel a namespace", do: func() error {
+			_, err := learner.CoreV1().Namespaces().Patch(ctx, "front", types.MergePatchType,
+				[]byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`), metav1.PatchOptions{})
+			return err
+		}},
+		{name: "make themselves cluster-admin", do: func() error {
+			_, err := learner.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "me"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "learner", Namespace: "kindlab"}}}, metav1.CreateOptions{})
+			return err
+		}},
+		{name: "delete their own workstation", do: func() error {
+			return learner.CoreV1().Pods(cluster.WorkstationNamespace).Delete(ctx, cluster.WorkstationPod, metav1.DeleteOptions{})
+		}},
+		{name: "read secrets", do: func() error {
+			_, err := learner.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if tt.allow && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tt.allow && err == nil {
+				t.Errorf("allowed; the learner must not be able to do this")
+			}
+			if !tt.allow && err != nil && !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
+				t.Errorf("refused with %v; want Forbidden", err)
+			}
+		})
+	}
+	// The lab file reached the workstation's home folder, and the shell there is the
+	// learner, not root.
+	stdout, _, code, err := check.NewPodExec(admin, kubernetes.NewForConfigOrDie(admin)).Exec(ctx,
+		cluster.WorkstationNamespace, cluster.WorkstationPod, cluster.WorkstationContainer, []string{"sh", "-c", "cat ~/hello.txt; id -u"})
+	if err != nil || code != 0 || stdout != "hi1000\n" {
+		t.Errorf("workstation: %q, exit %d, %v; want the lab file and uid 1000", stdout, code, err)
+	}
 }

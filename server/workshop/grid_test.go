@@ -1,0 +1,269 @@
+package workshop
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+
+// at returns t0 plus d.
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+var testSteps = []Step{
+	{Title: "Create a pod", Estimate: 10 * time.Minute},
+	{Title: "Explore", Estimate: 0}, // no estimate
+	{Title: "Expose it", Estimate: 5 * time.Minute},
+}
+
+func fails(check string, n int, from time.Duration) []Event {
+	var es []Event
+	for i := range n {
+		es = append(es, Event{At: at(from + time.Duration(i)*time.Second), Session: "s1", Kind: KindCheck, Step: 1,
+			CheckID: check, Status: StatusFail, Message: fmt.Sprintf("%s failed #%d", check, i+1)})
+	}
+	return es
+}
+
+func seq(parts ...[]Event) []Event { return slices.Concat(parts...) }
+
+func ev(d time.Duration, kind string, step int) Event {
+	return Event{At: at(d), Session: "s1", Kind: kind, Step: step}
+}
+
+func checkEv(d time.Duration, check, status string) Event {
+	return Event{At: at(d), Session: "s1", Kind: KindCheck, Step: 1, CheckID: check, Status: status, Message: check + " " + status}
+}
+
+func TestGridCellStates(t *testing.T) {
+	join := []Event{{At: t0, Session: "s1", Kind: KindJoin, Name: "Ada"}}
+	tests := []struct {
+		name       string
+		opts       []Option
+		events     []Event
+		now        time.Duration
+		step       int
+		wantState  State
+		wantTime   time.Duration
+		wantReason string
+		wantCheck  string
+	}{
+		{name: "not started", events: join, now: time.Hour, step: 1, wantState: NotStarted},
+		{name: "working", events: seq(join, []Event{ev(0, KindStepStart, 1)}), now: 5 * time.Minute, step: 1,
+			wantState: Working, wantTime: 5 * time.Minute},
+		{name: "at estimate is not stuck", events: seq(join, []Event{ev(0, KindStepStart, 1)}), now: 10 * time.Minute, step: 1,
+			wantState: Working, wantTime: 10 * time.Minute},
+		{name: "stuck over estimate", events: seq(join, []Event{ev(0, KindStepStart, 1)}), now: 11 * time.Minute, step: 1,
+			wantState: Stuck, wantTime: 11 * time.Minute, wantReason: ReasonOverEstimate},
+		{name: "no estimate never stuck by time", events: seq(join, []Event{ev(0, KindStepStart, 2)}), now: 10 * time.Hour, step: 2,
+			wantState: Working, wantTime: 10 * time.Hour},
+		{name: "passed clears stuck over estimate", events: seq(join, []Event{ev(0, KindStepStart, 1), ev(20*time.Minute, KindStepPass, 1)}),
+			now: time.Hour, step: 1, wantState: Passed, wantTime: 20 * time.Minute},
+		{name: "four failures is working", events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("pod-running", 4, time.Minute)),
+			now: 2 * time.Minute, step: 1, wantState: Working, wantTime: 2 * time.Minute},
+		{name: "five failures is stuck", events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("pod-running", 5, time.Minute)),
+			now: 2 * time.Minute, step: 1, wantState: Stuck, wantTime: 2 * time.Minute, wantReason: ReasonRepeatedFailed, wantCheck: "pod-running"},
+		{name: "other checks passing in between do not hide the streak",
+			events: seq(join, []Event{ev(0, KindStepStart, 1),
+				checkEv(1, "a", StatusFail), checkEv(2, "b", StatusPass), checkEv(3, "a", StatusFail), checkEv(4, "b", StatusPass),
+				checkEv(5, "a", StatusFail), checkEv(6, "b", StatusFail), checkEv(7, "a", StatusFail), checkEv(8, "a", StatusFail)}),
+			now: time.Minute, step: 1, wantState: Stuck, wantTime: time.Minute, wantReason: ReasonRepeatedFailed, wantCheck: "a"},
+		{name: "a pass of the same check breaks the streak",
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 4, time.Second), []Event{checkEv(10*time.Second, "a", StatusPass)},
+				fails("a", 4, 20*time.Second)),
+			now: time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
+		{name: "a later pass clears repeated failure",
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 6, time.Second), []Event{checkEv(time.Minute, "a", StatusPass)}),
+			now: 2 * time.Minute, step: 1, wantState: Working, wantTime: 2 * time.Minute},
+		{name: "failures of different checks do not add up",
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 3, time.Second), fails("b", 3, 10*time.Second)),
+			now: time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
+		{name: "checker errors do not count",
+			events: seq(join, []Event{ev(0, KindStepStart, 1),
+				checkEv(1, "a", StatusError), checkEv(2, "a", StatusError), checkEv(3, "a", StatusError),
+				checkEv(4, "a", StatusError), checkEv(5, "a", StatusError), checkEv(6, "a", StatusError)}),
+			now: time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
+		{name: "step pass clears repeated failure",
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 7, time.Second), []Event{ev(3*time.Minute, KindStepPass, 1)}),
+			now: time.Hour, step: 1, wantState: Passed, wantTime: 3 * time.Minute},
+		{name: "fail limit option", opts: []Option{WithFailLimit(2)},
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 2, time.Second)),
+			now: time.Minute, step: 1, wantState: Stuck, wantTime: time.Minute, wantReason: ReasonRepeatedFailed, wantCheck: "a"},
+		{name: "check starts a step", events: seq(join, fails("a", 1, 30*time.Second)),
+			now: time.Minute, step: 1, wantState: Working, wantTime: 30 * time.Second},
+		{name: "failures after a pass do not unpass",
+			events: seq(join, []Event{ev(0, KindStepStart, 1), ev(time.Minute, KindStepPass, 1)}, fails("a", 5, 2*time.Minute)),
+			now: time.Hour, step: 1, wantState: Passed, wantTime: time.Minute},
+		{name: "reset step clears it", events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 5, time.Second), []Event{ev(time.Minute, KindReset, 1)}),
+			now: time.Hour, step: 1, wantState: NotStarted},
+		{name: "reset then restart", events: seq(join, []Event{ev(0, KindStepStart, 1), ev(time.Minute, KindReset, 0), ev(2*time.Minute, KindStepStart, 1)}),
+			now: 5 * time.Minute, step: 1, wantState: Working, wantTime: 3 * time.Minute},
+		{name: "fast-forward passes earlier steps", events: seq(join, []Event{ev(0, KindStepStart, 1), ev(time.Minute, KindFastForward, 3)}),
+			now: 5 * time.Minute, step: 2, wantState: Passed},
+		{name: "fast-forward starts the target step", events: seq(join, []Event{ev(0, KindStepStart, 1), ev(time.Minute, KindFastForward, 3)}),
+			now: 5 * time.Minute, step: 3, wantState: Working, wantTime: 4 * time.Minute},
+		{name: "step out of range ignored", events: seq(join, []Event{ev(0, KindStepStart, 4), ev(0, KindStepStart, -1)}),
+			now: time.Minute, step: 3, wantState: NotStarted},
+		{name: "restart of a passed step keeps it passed", events: seq(join, []Event{ev(0, KindStepStart, 1), ev(time.Minute, KindStepPass, 1), ev(2*time.Minute, KindStepStart, 1)}),
+			now: time.Hour, step: 1, wantState: Passed, wantTime: time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := NewGrid(testSteps, tt.opts...)
+			if err != nil {
+				t.Fatalf("NewGrid: %v", err)
+			}
+			for _, e := range tt.events {
+				g.Apply(e)
+			}
+			v := g.Snapshot(at(tt.now))
+			if len(v.Learners) != 1 {
+				t.Fatalf("Snapshot: %d learners; want 1", len(v.Learners))
+			}
+			c := v.Learners[0].Cells[tt.step-1]
+			if c.State != tt.wantState || c.TimeOnStep != tt.wantTime || c.StuckReason != tt.wantReason || c.FailingCheck != tt.wantCheck {
+				t.Errorf("step %d = %v, %v, %q, %q; want %v, %v, %q, %q", tt.step, c.State, c.TimeOnStep, c.StuckReason, c.FailingCheck,
+					tt.wantState, tt.wantTime, tt.wantReason, tt.wantCheck)
+			}
+			wantStuck := 0
+			if tt.wantState == Stuck {
+				wantStuck = 1
+			}
+			if len(v.Stuck) != wantStuck {
+				t.Errorf("Stuck list = %+v; want %d entries", v.Stuck, wantStuck)
+			}
+		})
+	}
+}
+
+func TestGridMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []Event
+		want   []string // messages of step 1, oldest first
+	}{
+		{name: "latest per check", events: []Event{checkEv(1, "a", StatusFail), checkEv(2, "b", StatusFail), checkEv(3, "a", StatusPass)},
+			want: []string{"b fail", "a pass"}},
+		{name: "capped", events: []Event{checkEv(1, "a", StatusFail), checkEv(2, "b", StatusFail), checkEv(3, "c", StatusFail),
+			checkEv(4, "d", StatusFail), checkEv(5, "e", StatusFail), checkEv(6, "f", StatusFail)},
+			want: []string{"b fail", "c fail", "d fail", "e fail", "f fail"}},
+		{name: "learner message on current step", events: []Event{ev(0, KindStepStart, 1), {At: t0, Session: "s1", Kind: KindMessage, Message: "help?"}},
+			want: []string{"help?"}},
+		{name: "broadcast ignored", events: []Event{ev(0, KindStepStart, 1), {At: t0, Kind: KindMessage, Message: "break"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := NewGrid(testSteps)
+			if err != nil {
+				t.Fatalf("NewGrid: %v", err)
+			}
+			for _, e := range tt.events {
+				g.Apply(e)
+			}
+			var got []string
+			for _, m := range g.Snapshot(t0).Learners[0].Cells[0].Messages {
+				got = append(got, m.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("messages = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGridSnapshotView(t *testing.T) {
+	g, err := NewGrid(testSteps)
+	if err != nil {
+		t.Fatalf("NewGrid: %v", err)
+	}
+	for _, e := range []Event{
+		{At: t0, Session: "s-zed", Kind: KindJoin, Name: "zed"},
+		{At: t0, Session: "s-amy", Kind: KindJoin, Name: "Amy"},
+		{At: t0, Session: "s-bob", Kind: KindJoin, Name: "bob"},
+		{At: t0, Session: "s-amy", Kind: KindFastForward, Step: 3},
+		{At: at(time.Minute), Session: "s-amy", Kind: KindStepPass, Step: 3},
+		{At: t0, Session: "s-bob", Kind: KindStepStart, Step: 1},     // stuck by time at +30m
+		{At: at(25 * time.Minute), Session: "s-zed", Kind: KindStepStart, Step: 1},
+		{At: at(26 * time.Minute), Session: "s-zed", Kind: KindLeave},
+	} {
+		g.Apply(e)
+	}
+	for i := range 5 {
+		g.Apply(Event{At: at(27*time.Minute + time.Duration(i)), Session: "s-zed", Kind: KindCheck, Step: 1,
+			CheckID: "pod", Status: StatusFail, Message: fmt.Sprint("no pod ", i)})
+	}
+	v := g.Snapshot(at(30 * time.Minute))
+
+	var names []string
+	for _, l := range v.Learners {
+		names = append(names, l.Name)
+	}
+	if want := []string{"Amy", "bob", "zed"}; !slices.Equal(names, want) {
+		t.Errorf("learners = %q; want %q (by name, ignoring case)", names, want)
+	}
+	wantSummary := Summary{Learners: 3, Present: 2, Done: 1, StuckLearners: 2, NotStarted: 4, Working: 0, Passed: 3, Stuck: 2}
+	if v.Summary != wantSummary {
+		t.Errorf("Summary = %+v; want %+v", v.Summary, wantSummary)
+	}
+	wantStuck := []StuckLearner{
+		{Session: "s-bob", Name: "bob", Step: 1, For: 30 * time.Minute, Reason: ReasonOverEstimate},
+		{Session: "s-zed", Name: "zed", Step: 1, For: 5 * time.Minute, Reason: ReasonRepeatedFailed, CheckID: "pod", LastFail: "no pod 4"},
+	}
+	if !slices.Equal(v.Stuck, wantStuck) {
+		t.Errorf("Stuck = %+v; want %+v", v.Stuck, wantStuck)
+	}
+	if s := v.Steps[0]; s.Number != 1 || s.Passed != 1 || s.Stuck != 2 || s.Title != "Create a pod" {
+		t.Errorf("Steps[0] = %+v; want step 1 with 1 passed, 2 stuck", s)
+	}
+	if !v.Learners[0].Done || !v.Learners[0].Cells[0].FastForwarded || v.Learners[0].Cells[2].FastForwarded {
+		t.Errorf("Amy = %+v; want done, steps 1-2 fast-forwarded, step 3 passed by her", v.Learners[0])
+	}
+	if !v.Learners[2].Left {
+		t.Errorf("zed Left = false; want true")
+	}
+
+	// The view shares nothing with the grid.
+	v.Learners[2].Cells[0].Messages[0].Message = "changed"
+	if m := g.Snapshot(t0).Learners[2].Cells[0].Messages[0].Message; m != "no pod 4" {
+		t.Errorf("after changing a view, grid message = %q; want %q", m, "no pod 4")
+	}
+}
+
+func TestNewGridErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []Step
+		opts  []Option
+	}{
+		{name: "no steps"},
+		{name: "zero fail limit", steps: testSteps, opts: []Option{WithFailLimit(0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewGrid(tt.steps, tt.opts...); err == nil {
+				t.Errorf("NewGrid() = nil error; want error")
+			}
+		})
+	}
+}
+
+func TestStateString(t *testing.T) {
+	tests := []struct {
+		name string
+		s    State
+		want string
+	}{
+		{name: "not started", s: NotStarted, want: "not-started"},
+		{name: "stuck", s: Stuck, want: "stuck"},
+		{name: "out of range", s: State(9), want: "State(9)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.String(); got != tt.want {
+				t.Errorf("State(%d).String() = %q; want %q", int(tt.s), got, tt.want)
+			}
+		})
+	}
+}
