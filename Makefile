@@ -42,7 +42,7 @@ unit:
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images
 	bash hack/ensure-chromium.sh
-	$(GO) test -tags e2e -run 'E2E' -count=1 -timeout $(E2E_TIMEOUT) -v ./...
+	$(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./...
 
 ## test: the README's test command: vet, unit tests, then end to end on real clusters.
 test: check-generated vet unit e2e

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// ExportColumns are the columns of WriteCSV and the keys of WriteJSON.
+// exportColumns are the columns of WriteCSV and the keys of WriteJSON.
 var exportColumns = [...]string{"at", "session", "name", "kind", "step", "check", "status", "message"}
 
 // ExportColumns returns the CSV header, in order.

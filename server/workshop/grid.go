@@ -331,6 +331,13 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.session, b.session))
 	})
 	cells := make([]CellView, len(g.learners)*len(g.steps))
+	nmsgs := 0
+	for _, l := range order {
+		for i := range l.cells {
+			nmsgs += len(l.cells[i].msgs)
+		}
+	}
+	msgs := make([]CheckMessage, nmsgs) // one backing array for every cell's messages
 	for _, l := range order {
 		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true}
 		row.Cells, cells = cells[:len(g.steps):len(g.steps)], cells[len(g.steps):]
@@ -338,8 +345,9 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		for i := range l.cells {
 			c := &l.cells[i]
 			cv := CellView{Step: i + 1, State: c.state, FastForwarded: c.fastForwarded}
-			if len(c.msgs) > 0 {
-				cv.Messages = slices.Clone(c.msgs)
+			if n := len(c.msgs); n > 0 {
+				cv.Messages, msgs = msgs[:n:n], msgs[n:]
+				copy(cv.Messages, c.msgs)
 			}
 			switch c.state {
 			case Working:
@@ -394,9 +402,8 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		}
 		v.Learners = append(v.Learners, row)
 	}
-	slices.SortFunc(v.Stuck, func(a, b StuckLearner) int {
-		return cmp.Or(cmp.Compare(b.For, a.For), strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
-			cmp.Compare(a.Session, b.Session), cmp.Compare(a.Step, b.Step))
-	})
+	// Entries were appended in learner order (name, session) then step, so a
+	// stable sort on time alone keeps that order among equals.
+	slices.SortStableFunc(v.Stuck, func(a, b StuckLearner) int { return cmp.Compare(b.For, a.For) })
 	return v
 }

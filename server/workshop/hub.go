@@ -11,8 +11,11 @@ import (
 )
 
 // DefaultQueueLen is how many events may wait for one subscriber before it is
-// dropped.
-const DefaultQueueLen = 256
+// dropped. A dashboard must absorb one burst from every learner at once
+// (checkers poll on a shared schedule): with 256, TestHubLoad200's opening
+// burst of 200 learners dropped all three dashboards before their goroutines
+// were first scheduled; 1024 (about 200 KiB per subscriber) absorbs it.
+const DefaultQueueLen = 1024
 
 // MaxBroadcastLen is the longest instructor message, in characters.
 const MaxBroadcastLen = 2000
