@@ -236,13 +236,13 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := web.AppURL(l.session().ID, service)
-	rest := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
+	sub := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
 	target, err := appTarget(r.Context(), cfg, ns, service)
 	if err != nil {
 		s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " is not running in your cluster yet: " + err.Error()})
 		return
 	}
-	target += rest
+	target += sub
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = base.Scheme, base.Host, base.Host

@@ -171,15 +171,7 @@ func (l *learner) provision(ctx context.Context) {
 
 // connect builds the clients for a claimed cluster and copies the lab files in.
 func (l *learner) connect(ctx context.Context, c *cluster.Cluster) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	cs, err := l.use(c)
 	if err != nil {
 		return err
 	}
@@ -187,15 +179,7 @@ func (l *learner) connect(ctx context.Context, c *cluster.Cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := cluster.CopyToWorkstation(ctx, cfg, cs, files); err != nil {
-		return err
-	}
-	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
-	l.mu.Lock()
-	l.cfg = cfg
-	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
-	l.mu.Unlock()
-	return nil
+	return cluster.CopyToWorkstation(ctx, l.restConfig(), cs, files)
 }
 
 // reconnect rebuilds the clients of a ready session after a server restart.
@@ -204,26 +188,40 @@ func (l *learner) reconnect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := l.use(c); err != nil {
+		return err
+	}
+	l.setProgress(progressData{Stage: stageReady, Done: true})
+	l.startStep(l.sess.Step)
+	return nil
+}
+
+// use points the learner's clients and check engine at cluster c.
+func (l *learner) use(c *cluster.Cluster) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
 	l.mu.Lock()
 	l.cfg = cfg
 	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
-	l.progress = progressData{Stage: stageReady, Done: true}
 	l.mu.Unlock()
-	l.startStep(l.sess.Step)
-	return nil
+	return cs, nil
+}
+
+func (l *learner) restConfig() *rest.Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
 }
 
 // startStep makes step n current and watches its checks.
