@@ -441,3 +441,61 @@ func BenchmarkStartWarm(b *testing.B) { benchmarkStart(b, 1) }
 
 // BenchmarkStartCold: the same with no warm cluster: the start waits for a create.
 func BenchmarkStartCold(b *testing.B) { benchmarkStart(b, 0) }
+
+// TestE2EResetMyCluster: "Reset my cluster" gives the learner a fresh cluster and
+// a working terminal on the same step.
+func TestE2EResetMyCluster(t *testing.T) {
+	p := startPlatform(t, 0)
+	c, sessionURL := startSession(t, p.URL)
+	conn := openTerminal(t, c, sessionURL)
+	conn.WriteJSON(map[string]any{"type": "input", "data": "touch ~/mark && echo made\r"})
+	readUntil(t, conn, "made")
+	conn.Close()
+
+	resp, err := c.Get(sessionURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatal("no csrf field on the lab page")
+	}
+	noRedirect := *c
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = noRedirect.PostForm(sessionURL+"/reset", url.Values{"csrf": {string(csrf[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reset = %d; want 303", resp.StatusCode)
+	}
+	sawProgress := false
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		resp, err := c.Get(sessionURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(page), `data-testid="progress"`) {
+			sawProgress = true
+		} else if sawProgress && strings.Contains(string(page), `data-testid="lab-page"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fresh cluster within 5 minutes (saw the progress view: %v)", sawProgress)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	conn = openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "input", "data": "test -e ~/mark && echo still-there || echo fresh-home\r"})
+	if out := readUntil(t, conn, "-"); strings.Contains(out, "still-there") {
+		t.Errorf("the reset cluster still has the old workstation's files")
+	}
+	readUntil(t, conn, "fresh-home")
+}

@@ -312,3 +312,58 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+// TestSessionsExpire: idle and absolute expiry end a session; it is gone from the
+// server and marked expired in the store.
+func TestSessionsExpire(t *testing.T) {
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		advance time.Duration
+		touch   bool // the learner was seen just before
+		expired bool
+	}{
+		{name: "active", advance: 10 * time.Minute, expired: false},
+		{name: "idle too long", advance: 2*time.Hour + time.Minute, expired: true},
+		{name: "past the absolute limit though active", advance: 8*time.Hour + time.Minute, touch: true, expired: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, _ := store.Open(ctx, ":memory:")
+			defer st.Close()
+			clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+			srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			lab, _ := cat.Lab("numbers")
+			l, _, err := srv.startSession(ctx, lab, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.now = clock.now.Add(tt.advance)
+			if tt.touch {
+				l.touch()
+			}
+			srv.reapOnce(ctx)
+			id := l.session().ID
+			live := len(srv.learnerIDs()) == 1
+			stored, err := st.Session(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live == tt.expired || (stored.State == "expired") != tt.expired {
+				t.Errorf("after %s: live %v, stored state %q; want expired %v", tt.advance, live, stored.State, tt.expired)
+			}
+		})
+	}
+}
