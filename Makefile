@@ -3,6 +3,8 @@ GO       ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 TEMPL    := $(GO) tool templ
 E2E_TIMEOUT ?= 60m
+# Packages with end-to-end tests (files tagged e2e).
+E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 
 .PHONY: all build docker images run test unit e2e generate check-generated vet bench clean-clusters platform-image
 
@@ -42,14 +44,15 @@ unit:
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images
 	bash hack/ensure-chromium.sh
-	$(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./...
+	$(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v $(E2E_PKGS)
 
 ## test: the README's test command: vet, unit tests, then end to end on real clusters.
 test: check-generated vet unit e2e
 
 ## bench: benchmarks with their figures (real clusters for the cluster ones).
 bench: images
-	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./labs/check
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -p 1 -timeout 90m $(E2E_PKGS)
 
 ## clean-clusters: delete every kindlab cluster on this host.
 clean-clusters:
