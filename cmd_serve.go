@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +31,7 @@ func (c *cli) serve(args []string) error {
 	idle := flags.Duration("idle-timeout", 2*time.Hour, "end sessions idle this long")
 	maxAge := flags.Duration("max-age", 8*time.Hour, "end sessions this long after they started")
 	dir := flags.String("dir", "", "serve labs from this source tree instead of the built-in catalog")
+	instructorToken := flags.String("instructor-token", os.Getenv("KINDLAB_INSTRUCTOR_TOKEN"), "instructors sign in with this token (default: a random one, printed)")
 	m, set, err := c.manager(flags, args)
 	if err != nil {
 		return err
@@ -50,6 +53,11 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *instructorToken == "" {
+		b := make([]byte, 18)
+		rand.Read(b)
+		*instructorToken = base64.RawURLEncoding.EncodeToString(b)
+	}
 	if *maxClusters <= 0 {
 		*maxClusters = max(1, cluster.Doctor(c.ctx, cluster.LocalHost(), set.Node).Fit)
 	}
@@ -69,7 +77,7 @@ func (c *cli) serve(args []string) error {
 	})
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge,
+		IdleTimeout: *idle, MaxAge: *maxAge, InstructorToken: *instructorToken,
 	})
 	if err != nil {
 		return err
@@ -87,7 +95,7 @@ func (c *cli) serve(args []string) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	c.log.Info("kindlab serving", "url", "http://"+ln.Addr().String(), "node_image", set.Node, "pool_warm", *warm, "pool_max", *maxClusters, "db", *db)
-	fmt.Fprintf(c.stdout, "kindlab is serving on http://%s\n", ln.Addr())
+	fmt.Fprintf(c.stdout, "kindlab is serving on http://%s\ninstructors: http://%s/instructor with the token %s\n", ln.Addr(), ln.Addr(), *instructorToken)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -61,7 +61,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Go back to the labs, reload the page and press Start again."})
 		return
 	}
-	l, token, err := s.startSession(r.Context(), lab, "", "")
+	l, token, err := s.startSession(r.Context(), lab, "", "", "")
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
@@ -74,11 +74,15 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 
 // startSession stores a new session and provisions it in the background. It
 // returns the learner and the cookie token, which is only stored hashed.
-func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name string) (*learner, string, error) {
+// A workshop learner's session uses the ID the workshop seated them with.
+func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name, id string) (*learner, string, error) {
 	now := s.clock.Now()
 	token := randomToken(32)
+	if id == "" {
+		id = randomToken(12)
+	}
 	sess := store.Session{
-		ID: randomToken(12), TokenHash: hashToken(token), TermToken: randomToken(24), Lab: lab.ID, Step: 1,
+		ID: id, TokenHash: hashToken(token), TermToken: randomToken(24), Lab: lab.ID, Step: 1,
 		State: "provisioning", Created: now, LastSeen: now, Expires: now.Add(s.MaxAge), Workshop: workshop, Name: name,
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
@@ -89,7 +93,7 @@ func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name
 	s.learners[sess.ID] = l
 	s.mu.Unlock()
 	s.metrics.sessionsStarted.Add(1)
-	l.event(ctx, "join", 0, name)
+	l.event(ctx, "join", 0, "")
 	go l.provision(s.ctx)
 	return l, token, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
+	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
 )
 
@@ -279,9 +280,22 @@ func (l *learner) watch(ctx context.Context, engine *check.Engine, n int, step l
 				l.mu.Unlock()
 				return
 			}
+			prev := map[string]web.CheckResult{}
+			for _, r := range l.checks.Results {
+				prev[r.ID] = r
+			}
+			sess := l.sess
 			l.checks = data
 			l.publish(event{"checks", data})
 			l.mu.Unlock()
+			if sess.Workshop != "" {
+				for _, r := range data.Results {
+					if p, ok := prev[r.ID]; !ok || p.Status != r.Status || p.Message != r.Message {
+						l.srv.record(ctx, workshop.Event{At: l.srv.clock.Now(), Workshop: sess.Workshop, Session: sess.ID,
+							Kind: workshop.KindCheck, Step: n, CheckID: r.ID, Status: string(r.Status), Message: r.Message})
+					}
+				}
+			}
 			if data.AllPassed && !passed {
 				passed = true
 				l.srv.store.StepPassed(ctx, l.sess.ID, n, l.srv.clock.Now())
@@ -381,10 +395,9 @@ func (l *learner) save(ctx context.Context) {
 }
 
 func (l *learner) event(ctx context.Context, kind string, step int, detail string) {
-	e := store.Event{At: l.srv.clock.Now(), Session: l.sess.ID, Kind: kind, Step: step, Detail: detail}
-	if err := l.srv.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
-		l.srv.log.Error("store event", "error", err)
-	}
+	sess := l.session()
+	l.srv.record(ctx, workshop.Event{At: l.srv.clock.Now(), Workshop: sess.Workshop, Session: sess.ID, Kind: kind, Step: step,
+		Name: sess.Name, Message: detail})
 }
 
 // passedSteps reads which steps have passed, for the step navigation.

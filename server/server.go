@@ -69,6 +69,8 @@ type Config struct {
 	CheckTick time.Duration
 	// SecureCookies marks cookies Secure (behind HTTPS).
 	SecureCookies bool
+	// InstructorToken signs instructors in (to create workshops); empty disables it.
+	InstructorToken string
 }
 
 // Server serves kindlab. Build it with New, serve Handler, stop with Close.
@@ -85,6 +87,7 @@ type Server struct {
 	checkTick time.Duration
 	metrics   *metrics
 	terminal  *terminal.Handler
+	ws        *workshops
 
 	mu       sync.Mutex
 	learners map[string]*learner
@@ -115,6 +118,10 @@ func New(cfg Config) (*Server, error) {
 		metrics: &metrics{}, learners: map[string]*learner{},
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
+	if err := s.initWorkshops(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -140,6 +147,21 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/complete", s.complete)
 		r.Handle("/apps/{service}/*", http.HandlerFunc(s.app))
 		r.Handle("/apps/{service}", http.HandlerFunc(s.app))
+	})
+	r.Get("/instructor", s.instructorHome)
+	r.Post("/instructor/login", s.instructorLogin)
+	r.Post("/instructor/workshops", s.createWorkshop)
+	r.Get("/join/{code}", s.joinPage)
+	r.Post("/join/{code}", s.join)
+	r.Route("/w/{wid}", func(r chi.Router) {
+		r.Use(s.loadWorkshop)
+		r.Get("/", s.dashboard)
+		r.Get("/live", s.dashboardLive)
+		r.Post("/broadcast", s.broadcast)
+		r.Get("/export.{format}", s.export)
+		r.Post("/learners/{sid}/{action}", s.learnerAction)
+		r.Get("/watch/{sid}", s.watch)
+		r.Handle("/watch/{sid}/terminal", s.watchTerminal())
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.errorPage(w, r, http.StatusNotFound, nil) })
 	return r

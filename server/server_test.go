@@ -346,7 +346,7 @@ func TestSessionsExpire(t *testing.T) {
 			}
 			defer srv.Close()
 			lab, _ := cat.Lab("numbers")
-			l, _, err := srv.startSession(ctx, lab, "", "")
+			l, _, err := srv.startSession(ctx, lab, "", "", "")
 			if err != nil {
 				t.Fatal(err)
 			}

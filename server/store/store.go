@@ -44,13 +44,18 @@ CREATE TABLE IF NOT EXISTS progress (
 	PRIMARY KEY (session, step)
 );
 CREATE TABLE IF NOT EXISTS events (
-	id      INTEGER PRIMARY KEY AUTOINCREMENT,
-	at      INTEGER NOT NULL,
-	session TEXT NOT NULL,
-	kind    TEXT NOT NULL,
-	step    INTEGER NOT NULL DEFAULT 0,
-	detail  TEXT NOT NULL DEFAULT ''
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	at       INTEGER NOT NULL,
+	session  TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	step     INTEGER NOT NULL DEFAULT 0,
+	detail   TEXT NOT NULL DEFAULT '',
+	workshop TEXT NOT NULL DEFAULT '',
+	check_id TEXT NOT NULL DEFAULT '',
+	status   TEXT NOT NULL DEFAULT '',
+	message  TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS events_workshop ON events(workshop, at);
 CREATE INDEX IF NOT EXISTS events_session ON events(session, at);
 `
 
@@ -65,7 +70,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1) // SQLite writes one at a time; one connection keeps :memory: whole
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+workshopSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -208,12 +213,14 @@ type Event struct {
 	Kind    string // join, leave, step-start, step-pass, check, reset, fast-forward, ...
 	Step    int
 	Detail  string
+	// For workshop learners' events: the workshop and a check result.
+	Workshop, CheckID, Status, Message string
 }
 
 // AddEvent appends to the event log.
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, session, kind, step, detail) VALUES (?, ?, ?, ?, ?)`,
-		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, session, kind, step, detail, workshop, check_id, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail, e.Workshop, e.CheckID, e.Status, e.Message)
 	return err
 }
 

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+const workshopSchema = `
+CREATE TABLE IF NOT EXISTS workshops (
+	id         TEXT PRIMARY KEY,
+	title      TEXT NOT NULL,
+	code       TEXT NOT NULL UNIQUE,
+	labs       TEXT NOT NULL,
+	capacity   INTEGER NOT NULL,
+	duration   INTEGER NOT NULL,
+	created    INTEGER NOT NULL,
+	ends       INTEGER NOT NULL,
+	token_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workshop_learners (
+	workshop TEXT NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
+	session  TEXT NOT NULL PRIMARY KEY,
+	name     TEXT NOT NULL,
+	lab      TEXT NOT NULL,
+	joined   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workshop_learners_by_workshop ON workshop_learners(workshop, joined);
+`
+
+// Workshops is the SQLite side of workshop.Store.
+type Workshops struct{ s *Store }
+
+var _ workshop.Store = Workshops{}
+
+// Workshops returns the workshop store over the same database.
+func (s *Store) Workshops() Workshops { return Workshops{s} }
+
+// CreateWorkshop implements workshop.Store.
+func (w Workshops) CreateWorkshop(ctx context.Context, x workshop.Workshop) error {
+	_, err := w.s.db.ExecContext(ctx, `INSERT INTO workshops (id, title, code, labs, capacity, duration, created, ends, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		x.ID, x.Title, x.Code, strings.Join(x.Labs, ","), x.Capacity, int64(x.Duration), x.Created.UnixMilli(), x.Ends.UnixMilli(), x.InstructorTokenHash)
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return workshop.ErrConflict
+	}
+	return err
+}
+
+func (w Workshops) one(ctx context.Context, where string, arg string) (workshop.Workshop, error) {
+	var x workshop.Workshop
+	var labs string
+	var dur, created, ends int64
+	err := w.s.db.QueryRowContext(ctx, `SELECT id, title, code, labs, capacity, duration, created, ends, token_hash FROM workshops WHERE `+where+` = ?`, arg).
+		Scan(&x.ID, &x.Title, &x.Code, &labs, &x.Capacity, &dur, &created, &ends, &x.InstructorTokenHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return x, workshop.ErrNotFound
+	}
+	x.Labs, x.Duration = strings.Split(labs, ","), time.Duration(dur)
+	x.Created, x.Ends = time.UnixMilli(created), time.UnixMilli(ends)
+	return x, err
+}
+
+// Workshop implements workshop.Store.
+func (w Workshops) Workshop(ctx context.Context, id string) (workshop.Workshop, error) {
+	return w.one(ctx, "id", id)
+}
+
+// WorkshopByCode implements workshop.Store.
+func (w Workshops) WorkshopByCode(ctx context.Context, code string) (workshop.Workshop, error) {
+	return w.one(ctx, "code", code)
+}
+
+// Learners implements workshop.Store.
+func (w Workshops) Learners(ctx context.Context, workshopID string) ([]workshop.Learner, error) {
+	rows, err := w.s.db.QueryContext(ctx, `SELECT workshop, session, name, lab, joined FROM workshop_learners WHERE workshop = ? ORDER BY joined`, workshopID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []workshop.Learner
+	for rows.Next() {
+		var l workshop.Learner
+		var joined int64
+		if err := rows.Scan(&l.WorkshopID, &l.SessionID, &l.Name, &l.Lab, &joined); err != nil {
+			return nil, err
+		}
+		l.Joined = time.UnixMilli(joined)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// AddLearner implements workshop.Store.
+func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
+	_, err := w.s.db.ExecContext(ctx, `INSERT INTO workshop_learners (workshop, session, name, lab, joined) VALUES (?, ?, ?, ?, ?)`,
+		l.WorkshopID, l.SessionID, l.Name, l.Lab, l.Joined.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("add learner: %w", err)
+	}
+	return nil
+}
+
+// WorkshopEvents returns the events of a workshop's learners in order, as the
+// instructor's export shows them.
+func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]workshop.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, '')
+		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session
+		WHERE e.workshop = ? ORDER BY e.at, e.id`, workshopID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []workshop.Event
+	for rows.Next() {
+		var e workshop.Event
+		var at int64
+		if err := rows.Scan(&at, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name); err != nil {
+			return nil, err
+		}
+		e.At, e.Workshop = time.UnixMilli(at), workshopID
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

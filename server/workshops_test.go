@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/store"
+)
+
+const testInstructorToken = "let-me-teach-0123456789"
+
+func newWorkshopServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: testInstructorToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	return ts
+}
+
+func postForm(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// csrfFor loads a page and returns its csrf field.
+func csrfFor(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	_, doc := get(t, c, u)
+	return csrfOf(t, doc)
+}
+
+// instructorWithWorkshop signs in and creates a workshop; it returns the
+// instructor's browser and the workshop's dashboard URL and join URL.
+func instructorWithWorkshop(t *testing.T, ts *httptest.Server, title string, capacity string) (*http.Client, string, string) {
+	t.Helper()
+	c := browser(t)
+	resp, _ := postForm(t, c, ts.URL+"/instructor/login", url.Values{"token": {testInstructorToken}, "csrf": {csrfFor(t, c, ts.URL+"/instructor")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login = %d; want 303", resp.StatusCode)
+	}
+	resp, body := postForm(t, c, ts.URL+"/instructor/workshops", url.Values{"title": {title}, "lab": {"services-dns"},
+		"capacity": {capacity}, "duration": {"60"}, "csrf": {csrfFor(t, c, ts.URL+"/instructor")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create workshop = %d; want 303\n%s", resp.StatusCode, body)
+	}
+	dash := ts.URL + resp.Header.Get("Location") + "/"
+	resp, doc := get(t, c, dash)
+	if resp.StatusCode != 200 {
+		t.Fatalf("dashboard = %d", resp.StatusCode)
+	}
+	join := ""
+	if n := byTestID(doc, "join-url"); n != nil {
+		join = attr(n, "href")
+	}
+	return c, dash, join
+}
+
+func TestInstructorLogin(t *testing.T) {
+	ts := newWorkshopServer(t)
+	c := browser(t)
+	tests := []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{name: "forged token", token: "guess", status: http.StatusForbidden},
+		{name: "missing token", token: "", status: http.StatusForbidden},
+		{name: "the server's token", token: testInstructorToken, status: http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := postForm(t, c, ts.URL+"/instructor/login", url.Values{"token": {tt.token}, "csrf": {csrfFor(t, c, ts.URL+"/instructor")}})
+			if resp.StatusCode != tt.status {
+				t.Errorf("login with %s = %d; want %d", tt.name, resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusForbidden && !strings.Contains(body, "not the instructor token") {
+				t.Errorf("refused login does not say why:\n%s", body)
+			}
+		})
+	}
+	// Without signing in, nobody creates workshops.
+	anon := browser(t)
+	resp, _ := postForm(t, anon, ts.URL+"/instructor/workshops", url.Values{"title": {"x"}, "lab": {"numbers"}, "capacity": {"5"}, "duration": {"60"}, "csrf": {csrfFor(t, anon, ts.URL+"/")}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("create workshop signed out = %d; want 403", resp.StatusCode)
+	}
+}
+
+// TestWorkshopAuthorization: one workshop's instructor cannot see another's, and
+// learners cannot reach instructor endpoints.
+func TestWorkshopAuthorization(t *testing.T) {
+	ts := newWorkshopServer(t)
+	_, dashA, _ := instructorWithWorkshop(t, ts, "Morning room", "10")
+	instrB, dashB, _ := instructorWithWorkshop(t, ts, "Afternoon room", "10")
+	learnerBrowser := browser(t)
+	startLab(t, ts, learnerBrowser)
+
+	for _, tc := range []struct {
+		name string
+		c    *http.Client
+		url  string
+	}{
+		{name: "instructor B on A's dashboard", c: instrB, url: dashA},
+		{name: "instructor B on A's export", c: instrB, url: dashA + "export.csv"},
+		{name: "a learner on A's dashboard", c: learnerBrowser, url: dashA},
+		{name: "a learner on B's live feed", c: learnerBrowser, url: dashB + "live"},
+		{name: "no cookies at all", c: browser(t), url: dashB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := tc.c.Get(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("GET %s = %d; want 403", tc.url, resp.StatusCode)
+			}
+		})
+	}
+	resp, _ := postForm(t, learnerBrowser, dashA+"broadcast", url.Values{"text": {"hi"}, "csrf": {csrfFor(t, learnerBrowser, ts.URL+"/")}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("learner broadcast = %d; want 403", resp.StatusCode)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	ts := newWorkshopServer(t)
+	instr, dash, _ := instructorWithWorkshop(t, ts, "Tiny room", "2")
+	_, page := get(t, instr, dash)
+	code := strings.TrimSpace(textOf(byTestID(page, "join-code")))
+	if code == "" {
+		t.Fatal("dashboard shows no join code (data-testid=join-code, data-code)")
+	}
+	join := ts.URL + "/join/" + code
+	tests := []struct {
+		name   string
+		who    string
+		status int
+		says   string
+	}{
+		{name: "first learner", who: "Ada", status: http.StatusSeeOther},
+		{name: "same name, other case", who: " ada ", status: http.StatusConflict, says: "already uses that name"},
+		{name: "empty name", who: "  ", status: http.StatusBadRequest, says: "Use a name"},
+		{name: "second learner", who: "Grace", status: http.StatusSeeOther},
+		{name: "room full", who: "Linus", status: http.StatusConflict, says: "full"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := browser(t)
+			resp, body := postForm(t, c, join, url.Values{"name": {tt.who}, "csrf": {csrfFor(t, c, join)}})
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.says) {
+				t.Errorf("join as %q = %d; want %d saying %q\n%.300s", tt.who, resp.StatusCode, tt.status, tt.says, body)
+			}
+		})
+	}
+	resp, err := browser(t).Get(ts.URL + "/join/NOPE99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown code = %d; want 404", resp.StatusCode)
+	}
+	// The joins are in the export, with the learners' names.
+	resp, err = instr.Get(dash + "export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"Ada", "Grace", "join"} {
+		if !strings.Contains(string(csv), want) {
+			t.Errorf("export.csv lacks %q:\n%s", want, csv)
+		}
+	}
+}
+
+func textOf(n *html.Node) string {
+	if n == nil {
+		return ""
+	}
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(textOf(c))
+	}
+	return b.String()
+}
