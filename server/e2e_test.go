@@ -98,7 +98,8 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 			}
 			return cluster.Prepare(ctx, cfg, platformFS, nil)
 		}})
-	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(), CheckTick: 2 * time.Second})
+	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
+		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,3 +498,107 @@ func TestE2EResetMyCluster(t *testing.T) {
 	conn.WriteJSON(map[string]any{"type": "input", "data": "test -e ~/mark && echo STILL$((1+1)) || echo FRESH$((2+2))\r"})
 	readUntil(t, conn, "FRESH4")
 }
+
+// TestE2EDashboardSeesLearner: an instructor signs in and creates a workshop in
+// Chromium; a learner joins and runs step 1 (over HTTP and the terminal
+// websocket, as a browser would); the instructor's dashboard cell for that learner
+// and step turns green. The delay from the learner's green check to the
+// dashboard's is logged.
+func TestE2EDashboardSeesLearner(t *testing.T) {
+	p := startPlatform(t, 1)
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer tcancel()
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/instructor"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="instructor-token"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="instructor-token"]`), e2eInstructorToken),
+		chromedp.Click(chromedp.CSS(`[data-testid="instructor-login-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="workshop-title"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="workshop-title"]`), "Networking morning"),
+		chromedp.Click(chromedp.CSS(`[data-testid="lab-option-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="join-code"]`)),
+	)
+	if err != nil {
+		t.Fatalf("instructor creates a workshop: %v", err)
+	}
+	code, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="join-code"]').textContent.trim()`))
+	if err != nil || code == "" {
+		t.Fatalf("join code: %q, %v", code, err)
+	}
+	if err := waitJS(ctx, `window.kindlabDashboard && window.kindlabDashboard.connected`, 30*time.Second); err != nil {
+		t.Fatalf("dashboard live feed: %v", err)
+	}
+
+	// The learner joins and waits for their cluster.
+	jar, _ := cookiejar.New(nil)
+	lc := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
+	resp, err := lc.Get(p.URL + "/join/" + code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatal("no csrf on the join page")
+	}
+	resp, err = lc.PostForm(p.URL+"/join/"+code, url.Values{"name": {"Ada"}, "csrf": {string(csrf[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sessionURL := resp.Request.URL.String()
+	sid := sessionURL[strings.LastIndex(sessionURL, "/")+1:]
+	events, err := lc.Get(sessionURL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	lines := bufio.NewScanner(events.Body)
+	waitEvent := func(what string, match func(string) bool) time.Time {
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), "data:") && match(lines.Text()) {
+				return time.Now()
+			}
+		}
+		t.Fatalf("the learner's event stream ended before %s", what)
+		return time.Time{}
+	}
+	waitEvent("the cluster was ready", func(l string) bool { return strings.Contains(l, `"done":true`) })
+	if err := waitJS(ctx, fmt.Sprintf(`!!document.querySelector('[data-testid="row-%s"]')`, sid), 30*time.Second); err != nil {
+		t.Fatalf("the learner's row never appeared on the dashboard: %v", err)
+	}
+
+	// The learner runs step 1; their check turns green, then the dashboard's cell.
+	conn := openTerminal(t, lc, sessionURL)
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "input", "data": "kubectl apply -f homepage.yaml\r"})
+	green := waitEvent("step 1 passed", func(l string) bool { return strings.Contains(l, `"step":1`) && strings.Contains(l, `"allPassed":true`) })
+	cell := fmt.Sprintf(`(document.querySelector('[data-testid="cell-%s-1"]')||{}).dataset?.state === "passed"`, sid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cell)); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dashboard never showed the learner's step 1 as passed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("learner's check green to the dashboard's cell green: %s", time.Since(green).Round(time.Millisecond))
+
+	// Broadcast reaches the learner's page stream.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="broadcast-text"]`), "Coffee break in 5 minutes"),
+		chromedp.Click(chromedp.CSS(`[data-testid="broadcast-submit"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent("the broadcast", func(l string) bool { return strings.Contains(l, "Coffee break in 5 minutes") })
+}
+
+const e2eInstructorToken = "e2e-instructor-token-0123456789"

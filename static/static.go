@@ -1,7 +1,8 @@
 // Package static holds the browser side of kindlab, embedded in the binary:
 // app.css, app.js (terminal client, Run and Copy buttons, live checks and
-// progress), dashboard.js (the instructor's live dashboard) and the vendored xterm.js bundle built from js-src/ (see
-// js-src/build.sh; the bundle is committed so that building needs no Node).
+// progress), dashboard.js (the instructor's live dashboard) and the vendored
+// xterm.js bundle built from js-src/ (see js-src/build.sh; the bundle is
+// committed so that building needs no Node).
 package static
 
 import (
