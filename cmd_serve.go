@@ -41,7 +41,7 @@ func (c *cli) serve(args []string) error {
 		fmt.Fprintln(c.stderr, err)
 		return fmt.Errorf("the lab catalog has problems; fix them and start again")
 	}
-	state := filepath.Dir(filepath.Dir(m.KubeconfigDir()))
+	state := filepath.Dir(m.KubeconfigDir())
 	if *db == "" {
 		*db = filepath.Join(state, "kindlab.db")
 	}

@@ -2,18 +2,26 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"golang.org/x/net/html"
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 const testInstructorToken = "let-me-teach-0123456789"
@@ -213,4 +221,103 @@ func textOf(n *html.Node) string {
 		b.WriteString(textOf(c))
 	}
 	return b.String()
+}
+
+// TestDashboardLoad200 is a bounded load test of the live dashboard: 200 simulated
+// learners send 10 events each through the server (as their checks and steps
+// would) while 3 dashboards watch over real websockets on 127.0.0.1. Every
+// dashboard must see the last event's effect; the fan-out latency (event recorded
+// to the next grid message a dashboard receives) is logged.
+func TestDashboardLoad200(t *testing.T) {
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, _ := store.Open(ctx, filepath.Join(t.TempDir(), "load.db"))
+	defer st.Close()
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: testInstructorToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	ws, token, err := srv.ws.registry.Create(ctx, "Load", []string{"services-dns"}, 200, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const learners, perLearner, dashboards = 200, 10, 3
+	finalRE := regexp.MustCompile(fmt.Sprintf(`attempt %d of s\d{3}`, perLearner-1))
+	got := make([]chan time.Time, dashboards)
+	for i := range dashboards {
+		jar, _ := cookiejar.New(nil)
+		u, _ := url.Parse(ts.URL)
+		jar.SetCookies(u, []*http.Cookie{{Name: workshopCookie(ws.ID), Value: token, Path: "/"}})
+		d := websocket.Dialer{Jar: jar}
+		conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/w/"+ws.ID+"/live", http.Header{"Origin": {ts.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		got[i] = make(chan time.Time, 10000)
+		go func(c chan time.Time) {
+			for {
+				var m struct{ Type, HTML string }
+				if err := conn.ReadJSON(&m); err != nil {
+					close(c)
+					return
+				}
+				// Current means every learner's latest message is their final one.
+				if m.Type == "grid" {
+					final := map[string]bool{}
+					for _, f := range finalRE.FindAllString(m.HTML, -1) {
+						final[f] = true
+					}
+					if len(final) == learners {
+						c <- time.Now()
+					}
+				}
+			}
+		}(got[i])
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	sent := make(chan time.Time, learners*perLearner)
+	for i := range learners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sid := fmt.Sprintf("s%03d", i)
+			srv.record(ctx, workshop.Event{At: srv.clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindJoin, Name: fmt.Sprintf("learner-%d", i)})
+			for k := 1; k < perLearner; k++ {
+				srv.record(ctx, workshop.Event{At: srv.clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindCheck, Step: 1,
+					CheckID: "homepage-ready", Status: "fail", Message: fmt.Sprintf("attempt %d of %s", k, sid)})
+				sent <- time.Now()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	close(sent)
+	var last time.Time
+	for at := range sent {
+		if at.After(last) {
+			last = at
+		}
+	}
+	var lags []time.Duration
+	for i, c := range got {
+		select {
+		case at, ok := <-c:
+			if !ok {
+				t.Fatalf("dashboard %d was disconnected", i)
+			}
+			lags = append(lags, max(0, at.Sub(last)))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("dashboard %d did not show the final state within 10s", i)
+		}
+	}
+	t.Logf("%d events from %d learners in %s; dashboards current %v after the last event",
+		learners*perLearner, learners, last.Sub(start).Round(time.Millisecond), lags)
 }
