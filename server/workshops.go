@@ -220,7 +220,9 @@ func (s *Server) loadWorkshop(next http.Handler) http.Handler {
 
 type workshopKey struct{}
 
-func workshopOf(r *http.Request) workshop.Workshop { return r.Context().Value(workshopKey{}).(workshop.Workshop) }
+func workshopOf(r *http.Request) workshop.Workshop {
+	return r.Context().Value(workshopKey{}).(workshop.Workshop)
+}
 
 func (s *Server) gridView(ctx context.Context, ws workshop.Workshop, csrf string) (web.DashboardGridView, error) {
 	g, err := s.grid(ctx, ws)
@@ -553,4 +555,3 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: l.session().Expires})
 	http.Redirect(w, r, web.SessionURL(sid), http.StatusSeeOther)
 }
-
