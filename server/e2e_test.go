@@ -599,6 +599,35 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent("the broadcast", func(l string) bool { return strings.Contains(l, "Coffee break in 5 minutes") })
+
+	// Fast-forward to step 3: the solutions of steps 1 and 2 run in the learner's
+	// workstation, and the learner's page moves to step 3.
+	ff := fmt.Sprintf(`(() => { const f = document.querySelector('[data-testid="ff-%s"]'); f.querySelector('select').value = "3"; f.querySelector('button[type=submit]').click(); return true })()`, sid)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](ff)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent("the fast-forward to step 3", func(l string) bool { return strings.Contains(l, `"step":3`) })
+	if err := waitJS(ctx, fmt.Sprintf(`(document.querySelector('[data-testid="cell-%s-2"]')||{}).dataset?.state === "passed"`, sid), 30*time.Second); err != nil {
+		t.Errorf("step 2 not shown passed after the fast-forward: %v", err)
+	}
+
+	// More time for the learner.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { document.querySelector('[data-testid="extend-%s"] button').click(); return true })()`, sid))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `(document.querySelector('[data-testid="toast"]')||{}).textContent?.includes("more minutes")`, 10*time.Second); err != nil {
+		t.Errorf("extend: %v", err)
+	}
+
+	// Watch the learner's terminal, read-only, with what it showed so far.
+	dash, _ := chromedp.Run(ctx, chromedp.Location())
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(dash, "/")+"/watch/"+sid), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.readOnly && window.kindlab.termText().includes("deployment.apps/homepage created")`, 30*time.Second); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Errorf("read-only watch: %v\n%s", err, text)
+	}
 }
 
 const e2eInstructorToken = "e2e-instructor-token-0123456789"
