@@ -66,10 +66,16 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	sid := l.session().ID
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sid), Value: token, Path: web.SessionURL(sid), HttpOnly: true,
-		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: l.session().Expires})
-	http.Redirect(w, r, web.SessionURL(sid), http.StatusSeeOther)
+	s.enterSession(w, r, l, token)
+}
+
+// enterSession gives the browser the session's cookie, scoped to the session's
+// path, and sends it there.
+func (s *Server) enterSession(w http.ResponseWriter, r *http.Request, l *learner, token string) {
+	sess := l.session()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sess.ID), Value: token, Path: web.SessionURL(sess.ID), HttpOnly: true,
+		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
+	http.Redirect(w, r, web.SessionURL(sess.ID), http.StatusSeeOther)
 }
 
 // startSession stores a new session and provisions it in the background. It

@@ -31,7 +31,11 @@ func (waitingPool) Claim(ctx context.Context, position func(int)) (*cluster.Clus
 func (waitingPool) Release(context.Context, string) error { return nil }
 func (waitingPool) Stats() cluster.PoolStats              { return cluster.PoolStats{Queue: 1, Max: 2} }
 
-func newTestServer(t *testing.T) *httptest.Server {
+func newTestServer(t *testing.T) *httptest.Server { return newTestServerWith(t, "") }
+
+// newTestServerWith serves the built-in labs with a pool that never has a
+// cluster, an in-memory store and the given instructor token.
+func newTestServerWith(t *testing.T, instructorToken string) *httptest.Server {
 	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
@@ -41,7 +45,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}})
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: instructorToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -550,8 +550,5 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	sid := l.session().ID
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sid), Value: token, Path: web.SessionURL(sid), HttpOnly: true,
-		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: l.session().Expires})
-	http.Redirect(w, r, web.SessionURL(sid), http.StatusSeeOther)
+	s.enterSession(w, r, l, token)
 }

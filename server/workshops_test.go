@@ -27,22 +27,7 @@ import (
 const testInstructorToken = "let-me-teach-0123456789"
 
 func newWorkshopServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: testInstructorToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
-	return ts
+	return newTestServerWith(t, testInstructorToken)
 }
 
 func postForm(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
