@@ -128,6 +128,26 @@ func TestE2EClusterNetworking(t *testing.T) {
 	homepagePod := waitReadyPod(t, ctx, cs, "app=signup,component=homepage", "")
 	sleepPod := waitReadyPod(t, ctx, cs, "app=sleep", "")
 
+	t.Run("NodePort answers on 127.0.0.1", func(t *testing.T) {
+		url := fmt.Sprintf("http://127.0.0.1:%d/", c.NodePort)
+		var body string
+		client := &http.Client{Timeout: 5 * time.Second}
+		var last error
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			resp, err := client.Get(url)
+			last = err
+			if err != nil {
+				return false, nil
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			body = string(data)
+			return resp.StatusCode == 200 && strings.Contains(body, "Sign up"), nil
+		})
+		if err != nil {
+			t.Errorf("GET %s: %v (last error %v, last body %q)", url, err, last, firstLine(body))
+		}
+	})
 	t.Run("nslookup answers with the ClusterIP", func(t *testing.T) {
 		out := execOK(t, ctx, execer, sleepPod.Name, "nslookup homepage")
 		if !strings.Contains(out, svc.Spec.ClusterIP) {
@@ -150,23 +170,6 @@ func TestE2EClusterNetworking(t *testing.T) {
 			t.Logf("replacement reused IP %s", replacement.Status.PodIP)
 		}
 		waitEndpoints(t, ctx, cs, []string{replacement.Status.PodIP})
-	})
-	t.Run("NodePort answers on 127.0.0.1", func(t *testing.T) {
-		url := fmt.Sprintf("http://127.0.0.1:%d/", c.NodePort)
-		var body string
-		err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-			resp, err := http.Get(url)
-			if err != nil {
-				return false, nil
-			}
-			defer resp.Body.Close()
-			data, _ := io.ReadAll(resp.Body)
-			body = string(data)
-			return resp.StatusCode == 200 && strings.Contains(body, "Sign up"), nil
-		})
-		if err != nil {
-			t.Errorf("GET %s: %v (last body %q)", url, err, firstLine(body))
-		}
 	})
 
 	kubeconfig := c.Kubeconfig
