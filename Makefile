@@ -51,7 +51,7 @@ test: check-generated vet unit e2e
 
 ## bench: benchmarks with their figures (real clusters for the cluster ones).
 bench: images
-	$(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./labs/check
+	$(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./labs/check ./web
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -p 1 -timeout 90m $(E2E_PKGS)
 
 ## clean-clusters: delete every kindlab cluster on this host.
