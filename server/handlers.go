@@ -31,13 +31,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		s.log.Error("render", "path", r.URL.Path, "error", err)
+		s.Logger.Error("render", "path", r.URL.Path, "error", err)
 	}
 }
 
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, err error) {
 	if err != nil && status >= 500 {
-		s.log.Error("request failed", "path", r.URL.Path, "error", err)
+		s.Logger.Error("request failed", "path", r.URL.Path, "error", err)
 	}
 	s.render(w, r, status, web.ErrorPage(web.NewErrorView(status, err, middleware.GetReqID(r.Context()))))
 }
@@ -82,7 +82,7 @@ func (s *Server) enterSession(w http.ResponseWriter, r *http.Request, l *learner
 // returns the learner and the cookie token, which is only stored hashed.
 // A workshop learner's session uses the ID the workshop seated them with.
 func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name, id string) (*learner, string, error) {
-	now := s.clock.Now()
+	now := s.Clock.Now()
 	token := randomToken(32)
 	if id == "" {
 		id = randomToken(12)
@@ -91,7 +91,7 @@ func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name
 		ID: id, TokenHash: hashToken(token), TermToken: randomToken(24), Lab: lab.ID, Step: 1,
 		State: "provisioning", Created: now, LastSeen: now, Expires: now.Add(s.MaxAge), Workshop: workshop, Name: name,
 	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
 		return nil, "", err
 	}
 	l := newLearner(s, lab, sess)
@@ -165,7 +165,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, r, http.StatusOK, web.Complete(web.CompleteView{
-		SessionID: sess.ID, LabTitle: l.lab.Title, TimeTaken: s.clock.Now().Sub(sess.Created),
+		SessionID: sess.ID, LabTitle: l.lab.Title, TimeTaken: s.Clock.Now().Sub(sess.Created),
 		StepsPassed: n, Steps: web.StepLinks(*l.lab, passed),
 	}))
 }
@@ -267,7 +267,7 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("app proxy", "service", service, "error", err)
+			s.Logger.Warn("app proxy", "service", service, "error", err)
 			s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " does not answer. Is its Service there, and are its pods ready?"})
 		},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
@@ -130,7 +131,7 @@ func (l *learner) provision(ctx context.Context) {
 		l.busy = false
 		l.mu.Unlock()
 	}()
-	log := l.srv.log.With("session", l.sess.ID, "lab", l.lab.ID)
+	log := l.srv.Logger.With("session", l.sess.ID, "lab", l.lab.ID)
 	fail := func(msg string, err error) {
 		log.Error("provision failed", "error", err)
 		l.mu.Lock()
@@ -140,7 +141,7 @@ func (l *learner) provision(ctx context.Context) {
 		l.setProgress(progressData{Stage: stageQueue, Error: msg})
 	}
 	l.setProgress(progressData{Stage: stageQueue})
-	c, err := l.srv.pool.Claim(ctx, func(pos int) { l.setProgress(progressData{Stage: stageQueue, Queue: pos}) })
+	c, err := l.srv.Pool.Claim(ctx, func(pos int) { l.setProgress(progressData{Stage: stageQueue, Queue: pos}) })
 	if err != nil {
 		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
 		return
@@ -150,12 +151,12 @@ func (l *learner) provision(ctx context.Context) {
 	l.mu.Unlock()
 	l.save(ctx)
 	l.setProgress(progressData{Stage: stageFiles})
-	if err := l.connect(ctx, c); err != nil {
+	cs, err := l.connect(ctx, c)
+	if err != nil {
 		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
 		return
 	}
 	l.setProgress(progressData{Stage: stageTerminal})
-	cs, _ := kubernetes.NewForConfig(l.cfg)
 	if err := cluster.WaitWorkstation(ctx, cs, 2*time.Minute); err != nil {
 		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
 		return
@@ -171,21 +172,21 @@ func (l *learner) provision(ctx context.Context) {
 }
 
 // connect builds the clients for a claimed cluster and copies the lab files in.
-func (l *learner) connect(ctx context.Context, c *cluster.Cluster) error {
+func (l *learner) connect(ctx context.Context, c *cluster.Cluster) (kubernetes.Interface, error) {
 	cs, err := l.use(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	files, err := labFiles(l.srv.manifests, l.lab)
+	files, err := runner.LabFiles(l.srv.Manifests, l.lab)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return cluster.CopyToWorkstation(ctx, l.restConfig(), cs, files)
+	return cs, cluster.CopyToWorkstation(ctx, l.restConfig(), cs, files)
 }
 
 // reconnect rebuilds the clients of a ready session after a server restart.
 func (l *learner) reconnect(ctx context.Context) error {
-	c, err := l.srv.clusters.Get(ctx, l.sess.Cluster)
+	c, err := l.srv.Clusters.Get(ctx, l.sess.Cluster)
 	if err != nil {
 		return err
 	}
@@ -242,7 +243,7 @@ func (l *learner) startStep(n int) {
 	l.stop = cancel
 	l.mu.Unlock()
 	l.save(ctx)
-	l.srv.store.StepStarted(ctx, l.sess.ID, n, l.srv.clock.Now())
+	l.srv.Store.StepStarted(ctx, l.sess.ID, n, l.srv.Clock.Now())
 	l.event(ctx, "step-start", n, "")
 	if engine == nil {
 		return
@@ -257,10 +258,10 @@ func (l *learner) watch(ctx context.Context, engine *check.Engine, n int, step l
 	}
 	state, err := engine.Begin(ctx, step, ns)
 	if err != nil {
-		l.srv.log.Warn("begin step", "session", l.sess.ID, "step", n, "error", err)
+		l.srv.Logger.Warn("begin step", "session", l.sess.ID, "step", n, "error", err)
 	}
 	out := make(chan []check.Result, 1)
-	w := &check.Watcher{Engine: engine, Tick: l.srv.checkTick}
+	w := &check.Watcher{Engine: engine, Tick: l.srv.CheckTick}
 	go w.Watch(ctx, state, step.Checks, out)
 	passed := false
 	for {
@@ -291,14 +292,14 @@ func (l *learner) watch(ctx context.Context, engine *check.Engine, n int, step l
 			if sess.Workshop != "" {
 				for _, r := range data.Results {
 					if p, ok := prev[r.ID]; !ok || p.Status != r.Status || p.Message != r.Message {
-						l.srv.record(ctx, workshop.Event{At: l.srv.clock.Now(), Workshop: sess.Workshop, Session: sess.ID,
+						l.srv.record(ctx, workshop.Event{At: l.srv.Clock.Now(), Workshop: sess.Workshop, Session: sess.ID,
 							Kind: workshop.KindCheck, Step: n, CheckID: r.ID, Status: string(r.Status), Message: r.Message})
 					}
 				}
 			}
 			if data.AllPassed && !passed {
 				passed = true
-				l.srv.store.StepPassed(ctx, l.sess.ID, n, l.srv.clock.Now())
+				l.srv.Store.StepPassed(ctx, l.sess.ID, n, l.srv.Clock.Now())
 				l.event(ctx, "step-pass", n, "")
 				l.srv.metrics.stepsPassed.Add(1)
 			}
@@ -329,7 +330,7 @@ func (l *learner) terminal(ctx context.Context) (*terminal.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	s, err := terminal.NewSession(t, terminal.WithLogger(l.srv.log.With("session", l.sess.ID)))
+	s, err := terminal.NewSession(t, terminal.WithLogger(l.srv.Logger.With("session", l.sess.ID)))
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -359,7 +360,7 @@ func (l *learner) reset(ctx context.Context) {
 	l.mu.Unlock()
 	l.event(ctx, "reset", l.sess.Step, old)
 	if old != "" {
-		go l.srv.pool.Release(context.WithoutCancel(ctx), old)
+		go l.srv.Pool.Release(context.WithoutCancel(ctx), old)
 	}
 	l.provision(ctx)
 }
@@ -379,8 +380,8 @@ func (l *learner) close(ctx context.Context, state string) {
 	l.mu.Unlock()
 	l.save(ctx)
 	if name != "" {
-		if err := l.srv.pool.Release(ctx, name); err != nil {
-			l.srv.log.Error("release cluster", "cluster", name, "error", err)
+		if err := l.srv.Pool.Release(ctx, name); err != nil {
+			l.srv.Logger.Error("release cluster", "cluster", name, "error", err)
 		}
 	}
 }
@@ -389,20 +390,20 @@ func (l *learner) save(ctx context.Context) {
 	l.mu.Lock()
 	s := l.sess
 	l.mu.Unlock()
-	if err := l.srv.store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
-		l.srv.log.Error("save session", "session", s.ID, "error", err)
+	if err := l.srv.Store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
+		l.srv.Logger.Error("save session", "session", s.ID, "error", err)
 	}
 }
 
 func (l *learner) event(ctx context.Context, kind string, step int, detail string) {
 	sess := l.session()
-	l.srv.record(ctx, workshop.Event{At: l.srv.clock.Now(), Workshop: sess.Workshop, Session: sess.ID, Kind: kind, Step: step,
+	l.srv.record(ctx, workshop.Event{At: l.srv.Clock.Now(), Workshop: sess.Workshop, Session: sess.ID, Kind: kind, Step: step,
 		Name: sess.Name, Message: detail})
 }
 
 // passedSteps reads which steps have passed, for the step navigation.
 func (l *learner) passedSteps(ctx context.Context) []bool {
-	prog, err := l.srv.store.Progress(ctx, l.sess.ID)
+	prog, err := l.srv.Store.Progress(ctx, l.sess.ID)
 	out := make([]bool, len(l.lab.Steps))
 	if err != nil {
 		return out

@@ -12,7 +12,7 @@ import (
 // touch records that the learner is around (a page, stream or terminal).
 func (l *learner) touch() {
 	l.mu.Lock()
-	l.sess.LastSeen = l.srv.clock.Now()
+	l.sess.LastSeen = l.srv.Clock.Now()
 	l.mu.Unlock()
 }
 
@@ -27,12 +27,12 @@ func (l *learner) currentProgress() progressData {
 // still provisioning start again, and every kindlab cluster no session owns is
 // deleted as an orphan. adopt marks a cluster claimed in the pool.
 func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) error {
-	sessions, err := s.store.Sessions(ctx, "")
+	sessions, err := s.Store.Sessions(ctx, "")
 	if err != nil {
 		return err
 	}
 	owned := map[string]bool{}
-	now := s.clock.Now()
+	now := s.Clock.Now()
 	for _, sess := range sessions {
 		if sess.State == "expired" || sess.State == "ended" {
 			continue
@@ -40,7 +40,7 @@ func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) er
 		lab, ok := s.Catalog.Lab(sess.Lab)
 		if !ok || now.After(sess.Expires) {
 			sess.State = "expired"
-			s.store.UpdateSession(ctx, sess)
+			s.Store.UpdateSession(ctx, sess)
 			continue
 		}
 		l := newLearner(s, lab, sess)
@@ -48,14 +48,14 @@ func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) er
 		s.learners[sess.ID] = l
 		s.mu.Unlock()
 		if sess.State == "ready" && sess.Cluster != "" {
-			if c, err := s.clusters.Get(ctx, sess.Cluster); err == nil {
+			if c, err := s.Clusters.Get(ctx, sess.Cluster); err == nil {
 				owned[sess.Cluster] = true
 				adopt(c)
 				if err := l.reconnect(ctx); err == nil {
-					s.log.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
+					s.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
 					continue
 				} else {
-					s.log.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
+					s.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
 				}
 			}
 		}
@@ -64,15 +64,15 @@ func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) er
 		l.mu.Unlock()
 		go l.provision(s.ctx)
 	}
-	names, err := s.clusters.List(ctx)
+	names, err := s.Clusters.List(ctx)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
 		if !owned[n] && strings.HasPrefix(n, cluster.PoolPrefix) {
-			s.log.Info("deleting orphan cluster", "cluster", n)
-			if err := s.clusters.Delete(ctx, n); err != nil {
-				s.log.Error("delete orphan", "cluster", n, "error", err)
+			s.Logger.Info("deleting orphan cluster", "cluster", n)
+			if err := s.Clusters.Delete(ctx, n); err != nil {
+				s.Logger.Error("delete orphan", "cluster", n, "error", err)
 			}
 		}
 	}
@@ -95,7 +95,7 @@ func (s *Server) Reap(ctx context.Context, interval time.Duration) {
 }
 
 func (s *Server) reapOnce(ctx context.Context) {
-	now := s.clock.Now()
+	now := s.Clock.Now()
 	s.mu.Lock()
 	var ended []*learner
 	for id, l := range s.learners {
@@ -107,7 +107,7 @@ func (s *Server) reapOnce(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, l := range ended {
-		s.log.Info("session expired", "session", l.sess.ID)
+		s.Logger.Info("session expired", "session", l.sess.ID)
 		l.close(ctx, "expired")
 		l.event(ctx, "leave", 0, "expired")
 	}

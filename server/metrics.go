@@ -16,7 +16,7 @@ type metrics struct {
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	p := s.pool.Stats()
+	p := s.Pool.Stats()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	for _, m := range []struct {

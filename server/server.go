@@ -24,7 +24,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kindlab/kindlab/labs"
-	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
@@ -76,18 +75,11 @@ type Config struct {
 // Server serves kindlab. Build it with New, serve Handler, stop with Close.
 type Server struct {
 	Config
-	ctx       context.Context
-	cancel    context.CancelFunc
-	log       *slog.Logger
-	clock     Clock
-	store     *store.Store
-	pool      Pool
-	clusters  Clusters
-	manifests fs.FS
-	checkTick time.Duration
-	metrics   *metrics
-	terminal  *terminal.Handler
-	ws        *workshops
+	ctx      context.Context
+	cancel   context.CancelFunc
+	metrics  *metrics
+	terminal *terminal.Handler
+	ws       *workshops
 
 	mu       sync.Mutex
 	learners map[string]*learner
@@ -113,9 +105,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		Config: cfg, ctx: ctx, cancel: cancel, log: cfg.Logger, clock: cfg.Clock, store: cfg.Store,
-		pool: cfg.Pool, clusters: cfg.Clusters, manifests: cfg.Manifests, checkTick: cfg.CheckTick,
-		metrics: &metrics{}, learners: map[string]*learner{},
+		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, learners: map[string]*learner{},
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
 	if err := s.initWorkshops(); err != nil {
@@ -169,11 +159,11 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := s.clock.Now()
+		start := s.Clock.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		s.metrics.requests.Add(1)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(), "took", time.Since(start))
+		s.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(), "took", time.Since(start))
 	})
 }
 
@@ -278,7 +268,3 @@ type publicError struct{ msg string }
 
 func (e publicError) Error() string         { return e.msg }
 func (e publicError) PublicMessage() string { return e.msg }
-
-func labFiles(manifests fs.FS, lab *labs.Lab) (map[string][]byte, error) {
-	return runner.LabFiles(manifests, lab)
-}

@@ -43,11 +43,11 @@ type workshops struct {
 }
 
 func (s *Server) initWorkshops() error {
-	reg, err := workshop.NewRegistry(s.store.Workshops(), workshop.WithClock(s.clock), workshop.WithLogger(s.log))
+	reg, err := workshop.NewRegistry(s.Store.Workshops(), workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
 	if err != nil {
 		return err
 	}
-	hub, err := workshop.NewHub(workshop.WithClock(s.clock), workshop.WithLogger(s.log))
+	hub, err := workshop.NewHub(workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,11 @@ func (s *Server) grid(ctx context.Context, w workshop.Workshop) (*workshop.Grid,
 	for _, st := range lab.Steps {
 		steps = append(steps, workshop.Step{Title: st.Title, Estimate: st.Estimate.Std()})
 	}
-	g, err := workshop.NewGrid(steps, workshop.WithClock(s.clock))
+	g, err := workshop.NewGrid(steps, workshop.WithClock(s.Clock))
 	if err != nil {
 		return nil, err
 	}
-	events, err := s.store.WorkshopEvents(ctx, w.ID)
+	events, err := s.Store.WorkshopEvents(ctx, w.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -90,15 +90,15 @@ func (s *Server) grid(ctx context.Context, w workshop.Workshop) (*workshop.Grid,
 // the dashboards.
 func (s *Server) record(ctx context.Context, e workshop.Event) {
 	ctx = context.WithoutCancel(ctx)
-	err := s.store.AddEvent(ctx, store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step, Detail: e.Name,
+	err := s.Store.AddEvent(ctx, store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step, Detail: e.Name,
 		Workshop: e.Workshop, CheckID: e.CheckID, Status: e.Status, Message: e.Message})
 	if err != nil {
-		s.log.Error("store event", "error", err)
+		s.Logger.Error("store event", "error", err)
 	}
 	if e.Workshop == "" {
 		return
 	}
-	w, err := s.store.Workshops().Workshop(ctx, e.Workshop)
+	w, err := s.Store.Workshops().Workshop(ctx, e.Workshop)
 	if err != nil {
 		return
 	}
@@ -126,11 +126,11 @@ func (s *Server) instructorHome(w http.ResponseWriter, r *http.Request) {
 		if !ok || s.ws.registry.Authorize(r.Context(), id, c.Value) != nil {
 			continue
 		}
-		ws, err := s.store.Workshops().Workshop(r.Context(), id)
+		ws, err := s.Store.Workshops().Workshop(r.Context(), id)
 		if err != nil {
 			continue
 		}
-		learners, _ := s.store.Workshops().Learners(r.Context(), id)
+		learners, _ := s.Store.Workshops().Learners(r.Context(), id)
 		v.Workshops = append(v.Workshops, web.WorkshopSummary{ID: ws.ID, Title: ws.Title, Code: ws.Code, JoinURL: joinURL(r, ws.Code),
 			Learners: len(learners), Capacity: ws.Capacity, Ends: ws.Ends})
 	}
@@ -163,7 +163,7 @@ func (s *Server) instructorLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PostFormValue("token")
 	if s.InstructorToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.InstructorToken)) != 1 {
-		s.log.Warn("instructor login refused", "remote", r.RemoteAddr)
+		s.Logger.Warn("instructor login refused", "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusForbidden, web.InstructorLogin(web.InstructorLoginView{CSRF: csrf,
 			Error: "That is not the instructor token. It is printed when kindlab serve starts."}))
 		return
@@ -209,7 +209,7 @@ func (s *Server) loadWorkshop(next http.Handler) http.Handler {
 			s.errorPage(w, r, http.StatusForbidden, publicError{"This dashboard belongs to another instructor, or you are not signed in for it."})
 			return
 		}
-		ws, err := s.store.Workshops().Workshop(r.Context(), id)
+		ws, err := s.Store.Workshops().Workshop(r.Context(), id)
 		if err != nil {
 			s.errorPage(w, r, http.StatusNotFound, nil)
 			return
@@ -229,7 +229,7 @@ func (s *Server) gridView(ctx context.Context, ws workshop.Workshop, csrf string
 	if err != nil {
 		return web.DashboardGridView{}, err
 	}
-	snap := g.Snapshot(s.clock.Now())
+	snap := g.Snapshot(s.Clock.Now())
 	return web.DashboardGridView{WorkshopID: ws.ID, CSRF: csrf, Grid: snap, Steps: len(snap.Steps)}, nil
 }
 
@@ -280,7 +280,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 		if err := conn.WriteJSON(map[string]any{"type": "grid", "html": html.String()}); err != nil {
 			return err
 		}
-		p := s.pool.Stats()
+		p := s.Pool.Stats()
 		return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "claimed": p.Claimed, "creating": p.Creating,
 			"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
 	}
@@ -384,7 +384,7 @@ func (s *Server) learnerAction(w http.ResponseWriter, r *http.Request) {
 		}
 		go func() {
 			if err := l.fastForward(s.ctx, n); err != nil {
-				s.log.Error("fast-forward", "session", l.sess.ID, "error", err)
+				s.Logger.Error("fast-forward", "session", l.sess.ID, "error", err)
 			}
 		}()
 		reply(w, http.StatusAccepted, fmt.Sprintf("Running the solutions of steps 1 to %d for %s.", n-1, name))
@@ -443,13 +443,13 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	s.record(r.Context(), workshop.Event{At: s.clock.Now(), Workshop: ws.ID, Kind: workshop.KindMessage, Message: text})
+	s.record(r.Context(), workshop.Event{At: s.Clock.Now(), Workshop: ws.ID, Kind: workshop.KindMessage, Message: text})
 	reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners.", n))
 }
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	ws := workshopOf(r)
-	events, err := s.store.WorkshopEvents(r.Context(), ws.ID)
+	events, err := s.Store.WorkshopEvents(r.Context(), ws.ID)
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
@@ -468,7 +468,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("export", "workshop", ws.ID, "error", err)
+		s.Logger.Error("export", "workshop", ws.ID, "error", err)
 	}
 }
 
@@ -486,7 +486,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 
 // watchTerminal is the learner's terminal websocket, read-only, for their instructor.
 func (s *Server) watchTerminal() http.Handler {
-	h := &terminal.Handler{Logger: s.log, Authorize: func(r *http.Request, _ terminal.Hello) (*terminal.Session, bool, error) {
+	h := &terminal.Handler{Logger: s.Logger, Authorize: func(r *http.Request, _ terminal.Hello) (*terminal.Session, bool, error) {
 		l, ok := s.workshopLearner(r)
 		if !ok {
 			return nil, true, errors.New("no such learner")

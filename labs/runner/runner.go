@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -376,6 +375,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
-
-// ErrNoLabs is returned when no lab matches the names asked for.
-var ErrNoLabs = errors.New("runner: no labs to run")

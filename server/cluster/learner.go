@@ -101,27 +101,6 @@ func SetLabFiles(ctx context.Context, cs kubernetes.Interface, files map[string]
 	return nil
 }
 
-// ResetWorkstation deletes the workstation pod and makes it again from platformFS,
-// with a fresh home folder holding the current lab files.
-func ResetWorkstation(ctx context.Context, cfg *rest.Config, platformFS fs.FS) error {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	grace := int64(0)
-	err = cs.CoreV1().Pods(WorkstationNamespace).Delete(ctx, WorkstationPod, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete workstation: %w", err)
-	}
-	if err := waitFor(ctx, time.Minute, "the old workstation to go", func(ctx context.Context) (bool, error) {
-		_, err := cs.CoreV1().Pods(WorkstationNamespace).Get(ctx, WorkstationPod, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	}); err != nil {
-		return err
-	}
-	return Prepare(ctx, cfg, platformFS, nil)
-}
-
 // WaitWorkstation waits until the workstation pod is Ready.
 func WaitWorkstation(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
 	var last string
