@@ -34,8 +34,10 @@ mkdir -p "$(dirname "$wrapper")"
 	die "building the runtime wrapper failed (is Go installed at /usr/local/go?)"
 if ! cmp -s "$wrapper.new" "$wrapper"; then mv "$wrapper.new" "$wrapper"; else rm -f "$wrapper.new"; fi
 
-# Several kind clusters need more inotify instances and watches than Debian's defaults.
-for kv in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; do
+# Several kind clusters need more inotify instances and watches than Debian's defaults,
+# and more PIDs than a small VM's 32768 (each node may use up to 4096, see
+# cluster.NodePidsLimit).
+for kv in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 kernel.pid_max=4194304; do
 	key=${kv%=*} want=${kv#*=}
 	have=$(sysctl -n "$key" 2>/dev/null || echo 0)
 	if [ "$have" -lt "$want" ]; then

@@ -434,7 +434,9 @@ rm -f /tmp/containerd.log`
 		name, p.set.Node}})
 }
 
-// kubeProxyImage puts kube-proxy on the node's Debian rootfs: it needs iptables.
+// kubeProxyImage puts kube-proxy on the node's Debian rootfs (it needs iptables,
+// nft and conntrack) without any shell or interpreter: kube-proxy runs privileged,
+// and nothing in it needs one.
 func (p *plan) kubeProxyImage(ctx context.Context, log io.Writer, ref string) error {
 	dir, err := os.MkdirTemp(p.dir(), "kube-proxy-")
 	if err != nil {
@@ -444,7 +446,8 @@ func (p *plan) kubeProxyImage(ctx context.Context, log io.Writer, ref string) er
 	if err := copyFile(p.bin("kube", p.kubeHash, "kube-proxy"), filepath.Join(dir, "kube-proxy"), 0o755); err != nil {
 		return err
 	}
-	df := "ARG BASE\nFROM ${BASE}\nCOPY kube-proxy /usr/local/bin/kube-proxy\n"
+	df := "ARG BASE\nFROM ${BASE}\nCOPY kube-proxy /usr/local/bin/kube-proxy\n" +
+		`RUN ["/usr/bin/rm", "-f", "/usr/bin/sh", "/usr/bin/dash", "/usr/bin/bash", "/usr/bin/rbash", "/usr/bin/perl", "/usr/bin/perl5.36.0"]` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ type learner struct {
 	progress progressData
 	checks   checksData
 	stop     context.CancelFunc // the current step's check watcher
+	guard    context.CancelFunc // the namespace guard of the current cluster
 	subs     map[chan event]struct{}
 	busy     bool // provisioning or resetting
 }
@@ -212,8 +213,21 @@ func (l *learner) use(c *cluster.Cluster) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits, err := l.srv.namespaceLimits()
+	if err != nil {
+		return nil, err
+	}
+	guardCtx, stopGuard := context.WithCancel(l.srv.ctx)
+	if err := limits.Guard(guardCtx, cs, l.srv.Logger.With("session", l.sess.ID)); err != nil {
+		stopGuard()
+		return nil, fmt.Errorf("namespace limits: %w", err)
+	}
 	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
 	l.mu.Lock()
+	if l.guard != nil {
+		l.guard()
+	}
+	l.guard = stopGuard
 	l.cfg = cfg
 	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
 	l.mu.Unlock()
@@ -354,6 +368,10 @@ func (l *learner) reset(ctx context.Context) {
 		l.term.Close()
 		l.term = nil
 	}
+	if l.guard != nil {
+		l.guard()
+		l.guard = nil
+	}
 	l.engine, l.cfg = nil, nil
 	l.sess.State, l.sess.Cluster = "provisioning", ""
 	l.checks = checksData{}
@@ -373,6 +391,10 @@ func (l *learner) close(ctx context.Context, state string) {
 	}
 	if l.term != nil {
 		l.term.Close()
+	}
+	if l.guard != nil {
+		l.guard()
+		l.guard = nil
 	}
 	name := l.sess.Cluster
 	l.sess.State = state

@@ -115,6 +115,15 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// namespaceLimits reads what every learner namespace gets (platform/namespace).
+func (s *Server) namespaceLimits() (cluster.NamespaceLimits, error) {
+	platform, err := fs.Sub(s.Manifests, "platform")
+	if err != nil {
+		return cluster.NamespaceLimits{}, err
+	}
+	return cluster.LoadNamespaceLimits(platform)
+}
+
 // Close stops background work. Sessions stay in the store and come back on the
 // next start.
 func (s *Server) Close() { s.cancel() }

@@ -184,6 +184,9 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 			}
 		}()
 	}
+	// What runs against the cluster (the namespace guard) stops before it is deleted.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	env, err := r.connect(ctx, c, files)
 	res.Setup = time.Since(start)
 	if err != nil {
@@ -227,6 +230,17 @@ func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[stri
 	}
 	if err := cluster.Prepare(ctx, cfg, platform, files); err != nil {
 		return nil, fmt.Errorf("prepare cluster: %w", err)
+	}
+	limits, err := cluster.LoadNamespaceLimits(platform)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := limits.Guard(ctx, cs, nil); err != nil {
+		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
 	return newEnv(ctx, cfg)
 }

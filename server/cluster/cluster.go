@@ -75,10 +75,9 @@ type Manager struct {
 	provider *kindcluster.Provider
 	slots    chan struct{}
 	log      *slog.Logger
-	// netMu keeps kind's docker network stable: creates hold it shared while the
-	// network exists (exclusive when they must make it, so two parallel creates do
-	// not make two), and the prune after the last delete holds it exclusive.
-	netMu sync.RWMutex
+	// envMu serializes creates while kind reads its network name from the process
+	// environment (networkEnv); see kindCreate.
+	envMu sync.Mutex
 }
 
 // New returns a Manager. It does not talk to Docker until used.
@@ -106,7 +105,7 @@ func New(opts Options) (*Manager, error) {
 	}
 	return &Manager{
 		opts:     opts,
-		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindLogger{opts.Logger})),
+		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindLogger{l: opts.Logger})),
 		slots:    make(chan struct{}, opts.MaxConcurrent),
 		log:      opts.Logger,
 	}, nil
@@ -125,10 +124,22 @@ func FullName(name string) (string, error) {
 	return name, nil
 }
 
+// Limits every learner cluster runs under (SECURITY.md explains each).
+const (
+	// PodPidsLimit is the kubelet's PID limit per pod: a fork bomb stops there.
+	PodPidsLimit = 512
+	// MaxPods is the kubelet's pod limit for the node.
+	MaxPods = 40
+	// NodePidsLimit bounds the processes and threads of the whole node container
+	// (an idle node runs about 600), so that no cluster can take the host's PIDs.
+	NodePidsLimit = 4096
+)
+
 // Config is the kind cluster configuration for learner clusters: one node, the API
 // server and the NodePort mapped on 127.0.0.1 only, the static bridge CNI baked into
-// the node image, the kubelet allowed to run on cgroup v1 hosts, and the API server
-// reading the admission configuration baked into the node image
+// the node image, the kubelet allowed to run on cgroup v1 hosts, with the runtime's
+// default seccomp profile for every container and a PID limit per pod, and the API
+// server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
 func Config() string {
 	return fmt.Sprintf(`kind: Cluster
@@ -146,6 +157,9 @@ kubeadmConfigPatches:
 - |
   kind: KubeletConfiguration
   failCgroupV1: false
+  seccompDefault: true
+  podPidsLimit: %d
+  maxPods: %d
 kubeadmConfigPatchesJSON6902:
 - group: kubeadm.k8s.io
   version: v1beta4
@@ -158,7 +172,7 @@ kubeadmConfigPatchesJSON6902:
       path: /apiServer/extraVolumes
       value:
       - {name: kindlab, hostPath: /etc/kubernetes/kindlab, mountPath: /etc/kubernetes/kindlab, readOnly: true, pathType: Directory}
-`, NodePort)
+`, NodePort, PodPidsLimit, MaxPods)
 }
 
 // Create creates a cluster and waits for its node to be Ready. It holds one of the
@@ -206,15 +220,40 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	return c, nil
 }
 
-// kindCreate runs kind's create, holding kind's network steady meanwhile. kind
-// cannot be interrupted: if ctx ends first, the nodes are deleted under it so it
-// fails fast, and kindCreate waits for it to return.
+// networkEnv is the environment variable kind reads its Docker network's name from.
+const networkEnv = "KIND_EXPERIMENTAL_DOCKER_NETWORK"
+
+// kindCreate runs kind's create on the cluster's own Docker network. kind cannot be
+// interrupted: if ctx ends first, the nodes are deleted under it so it fails fast,
+// and kindCreate waits for it to return.
+//
+// Every cluster has a network of its own (named like the cluster), so no pod or node
+// of one learner's cluster can reach another's node: Docker isolates user-defined
+// bridge networks from each other. kind takes the name only from the process
+// environment, once, when it starts provisioning (and says so in a warning); envMu
+// holds the variable for this create until kind has read it.
 func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string) error {
-	unlock := m.lockNetwork(ctx)
-	defer unlock()
+	if err := m.createNetwork(ctx, name); err != nil {
+		return err
+	}
+	read := make(chan struct{})
+	var once sync.Once
+	provider := kindcluster.NewProvider(kindcluster.ProviderWithDocker(),
+		kindcluster.ProviderWithLogger(kindLogger{l: m.log, onWarn: func(msg string) {
+			if strings.Contains(msg, networkEnv) {
+				once.Do(func() { close(read) })
+			}
+		}}))
+	m.envMu.Lock()
+	os.Setenv(networkEnv, name)
+	release := sync.OnceFunc(func() {
+		os.Unsetenv(networkEnv)
+		m.envMu.Unlock()
+	})
+	defer release()
 	done := make(chan error, 1)
 	go func() {
-		done <- m.provider.Create(name,
+		done <- provider.Create(name,
 			kindcluster.CreateWithRawConfig([]byte(Config())),
 			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
 			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
@@ -223,23 +262,61 @@ func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string) error
 			kindcluster.CreateWithDisplaySalutation(false),
 		)
 	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		m.log.Info("create cancelled, cleaning up", "cluster", name)
-		_ = m.provider.Delete(name, kubeconfig)
-		<-done
-		return ctx.Err()
+	for {
+		select {
+		case <-read:
+			release()
+			read = nil
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			m.log.Info("create cancelled, cleaning up", "cluster", name)
+			_ = provider.Delete(name, kubeconfig)
+			<-done
+			return ctx.Err()
+		}
 	}
 }
 
-// afterCreate checks the node is Ready (kind's wait does not fail on timeout) and
-// loads missing lab images.
+// createNetwork makes the cluster's own Docker bridge network (or keeps one left
+// behind by a create that died), with the options kind gives its own network.
+func (m *Manager) createNetwork(ctx context.Context, name string) error {
+	if m.opts.Docker.Run(ctx, io.Discard, "network", "inspect", name, "--format", "{{.Name}}") == nil {
+		return nil
+	}
+	err := m.opts.Docker.Run(ctx, io.Discard, "network", "create", "--driver=bridge",
+		"-o", "com.docker.network.bridge.enable_ip_masquerade=true",
+		"--label", "org.kindlab.cluster="+name, name)
+	if err != nil {
+		return fmt.Errorf("create the cluster's docker network: %w", err)
+	}
+	return nil
+}
+
+// removeNetwork removes the cluster's Docker network; a network still in use or
+// already gone is left alone.
+func (m *Manager) removeNetwork(ctx context.Context, name string) {
+	var out bytes.Buffer
+	if m.opts.Docker.Run(ctx, &out, "network", "inspect", name, "--format", "{{len .Containers}}") != nil {
+		return
+	}
+	if strings.TrimSpace(out.String()) == "0" {
+		if err := m.opts.Docker.Run(ctx, io.Discard, "network", "rm", name); err != nil {
+			m.log.Warn("remove cluster network", "cluster", name, "error", err)
+		}
+	}
+}
+
+// afterCreate limits the node container's PIDs, checks the node is Ready (kind's
+// wait does not fail on timeout), removes kind's bootstrap token once the node has
+// joined, and loads missing lab images.
 func (m *Manager) afterCreate(ctx context.Context, name string) error {
 	node, err := m.node(name)
 	if err != nil {
 		return err
+	}
+	if err := m.opts.Docker.Run(ctx, io.Discard, "update", "--pids-limit", strconv.Itoa(NodePidsLimit), node.String()); err != nil {
+		return fmt.Errorf("limit the node's processes: %w", err)
 	}
 	var out bytes.Buffer
 	cmd := node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes",
@@ -256,6 +333,13 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 		"rollout", "status", "deployment/coredns", "--timeout=2m").SetStdout(&dns).SetStderr(&dns).Run()
 	if err != nil {
 		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
+	}
+	// The node has joined: a bootstrap token would only let someone join another.
+	var tok bytes.Buffer
+	err = node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system",
+		"delete", "secrets", "--field-selector", "type=bootstrap.kubernetes.io/token").SetStdout(&tok).SetStderr(&tok).Run()
+	if err != nil {
+		return fmt.Errorf("remove the bootstrap token: %w: %s", err, strings.TrimSpace(tok.String()))
 	}
 	return m.LoadImages(ctx, name, m.opts.LabImages...)
 }
@@ -356,8 +440,7 @@ func (m *Manager) node(name string) (nodes.Node, error) {
 	return list[0], nil
 }
 
-// Delete deletes a cluster, its kubeconfig file, and kind's docker network when no
-// cluster uses it any more. Deleting a cluster that does not exist is ErrNotFound.
+// Delete deletes a cluster, its kubeconfig file and its Docker network. Deleting a cluster that does not exist is ErrNotFound.
 func (m *Manager) Delete(ctx context.Context, name string) error {
 	name, err := FullName(name)
 	if err != nil {
@@ -374,40 +457,12 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		}
 	}
 	removed := os.Remove(path) == nil
-	m.pruneNetwork(ctx)
+	m.removeNetwork(ctx, name)
 	if len(list) == 0 && !removed {
 		return fmt.Errorf("delete cluster %q: %w", name, ErrNotFound)
 	}
 	m.log.Info("cluster deleted", "cluster", name)
 	return nil
-}
-
-// lockNetwork locks kind's network for a create; the returned func unlocks it.
-func (m *Manager) lockNetwork(ctx context.Context) func() {
-	m.netMu.RLock()
-	if m.networkExists(ctx) {
-		return m.netMu.RUnlock
-	}
-	m.netMu.RUnlock()
-	m.netMu.Lock()
-	return m.netMu.Unlock
-}
-
-func (m *Manager) networkExists(ctx context.Context) bool {
-	return m.opts.Docker.Run(ctx, io.Discard, "network", "inspect", "kind", "--format", "{{.Name}}") == nil
-}
-
-// pruneNetwork removes kind's docker network once no container is attached to it.
-func (m *Manager) pruneNetwork(ctx context.Context) {
-	m.netMu.Lock()
-	defer m.netMu.Unlock()
-	var out bytes.Buffer
-	if m.opts.Docker.Run(ctx, &out, "network", "inspect", "kind", "--format", "{{len .Containers}}") != nil {
-		return
-	}
-	if strings.TrimSpace(out.String()) == "0" {
-		_ = m.opts.Docker.Run(ctx, io.Discard, "network", "rm", "kind")
-	}
 }
 
 // List returns the names of kindlab's clusters (those with Prefix), sorted.
@@ -462,10 +517,22 @@ func explain(err error) error {
 
 func dockerError(err error) error { return explain(err) }
 
-// kindLogger sends kind's log lines to slog at debug level.
-type kindLogger struct{ l *slog.Logger }
+// kindLogger sends kind's log lines to slog at debug level, and its warnings also
+// to onWarn when set.
+type kindLogger struct {
+	l      *slog.Logger
+	onWarn func(string)
+}
 
-func (k kindLogger) Warn(message string)                      { k.l.Warn(message, "from", "kind") }
+func (k kindLogger) Warn(message string) {
+	if k.onWarn != nil {
+		k.onWarn(message)
+		if strings.Contains(message, networkEnv) || strings.Contains(message, "Here be dragons") {
+			return // expected: kindlab sets it on purpose
+		}
+	}
+	k.l.Warn(message, "from", "kind")
+}
 func (k kindLogger) Warnf(format string, args ...interface{}) { k.Warn(fmt.Sprintf(format, args...)) }
 func (k kindLogger) Error(message string)                     { k.l.Error(message, "from", "kind") }
 func (k kindLogger) Errorf(format string, args ...interface{}) {

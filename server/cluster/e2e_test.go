@@ -213,11 +213,8 @@ func assertGone(t *testing.T, full, kubeconfig string) {
 	if s := strings.TrimSpace(string(out)); s != "" {
 		t.Errorf("containers left behind: %s", s)
 	}
-	kindLeft, _ := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", "{{.Names}}").Output()
-	if strings.TrimSpace(string(kindLeft)) == "" {
-		if out, _ := exec.Command("docker", "network", "ls", "--filter", "name=^kind$", "--format", "{{.Name}}").Output(); strings.TrimSpace(string(out)) != "" {
-			t.Error(`docker network "kind" left behind with no cluster using it`)
-		}
+	if out, _ := exec.Command("docker", "network", "ls", "--filter", "name=^"+full+"$", "--format", "{{.Name}}").Output(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("the cluster's docker network %s left behind", full)
 	}
 	if kubeconfig != "" {
 		if _, err := os.Stat(kubeconfig); err == nil {

@@ -1,0 +1,162 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+)
+
+// PlatformNamespaces belong to the platform: the learner can neither change them nor
+// exec, attach, port-forward or proxy into them (manifests/platform/guard.yaml).
+var PlatformNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", WorkstationNamespace}
+
+// NamespaceLimits is what every learner namespace gets: a LimitRange, then a
+// ResourceQuota (manifests/platform/namespace/limits.yaml).
+type NamespaceLimits struct {
+	Limits *corev1.LimitRange
+	Quota  *corev1.ResourceQuota
+}
+
+// LoadNamespaceLimits reads namespace/limits.yaml from the platform folder.
+func LoadNamespaceLimits(platformFS fs.FS) (NamespaceLimits, error) {
+	var nl NamespaceLimits
+	sub, err := fs.Sub(platformFS, "namespace")
+	if err != nil {
+		return nl, err
+	}
+	objs, err := platformObjects(sub)
+	if err != nil {
+		return nl, err
+	}
+	for _, o := range objs {
+		data, err := o.MarshalJSON()
+		if err != nil {
+			return nl, err
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil)
+		if err != nil {
+			return nl, fmt.Errorf("platform/namespace: %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		switch v := obj.(type) {
+		case *corev1.LimitRange:
+			nl.Limits = v
+		case *corev1.ResourceQuota:
+			nl.Quota = v
+		default:
+			return nl, fmt.Errorf("platform/namespace: %s %s: only a LimitRange and a ResourceQuota belong here", o.GetKind(), o.GetName())
+		}
+	}
+	if nl.Limits == nil || nl.Quota == nil {
+		return nl, errors.New("platform/namespace: want a LimitRange and a ResourceQuota")
+	}
+	return nl, nil
+}
+
+// Apply puts the LimitRange and the ResourceQuota into namespace ns, leaving those
+// already there alone. Platform namespaces are skipped.
+func (nl NamespaceLimits) Apply(ctx context.Context, cs kubernetes.Interface, ns string) error {
+	if slices.Contains(PlatformNamespaces, ns) {
+		return nil
+	}
+	// The LimitRange first: with the quota in place, a pod without requests and
+	// limits is refused, and the LimitRange is what gives it some.
+	lr := nl.Limits.DeepCopy()
+	lr.Namespace, lr.ResourceVersion = ns, ""
+	if _, err := cs.CoreV1().LimitRanges(ns).Create(ctx, lr, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("limit range in %s: %w", ns, err)
+	}
+	q := nl.Quota.DeepCopy()
+	q.Namespace, q.ResourceVersion = ns, ""
+	if _, err := cs.CoreV1().ResourceQuotas(ns).Create(ctx, q, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("resource quota in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// Guard puts the limits into every namespace of the cluster, including each one the
+// learner creates, as soon as it appears, until ctx ends. It returns once the
+// namespaces that exist now are done; the watch goes on in the background.
+func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0)
+	inf := factory.Core().V1().Namespaces().Informer()
+	queue := make(chan string, 64)
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if ns, ok := obj.(*corev1.Namespace); ok && ns.Status.Phase != corev1.NamespaceTerminating {
+				select {
+				case queue <- ns.Name:
+				case <-ctx.Done():
+				}
+			}
+		},
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("watch namespaces: %w", context.Cause(ctx))
+	}
+	// Those that exist now, synchronously.
+	for _, obj := range inf.GetStore().List() {
+		if err := nl.Apply(ctx, cs, obj.(*corev1.Namespace).Name); err != nil {
+			return err
+		}
+	}
+	go func() {
+		defer factory.Shutdown()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ns := <-queue:
+				nl.applyRetrying(ctx, cs, ns, log)
+			}
+		}
+	}()
+	return nil
+}
+
+// applyRetrying applies the limits to a new namespace, retrying for a while (the API
+// server may be busy); a namespace that is gone or going needs nothing.
+func (nl NamespaceLimits) applyRetrying(ctx context.Context, cs kubernetes.Interface, ns string, log *slog.Logger) {
+	delay := 100 * time.Millisecond
+	for attempt := 0; attempt < 8; attempt++ {
+		err := nl.Apply(ctx, cs, ns)
+		if err == nil || apierrors.IsNotFound(err) || apierrors.IsForbidden(err) && isTerminating(err) || ctx.Err() != nil {
+			return
+		}
+		log.Warn("namespace limits", "namespace", ns, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+func isTerminating(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return status.Status().Details != nil && status.Status().Reason == metav1.StatusReasonForbidden &&
+			slices.ContainsFunc(status.Status().Details.Causes, func(c metav1.StatusCause) bool {
+				return c.Type == corev1.NamespaceTerminatingCause
+			})
+	}
+	return false
+}

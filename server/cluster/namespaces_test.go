@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kindlab/kindlab/manifests"
+)
+
+func testLimits(t *testing.T) NamespaceLimits {
+	t.Helper()
+	platform, err := fs.Sub(manifests.FS(), "platform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, err := LoadNamespaceLimits(platform)
+	if err != nil {
+		t.Fatalf("LoadNamespaceLimits: %v", err)
+	}
+	return nl
+}
+
+func TestNamespaceLimitsFromManifests(t *testing.T) {
+	nl := testLimits(t)
+	if got := nl.Quota.Spec.Hard[corev1.ResourcePods]; got.Value() < 10 {
+		t.Errorf("quota pods = %v; want room for the labs (>= 10)", got.String())
+	}
+	if got := nl.Quota.Spec.Hard[corev1.ResourcePersistentVolumeClaims]; got.Value() != 0 {
+		t.Errorf("quota persistentvolumeclaims = %v; want 0 (no lab needs storage)", got.String())
+	}
+	if len(nl.Limits.Spec.Limits) == 0 || nl.Limits.Spec.Limits[0].Default.Memory().IsZero() {
+		t.Errorf("limit range has no default memory limit: %+v", nl.Limits.Spec)
+	}
+}
+
+func TestNamespaceGuard(t *testing.T) {
+	nl := testLimits(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WorkstationNamespace}},
+	)
+	if err := nl.Guard(ctx, cs, nil); err != nil {
+		t.Fatalf("Guard: %v", err)
+	}
+	has := func(ns string) bool {
+		_, qerr := cs.CoreV1().ResourceQuotas(ns).Get(ctx, nl.Quota.Name, metav1.GetOptions{})
+		_, lerr := cs.CoreV1().LimitRanges(ns).Get(ctx, nl.Limits.Name, metav1.GetOptions{})
+		return qerr == nil && lerr == nil
+	}
+	if !has("default") {
+		t.Error("default has no quota and limit range once Guard returns")
+	}
+	for _, ns := range []string{"kube-system", WorkstationNamespace} {
+		if has(ns) {
+			t.Errorf("platform namespace %s got the learner's quota", ns)
+		}
+	}
+	// A namespace the learner makes afterwards gets them too.
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "front"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !has("front") {
+		if time.Now().After(deadline) {
+			t.Fatal("namespace front has no quota and limit range 5s after it was made")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The workstation's init stops a fork bomb just below the kubelet's PID limit; it
+// must be told the same limit.
+func TestWorkstationKnowsThePIDLimit(t *testing.T) {
+	data, err := fs.ReadFile(manifests.FS(), "platform/workstation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{name: PIDS_LIMIT, value: "%d"}`, PodPidsLimit)
+	if !strings.Contains(string(data), want) {
+		t.Errorf("platform/workstation.yaml does not set %s", want)
+	}
+	if !strings.Contains(Config(), fmt.Sprintf("podPidsLimit: %d", PodPidsLimit)) {
+		t.Errorf("Config() does not set the kubelet's podPidsLimit to %d", PodPidsLimit)
+	}
+}
