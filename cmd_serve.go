@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,7 +33,13 @@ func (c *cli) serve(args []string) error {
 	idle := flags.Duration("idle-timeout", 2*time.Hour, "end sessions idle this long")
 	maxAge := flags.Duration("max-age", 8*time.Hour, "end sessions this long after they started")
 	dir := flags.String("dir", "", "serve labs from this source tree instead of the built-in catalog")
-	instructorToken := flags.String("instructor-token", os.Getenv("KINDLAB_INSTRUCTOR_TOKEN"), "instructors sign in with this token (default: a random one, printed)")
+	tokenFile := flags.String("instructor-token-file", "", "read the instructor token from this file (or set KINDLAB_INSTRUCTOR_TOKEN; default: a random one, printed once)")
+	tlsCert := flags.String("tls-cert", "", "serve HTTPS with this certificate (PEM); cookies are then Secure, with HSTS")
+	tlsKey := flags.String("tls-key", "", "the private key of --tls-cert (PEM)")
+	secureCookies := flags.Bool("secure-cookies", false, "mark every cookie Secure (kindlab is reached over HTTPS through a proxy)")
+	trusted := flags.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	hosts := flags.String("host", "", "comma-separated host names kindlab is reached by, besides the listen address (others are refused)")
+	perClient := flags.Int("sessions-per-client", 2, "live lab sessions one address may start without a workshop")
 	m, set, err := c.manager(flags, args)
 	if err != nil {
 		return err
@@ -53,10 +61,16 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *instructorToken == "" {
-		b := make([]byte, 18)
-		rand.Read(b)
-		*instructorToken = base64.RawURLEncoding.EncodeToString(b)
+	instructorToken, generated, err := readInstructorToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if *maxClusters <= 0 {
 		*maxClusters = max(1, cluster.Doctor(c.ctx, cluster.LocalHost(), set.Node).Fit)
@@ -77,7 +91,9 @@ func (c *cli) serve(args []string) error {
 	})
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, InstructorToken: *instructorToken,
+		IdleTimeout: *idle, MaxAge: *maxAge, InstructorToken: instructorToken,
+		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: server.AllowedHosts(*addr, strings.Split(*hosts, ",")...),
+		Limits: server.Limits{SessionsPerClient: *perClient},
 	})
 	if err != nil {
 		return err
@@ -93,11 +109,28 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	c.log.Info("kindlab serving", "url", "http://"+ln.Addr().String(), "node_image", set.Node, "pool_warm", *warm, "pool_max", *maxClusters, "db", *db)
-	fmt.Fprintf(c.stdout, "kindlab is serving on http://%s\ninstructors: http://%s/instructor with the token %s\n", ln.Addr(), ln.Addr(), *instructorToken)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "pool_warm", *warm, "pool_max", *maxClusters, "db", *db)
+	fmt.Fprintf(c.stdout, "kindlab is serving on %s\n", base)
+	if generated {
+		// Printed once, to the terminal that started kindlab; never logged.
+		fmt.Fprintf(c.stdout, "instructors: %s/instructor with the token %s\n", base, instructorToken)
+	} else {
+		fmt.Fprintf(c.stdout, "instructors: %s/instructor with the token you gave\n", base)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -110,4 +143,50 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// readInstructorToken takes the instructor token from a file or the environment
+// (never a flag: the process list shows flags), or makes a random one. generated
+// says whether kindlab made it (and so must print it).
+func readInstructorToken(file string) (token string, generated bool, err error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", false, fmt.Errorf("instructor token: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+	} else {
+		token = os.Getenv("KINDLAB_INSTRUCTOR_TOKEN")
+		os.Unsetenv("KINDLAB_INSTRUCTOR_TOKEN") // not passed on to docker, kind and friends
+	}
+	if token != "" {
+		if len(token) < 16 {
+			return "", false, errors.New("the instructor token must be at least 16 characters")
+		}
+		return token, false, nil
+	}
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b), true, nil
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDRs.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"golang.org/x/time/rate"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -99,7 +100,8 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 			return cluster.Prepare(ctx, cfg, platformFS, nil)
 		}})
 	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
-		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken})
+		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
+		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}}) // benchmarks start many
 	if err != nil {
 		t.Fatal(err)
 	}

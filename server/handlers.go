@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -61,7 +62,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Go back to the labs, reload the page and press Start again."})
 		return
 	}
-	l, token, err := s.startSession(r.Context(), lab, "", "", "")
+	if err := s.admit(clientOf(r).addr); err != nil {
+		s.errorPage(w, r, http.StatusTooManyRequests, err)
+		return
+	}
+	l, token, err := s.startSession(r.Context(), clientOf(r).addr, lab, "", "", "")
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
@@ -69,19 +74,46 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	s.enterSession(w, r, l, token)
 }
 
+// Refusals of the per-client limits, in words for the learner.
+var (
+	errTooManySessions = publicError{"You already have as many labs running as one person may. Finish one (or let it expire), or use the lab you started: its address is in your browser's history."}
+	errTooFast         = publicError{"You are starting or resetting labs faster than kindlab allows. Wait a minute and try again."}
+)
+
+// admit applies the per-client limits to a new session from client.
+func (s *Server) admit(client string) error {
+	if !s.starts.allow(client, s.Clock.Now()) {
+		s.Logger.Warn("start rate-limited", "client", client)
+		return errTooFast
+	}
+	s.mu.Lock()
+	live := 0
+	for _, l := range s.learners {
+		if l.client == client {
+			live++
+		}
+	}
+	s.mu.Unlock()
+	if live >= s.Limits.SessionsPerClient {
+		s.Logger.Warn("start refused: sessions per client", "client", client, "live", live)
+		return errTooManySessions
+	}
+	return nil
+}
+
 // enterSession gives the browser the session's cookie, scoped to the session's
 // path, and sends it there.
 func (s *Server) enterSession(w http.ResponseWriter, r *http.Request, l *learner, token string) {
 	sess := l.session()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sess.ID), Value: token, Path: web.SessionURL(sess.ID), HttpOnly: true,
-		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
+		Secure: s.secure(r), SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
 	http.Redirect(w, r, web.SessionURL(sess.ID), http.StatusSeeOther)
 }
 
 // startSession stores a new session and provisions it in the background. It
 // returns the learner and the cookie token, which is only stored hashed.
 // A workshop learner's session uses the ID the workshop seated them with.
-func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name, id string) (*learner, string, error) {
+func (s *Server) startSession(ctx context.Context, client string, lab *labs.Lab, workshop, name, id string) (*learner, string, error) {
 	now := s.Clock.Now()
 	token := randomToken(32)
 	if id == "" {
@@ -95,12 +127,13 @@ func (s *Server) startSession(ctx context.Context, lab *labs.Lab, workshop, name
 		return nil, "", err
 	}
 	l := newLearner(s, lab, sess)
+	l.client = client
 	s.mu.Lock()
 	s.learners[sess.ID] = l
 	s.mu.Unlock()
 	s.metrics.sessionsStarted.Add(1)
 	l.event(ctx, "join", 0, "")
-	go l.provision(s.ctx)
+	go l.provision()
 	return l, token, nil
 }
 
@@ -174,6 +207,10 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 	l := learnerOf(r)
 	if !checkCSRF(r) {
 		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Reload the page and try again."})
+		return
+	}
+	if !s.starts.allow(clientOf(r).addr, s.Clock.Now()) {
+		s.errorPage(w, r, http.StatusTooManyRequests, errTooFast)
 		return
 	}
 	go l.reset(s.ctx)
@@ -253,14 +290,23 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target += sub
+	ctx, cancel := context.WithTimeout(r.Context(), appTimeout)
+	defer cancel()
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = base.Scheme, base.Host, base.Host
 			pr.Out.URL.Path, pr.Out.URL.RawPath = target, ""
-			pr.Out.Header.Del("Cookie") // the learner's kindlab cookies stay here
+			// Only an allow-list of headers goes on: never kindlab's cookies, nor
+			// anything that tells the app about kindlab's origin or the learner.
+			for k := range pr.Out.Header {
+				if !appRequestHeaders[http.CanonicalHeaderKey(k)] {
+					pr.Out.Header.Del(k)
+				}
+			}
 		},
 		Transport: transport,
 		ModifyResponse: func(resp *http.Response) error {
+			sandboxApp(resp.Header)
 			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusNotFound {
 				resp.Header.Set("Content-Type", "text/plain; charset=utf-8")
 			}
@@ -268,10 +314,41 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.Logger.Warn("app proxy", "service", service, "error", err)
-			s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " does not answer. Is its Service there, and are its pods ready?"})
+			msg := "The app " + service + " does not answer. Is its Service there, and are its pods ready?"
+			if errors.Is(err, context.DeadlineExceeded) {
+				msg = "The app " + service + " took longer than " + appTimeout.String() + " to answer."
+			}
+			s.errorPage(w, r, http.StatusBadGateway, publicError{msg})
 		},
 	}
-	proxy.ServeHTTP(w, r)
+	proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// appTimeout bounds one request to a learner's app, end to end.
+const appTimeout = 30 * time.Second
+
+// appRequestHeaders are the request headers an app link forwards.
+var appRequestHeaders = map[string]bool{
+	"Accept": true, "Accept-Language": true, "Accept-Encoding": true, "Cache-Control": true,
+	"Content-Type": true, "Content-Length": true, "If-Match": true, "If-None-Match": true,
+	"If-Modified-Since": true, "If-Unmodified-Since": true, "Range": true, "User-Agent": true,
+}
+
+// sandboxApp makes a learner's app response harmless on kindlab's origin: the page
+// runs in a sandbox with an opaque origin (its script cannot read kindlab's cookies,
+// storage or pages, nor call kindlab as the learner), and the headers that could
+// set or clear kindlab's cookies, register a service worker or change how the
+// browser treats the origin are dropped.
+func sandboxApp(h http.Header) {
+	for _, k := range []string{"Set-Cookie", "Set-Cookie2", "Service-Worker-Allowed", "Clear-Site-Data",
+		"Strict-Transport-Security", "Content-Security-Policy", "Content-Security-Policy-Report-Only",
+		"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Refresh", "Link",
+		"Origin-Agent-Cluster", "Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy"} {
+		h.Del(k)
+	}
+	h.Set("Content-Security-Policy", "sandbox allow-scripts allow-forms allow-popups allow-modals")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
 }
 
 // appTarget is the API server path that reaches an app: its Service when there is

@@ -54,8 +54,13 @@ type checksData struct {
 // watcher and the pages subscribed to its events. The store holds what must
 // survive a restart; a learner is rebuilt from it.
 type learner struct {
-	srv *Server
-	lab *labs.Lab
+	srv    *Server
+	lab    *labs.Lab
+	client string // the address that started it (per-client limits)
+	// life ends when the session does: a provision still queued for a cluster
+	// gives up its place then, and never claims one afterwards.
+	life context.Context
+	end  context.CancelFunc
 
 	mu       sync.Mutex
 	sess     store.Session
@@ -71,7 +76,8 @@ type learner struct {
 }
 
 func newLearner(srv *Server, lab *labs.Lab, sess store.Session) *learner {
-	return &learner{srv: srv, lab: lab, sess: sess, subs: map[chan event]struct{}{}}
+	life, end := context.WithCancel(srv.ctx)
+	return &learner{srv: srv, lab: lab, sess: sess, subs: map[chan event]struct{}{}, life: life, end: end}
 }
 
 func (l *learner) session() store.Session {
@@ -118,8 +124,10 @@ func (l *learner) setProgress(p progressData) {
 }
 
 // provision claims a cluster and readies it for this learner, reporting each stage.
-// It runs in the background after a start, a reset or a restart.
-func (l *learner) provision(ctx context.Context) {
+// It runs in the background after a start, a reset or a restart, for as long as
+// the session lives.
+func (l *learner) provision() {
+	ctx := l.life
 	l.mu.Lock()
 	if l.busy {
 		l.mu.Unlock()
@@ -143,11 +151,19 @@ func (l *learner) provision(ctx context.Context) {
 	}
 	l.setProgress(progressData{Stage: stageQueue})
 	c, err := l.srv.Pool.Claim(ctx, func(pos int) { l.setProgress(progressData{Stage: stageQueue, Queue: pos}) })
+	if err != nil && ctx.Err() != nil {
+		return // the session ended while it waited: its place in the queue is gone
+	}
 	if err != nil {
 		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
 		return
 	}
 	l.mu.Lock()
+	if ctx.Err() != nil { // the session ended as the cluster came: give it back
+		l.mu.Unlock()
+		l.srv.Pool.Release(context.WithoutCancel(ctx), c.Name)
+		return
+	}
 	l.sess.Cluster = c.Name
 	l.mu.Unlock()
 	l.save(ctx)
@@ -380,11 +396,12 @@ func (l *learner) reset(ctx context.Context) {
 	if old != "" {
 		go l.srv.Pool.Release(context.WithoutCancel(ctx), old)
 	}
-	l.provision(ctx)
+	l.provision()
 }
 
 // close stops the learner's watcher and terminal and releases its cluster.
 func (l *learner) close(ctx context.Context, state string) {
+	l.end()
 	l.mu.Lock()
 	if l.stop != nil {
 		l.stop()

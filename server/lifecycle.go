@@ -62,7 +62,7 @@ func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) er
 		l.mu.Lock()
 		l.sess.State, l.sess.Cluster = "provisioning", ""
 		l.mu.Unlock()
-		go l.provision(s.ctx)
+		go l.provision()
 	}
 	names, err := s.Clusters.List(ctx)
 	if err != nil {

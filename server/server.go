@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -66,8 +67,16 @@ type Config struct {
 	MaxAge      time.Duration
 	// CheckTick is the safety-net interval of check evaluation (default 5s).
 	CheckTick time.Duration
-	// SecureCookies marks cookies Secure (behind HTTPS).
+	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
+	// Without it, cookies are Secure when the request came over TLS, directly or
+	// through a trusted proxy that says so in X-Forwarded-Proto.
 	SecureCookies bool
+	// TrustedProxies are the addresses whose X-Forwarded-For and -Proto are believed.
+	TrustedProxies []netip.Prefix
+	// Hosts are the Host names served (AllowedHosts); empty serves any.
+	Hosts []string
+	// Limits bound what one client may start, reset and try.
+	Limits Limits
 	// InstructorToken signs instructors in (to create workshops); empty disables it.
 	InstructorToken string
 }
@@ -81,8 +90,12 @@ type Server struct {
 	terminal *terminal.Handler
 	ws       *workshops
 
-	mu       sync.Mutex
-	learners map[string]*learner
+	starts *limiters // lab starts and resets, per client
+	logins *limiters // instructor sign-in attempts, per client
+
+	mu          sync.Mutex
+	learners    map[string]*learner
+	instructors map[string]time.Time // instructor sign-in sessions: token hash -> expiry
 }
 
 // New builds a server. Its background work (provisioning, checks, terminals,
@@ -103,9 +116,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 8 * time.Hour
 	}
+	cfg.Limits.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, learners: map[string]*learner{},
+		instructors: map[string]time.Time{},
+		starts:      newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
+		logins:      newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
 	if err := s.initWorkshops(); err != nil {
@@ -131,7 +148,7 @@ func (s *Server) Close() { s.cancel() }
 // Handler is the whole route tree.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, middleware.Recoverer)
+	r.Use(s.frontDoor, middleware.RequestID, s.logRequests, middleware.Recoverer)
 	r.Get("/healthz", s.healthz)
 	r.Get("/metrics", s.serveMetrics)
 	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static.FS())))
@@ -149,6 +166,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	r.Get("/instructor", s.instructorHome)
 	r.Post("/instructor/login", s.instructorLogin)
+	r.Post("/instructor/logout", s.instructorLogout)
 	r.Post("/instructor/workshops", s.createWorkshop)
 	r.Get("/join/{code}", s.joinPage)
 	r.Post("/join/{code}", s.join)
@@ -204,7 +222,7 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 		return c.Value
 	}
 	t := randomToken(18)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: t, Path: "/", HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: t, Path: "/", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	return t
 }
 

@@ -350,7 +350,7 @@ func TestSessionsExpire(t *testing.T) {
 			}
 			defer srv.Close()
 			lab, _ := cat.Lab("numbers")
-			l, _, err := srv.startSession(ctx, lab, "", "", "")
+			l, _, err := srv.startSession(ctx, "192.0.2.1", lab, "", "", "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -108,10 +108,24 @@ func (s *Server) record(ctx context.Context, e workshop.Event) {
 	s.ws.hub.Publish(e)
 }
 
-// instructor reports whether the request carries the server's instructor token.
+// instructorSessionAge is how long an instructor stays signed in.
+const instructorSessionAge = 12 * time.Hour
+
+// instructor reports whether the request carries a live instructor sign-in session:
+// an opaque random token whose hash the server keeps (never the instructor token).
 func (s *Server) instructor(r *http.Request) bool {
 	c, err := r.Cookie(instructorCookie)
-	return err == nil && s.InstructorToken != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.InstructorToken)) == 1
+	if err != nil || s.InstructorToken == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.instructors[hashToken(c.Value)]
+	if ok && s.Clock.Now().After(exp) {
+		delete(s.instructors, hashToken(c.Value))
+		return false
+	}
+	return ok
 }
 
 func (s *Server) instructorHome(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +163,7 @@ func (s *Server) labOptions(only []string) []web.LabOption {
 
 func joinURL(r *http.Request, code string) string {
 	scheme := "http"
-	if r.TLS != nil {
+	if clientOf(r).https {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + "/join/" + code
@@ -161,14 +175,49 @@ func (s *Server) instructorLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Reload the page and try again."})
 		return
 	}
+	now := s.Clock.Now()
+	if !s.logins.allow(clientOf(r).addr, now) {
+		s.Logger.Warn("instructor login rate-limited", "client", clientOf(r).addr)
+		w.Header().Set("Retry-After", "60")
+		s.render(w, r, http.StatusTooManyRequests, web.InstructorLogin(web.InstructorLoginView{CSRF: csrf,
+			Error: "Too many sign-in attempts from your address. Wait a minute and try again."}))
+		return
+	}
 	token := r.PostFormValue("token")
 	if s.InstructorToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.InstructorToken)) != 1 {
-		s.Logger.Warn("instructor login refused", "remote", r.RemoteAddr)
+		s.Logger.Warn("instructor login refused", "client", clientOf(r).addr)
 		s.render(w, r, http.StatusForbidden, web.InstructorLogin(web.InstructorLoginView{CSRF: csrf,
 			Error: "That is not the instructor token. It is printed when kindlab serve starts."}))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: instructorCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteStrictMode})
+	session := randomToken(32)
+	s.mu.Lock()
+	for h, exp := range s.instructors {
+		if now.After(exp) {
+			delete(s.instructors, h)
+		}
+	}
+	s.instructors[hashToken(session)] = now.Add(instructorSessionAge)
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: instructorCookie, Value: session, Path: "/", HttpOnly: true, Secure: s.secure(r),
+		SameSite: http.SameSiteStrictMode, Expires: now.Add(instructorSessionAge)})
+	http.Redirect(w, r, "/instructor", http.StatusSeeOther)
+}
+
+// instructorLogout ends the instructor's sign-in session on the server and in the
+// browser.
+func (s *Server) instructorLogout(w http.ResponseWriter, r *http.Request) {
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Reload the page and try again."})
+		return
+	}
+	if c, err := r.Cookie(instructorCookie); err == nil {
+		s.mu.Lock()
+		delete(s.instructors, hashToken(c.Value))
+		s.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: instructorCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure(r),
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/instructor", http.StatusSeeOther)
 }
 
@@ -195,7 +244,7 @@ func (s *Server) createWorkshop(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, web.InstructorHome(web.InstructorHomeView{CSRF: s.csrfToken(w, r), Labs: s.labOptions(nil), Error: msg}))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: workshopCookie(ws.ID), Value: token, Path: "/", HttpOnly: true, Secure: s.SecureCookies,
+	http.SetCookie(w, &http.Cookie{Name: workshopCookie(ws.ID), Value: token, Path: "/", HttpOnly: true, Secure: s.secure(r),
 		SameSite: http.SameSiteStrictMode, Expires: ws.Ends.Add(24 * time.Hour)})
 	http.Redirect(w, r, "/w/"+ws.ID, http.StatusSeeOther)
 }
@@ -259,6 +308,11 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	sub, cancel := s.ws.hub.Subscribe(ws.ID)
 	defer cancel()
+	// The browser sends nothing but pongs: anything large is refused, and a browser
+	// that stops answering pings is dropped.
+	conn.SetReadLimit(dashboardReadLimit)
+	conn.SetReadDeadline(time.Now().Add(dashboardPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(dashboardPongWait)) })
 	go func() { // reader: notices the browser going away
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
@@ -289,10 +343,17 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	ping := time.NewTicker(dashboardPongWait * 9 / 10)
+	defer ping.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-ping.C:
+			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)) != nil {
+				return
+			}
+			continue
 		case _, ok := <-sub.Events():
 			if !ok {
 				return // too slow: the browser reconnects and gets a fresh grid
@@ -316,6 +377,13 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// The dashboard websocket's limits: what a browser may send, and how long it may
+// stay silent (no pong) before it is dropped.
+const (
+	dashboardReadLimit = 1024
+	dashboardPongWait  = 60 * time.Second
+)
 
 func memAvailableMiB() int {
 	data, err := os.ReadFile("/proc/meminfo")
@@ -545,7 +613,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		labID = pick
 	}
 	lab, _ := s.Catalog.Lab(labID)
-	l, token, err := s.startSession(r.Context(), lab, ws.ID, lr.Name, lr.SessionID)
+	l, token, err := s.startSession(r.Context(), clientOf(r).addr, lab, ws.ID, lr.Name, lr.SessionID)
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return

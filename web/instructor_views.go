@@ -94,6 +94,7 @@ type WatchView struct {
 const (
 	instructorLoginURL     = "/instructor/login"
 	instructorWorkshopsURL = "/instructor/workshops"
+	instructorLogoutURL    = "/instructor/logout"
 )
 
 // joinURL is where the join form posts.
