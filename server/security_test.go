@@ -1,0 +1,390 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/cluster"
+	"github.com/kindlab/kindlab/server/store"
+)
+
+// instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what
+// is tested here is who gets one, not the cluster.
+type instantClusters struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *instantClusters) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return &cluster.Cluster{Name: name, Kubeconfig: "/nonexistent"}, nil
+}
+func (c *instantClusters) Delete(context.Context, string) error { return nil }
+
+type secureTest struct {
+	ts    *httptest.Server
+	srv   *Server
+	pool  *cluster.Pool
+	clock *fakeClock
+}
+
+// newSecureServer serves the built-in labs behind a trusted proxy at 127.0.0.1 (so
+// tests can be many clients with X-Forwarded-For), with a real pool of at most
+// max instant clusters.
+func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *secureTest {
+	t.Helper()
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := cluster.NewPool(&instantClusters{}, cluster.PoolOptions{Max: max})
+	ctx, cancel := context.WithCancel(context.Background())
+	go pool.Run(ctx)
+	clock := &fakeClock{now: time.Now()}
+	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clock: clock,
+		InstructorToken: testInstructorToken, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	if tls {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
+	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); st.Close() })
+	return &secureTest{ts: ts, srv: srv, pool: pool, clock: clock}
+}
+
+// startFrom presses Start on a lab as the client at addr; it returns the status
+// and the body.
+func (st *secureTest) startFrom(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	c := browser(t)
+	csrf := csrfFor(t, c, st.ts.URL+"/")
+	req, _ := http.NewRequest("POST", st.ts.URL+"/labs/services-dns/start", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A hundred anonymous starts from one client get two sessions and a clear refusal
+// for the rest; the pool still serves someone else.
+func TestStartsPerClientAreCapped(t *testing.T) {
+	st := newSecureServer(t, 3, false, nil)
+	codes := map[int]int{}
+	var refusal string
+	for i := 0; i < 100; i++ {
+		code, body := st.startFrom(t, "203.0.113.7")
+		codes[code]++
+		if code == http.StatusTooManyRequests {
+			refusal = body
+		}
+	}
+	if codes[http.StatusSeeOther] != 2 || codes[http.StatusTooManyRequests] != 98 {
+		t.Fatalf("100 starts from one client: %v; want 2 started (303) and 98 refused (429)", codes)
+	}
+	if !strings.Contains(refusal, "as many labs running as one person may") && !strings.Contains(refusal, "faster than kindlab allows") {
+		t.Errorf("the refusal does not say why:\n%s", refusal)
+	}
+	waitFor(t, "the client's two clusters", func() bool { return st.pool.Stats().Claimed == 2 })
+	if code, body := st.startFrom(t, "198.51.100.9"); code != http.StatusSeeOther {
+		t.Fatalf("another client's start = %d; want 303\n%s", code, body)
+	}
+	waitFor(t, "the other client's cluster", func() bool { return st.pool.Stats().Claimed == 3 })
+}
+
+// A forged X-Forwarded-For from an address that is not a trusted proxy changes
+// nothing: the client is who connected.
+func TestIdentifyTrustsOnlyProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name, remote, xff, proto string
+		want                     clientInfo
+	}{
+		{name: "direct", remote: "192.0.2.1:5000", want: clientInfo{addr: "192.0.2.1"}},
+		{name: "forged by a client", remote: "192.0.2.1:5000", xff: "198.51.100.1", proto: "https", want: clientInfo{addr: "192.0.2.1"}},
+		{name: "through a proxy", remote: "10.1.2.3:5000", xff: "198.51.100.1", proto: "https", want: clientInfo{addr: "198.51.100.1", https: true}},
+		{name: "client prepends a lie", remote: "10.1.2.3:5000", xff: "1.2.3.4, 198.51.100.1", want: clientInfo{addr: "198.51.100.1"}},
+		{name: "two proxies", remote: "10.1.2.3:5000", xff: "198.51.100.1, 10.9.9.9", want: clientInfo{addr: "198.51.100.1"}},
+		{name: "garbage", remote: "10.1.2.3:5000", xff: "not-an-ip", want: clientInfo{addr: "10.1.2.3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if tt.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			if got := identify(r, trusted); got != tt.want {
+				t.Errorf("identify(%s, XFF %q) = %+v; want %+v", tt.remote, tt.xff, got, tt.want)
+			}
+		})
+	}
+}
+
+// A session waiting in the queue that is reaped gives up its place, and never
+// claims a cluster afterwards.
+func TestReapedQueuedSessionNeverClaims(t *testing.T) {
+	st := newSecureServer(t, 1, false, func(c *Config) { c.IdleTimeout = time.Minute })
+	if code, _ := st.startFrom(t, "203.0.113.1"); code != http.StatusSeeOther {
+		t.Fatalf("first start = %d", code)
+	}
+	waitFor(t, "the first session's cluster", func() bool { return st.pool.Stats().Claimed == 1 })
+	if code, _ := st.startFrom(t, "203.0.113.2"); code != http.StatusSeeOther {
+		t.Fatalf("second start = %d", code)
+	}
+	waitFor(t, "the second session in the queue", func() bool { return st.pool.Stats().Queue == 1 })
+	// Both go idle; both are reaped. The first releases its cluster, which must
+	// not go to the second.
+	st.clock.now = st.clock.now.Add(2 * time.Minute)
+	st.srv.reapOnce(context.Background())
+	waitFor(t, "the queue to empty", func() bool { return st.pool.Stats().Queue == 0 })
+	time.Sleep(200 * time.Millisecond) // the pool refills; nobody may claim
+	if s := st.pool.Stats(); s.Claimed != 0 {
+		t.Errorf("after both sessions were reaped: %+v; want no claimed cluster", s)
+	}
+	if ids := st.srv.learnerIDs(); len(ids) != 0 {
+		t.Errorf("live sessions after the reap: %v", ids)
+	}
+}
+
+// Instructor sign-in: the cookie is an opaque session (never the token), Secure
+// over TLS and behind a proxy that says https, with HSTS; sign-out ends it; a
+// guesser is slowed down.
+func TestInstructorSessions(t *testing.T) {
+	t.Run("over TLS", func(t *testing.T) {
+		st := newSecureServer(t, 1, true, nil)
+		c := st.ts.Client()
+		c.Jar = browser(t).Jar
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, _ := postForm(t, c, st.ts.URL+"/instructor/login", url.Values{"token": {testInstructorToken}, "csrf": {csrfFor(t, c, st.ts.URL+"/instructor")}})
+		assertSecureSession(t, resp)
+	})
+	t.Run("behind a proxy that says https", func(t *testing.T) {
+		st := newSecureServer(t, 1, false, nil)
+		c := browser(t)
+		csrf := csrfFor(t, c, st.ts.URL+"/instructor")
+		req, _ := http.NewRequest("POST", st.ts.URL+"/instructor/login", strings.NewReader(url.Values{"token": {testInstructorToken}, "csrf": {csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		assertSecureSession(t, resp)
+	})
+	t.Run("plain http: not Secure, no HSTS", func(t *testing.T) {
+		st := newSecureServer(t, 1, false, nil)
+		c := browser(t)
+		resp, _ := postForm(t, c, st.ts.URL+"/instructor/login", url.Values{"token": {testInstructorToken}, "csrf": {csrfFor(t, c, st.ts.URL+"/instructor")}})
+		for _, ck := range resp.Cookies() {
+			if ck.Secure {
+				t.Errorf("cookie %s is Secure over plain http (the browser would drop it)", ck.Name)
+			}
+		}
+		if resp.Header.Get("Strict-Transport-Security") != "" {
+			t.Error("HSTS over plain http")
+		}
+		// Signed in, then signed out: the same cookie no longer works.
+		home, _ := get(t, c, st.ts.URL+"/instructor")
+		_, doc := get(t, c, st.ts.URL+"/instructor")
+		if home.StatusCode != 200 || byTestID(doc, "create-workshop") == nil {
+			t.Fatal("not signed in after login")
+		}
+		old := cookieNamed(c, st.ts.URL, instructorCookie)
+		resp, _ = postForm(t, c, st.ts.URL+"/instructor/logout", url.Values{"csrf": {csrfFor(t, c, st.ts.URL+"/instructor")}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout = %d", resp.StatusCode)
+		}
+		replay := browser(t)
+		u, _ := url.Parse(st.ts.URL)
+		replay.Jar.SetCookies(u, []*http.Cookie{{Name: instructorCookie, Value: old}})
+		if _, doc := get(t, replay, st.ts.URL+"/instructor"); byTestID(doc, "create-workshop") != nil {
+			t.Error("the signed-out session cookie still signs in")
+		}
+	})
+	t.Run("guessing is rate-limited", func(t *testing.T) {
+		st := newSecureServer(t, 1, false, nil)
+		c := browser(t)
+		var last int
+		for i := 0; i < 8; i++ {
+			resp, _ := postForm(t, c, st.ts.URL+"/instructor/login", url.Values{"token": {"wrong-token-guess-0000"}, "csrf": {csrfFor(t, c, st.ts.URL+"/instructor")}})
+			last = resp.StatusCode
+		}
+		if last != http.StatusTooManyRequests {
+			t.Errorf("8th wrong guess in a row = %d; want 429", last)
+		}
+		// Even the right token waits now.
+		resp, body := postForm(t, c, st.ts.URL+"/instructor/login", url.Values{"token": {testInstructorToken}, "csrf": {csrfFor(t, c, st.ts.URL+"/instructor")}})
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many sign-in attempts") {
+			t.Errorf("login after the limit = %d; want 429 with a message", resp.StatusCode)
+		}
+	})
+}
+
+func cookieNamed(c *http.Client, base, name string) string {
+	u, _ := url.Parse(base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+func assertSecureSession(t *testing.T, resp *http.Response) {
+	t.Helper()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login = %d; want 303", resp.StatusCode)
+	}
+	var found bool
+	for _, ck := range resp.Cookies() {
+		if ck.Name == instructorCookie {
+			found = true
+			if !ck.Secure || !ck.HttpOnly {
+				t.Errorf("instructor cookie Secure=%v HttpOnly=%v; want both", ck.Secure, ck.HttpOnly)
+			}
+			if ck.Value == testInstructorToken || strings.Contains(ck.Value, testInstructorToken) {
+				t.Error("the instructor cookie carries the instructor token itself")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no instructor cookie set")
+	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
+		t.Errorf("Strict-Transport-Security = %q; want HSTS over https", hsts)
+	}
+}
+
+// A foreign Host name (DNS rebinding) is refused; the server's own names are served.
+func TestForeignHostRefused(t *testing.T) {
+	st := newSecureServer(t, 1, false, func(c *Config) { c.Hosts = AllowedHosts("127.0.0.1:8080", "kindlab.example.org") })
+	for _, tt := range []struct {
+		host string
+		want int
+	}{
+		{"evil.example", http.StatusMisdirectedRequest},
+		{"evil.example:8080", http.StatusMisdirectedRequest},
+		{"127.0.0.1:8080", http.StatusOK},
+		{"localhost:8080", http.StatusOK},
+		{"kindlab.example.org", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", st.ts.URL+"/", nil)
+		req.Host = tt.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET / with Host %q = %d; want %d", tt.host, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// An app behind an app link cannot set a cookie on kindlab's origin, register a
+// service worker or run script with kindlab's origin, and sees none of kindlab's
+// cookies or the learner's other headers.
+func TestAppLinkIsSandboxed(t *testing.T) {
+	var seen http.Header
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/v1/namespaces/default/services/evil":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "evil", "namespace": "default"}})
+		case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/default/services/evil/proxy"):
+			seen = r.Header.Clone()
+			h := w.Header()
+			h.Set("Set-Cookie", "kindlab_csrf=stolen; Path=/")
+			h.Set("Service-Worker-Allowed", "/")
+			h.Set("Clear-Site-Data", `"cookies"`)
+			h.Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<script>fetch("/instructor")</script>`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	st := newSecureServer(t, 1, false, nil)
+	lab, _ := st.srv.Catalog.Lab("services-dns")
+	l, token, err := st.srv.startSession(context.Background(), "192.0.2.1", lab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.cfg = &rest.Config{Host: api.URL}
+	l.mu.Unlock()
+	sid := l.session().ID
+	req, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/evil/", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie(sid), Value: token})
+	req.Header.Set("Authorization", "Bearer learner-secret")
+	req.Header.Set("Referer", st.ts.URL+"/s/"+sid+"/")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("app link = %d; want 200", resp.StatusCode)
+	}
+	for _, h := range []string{"Set-Cookie", "Service-Worker-Allowed", "Clear-Site-Data"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("the app's %s reached the browser: %q", h, v)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "sandbox") || strings.Contains(csp, "allow-same-origin") {
+		t.Errorf("Content-Security-Policy = %q; want a sandbox without allow-same-origin", csp)
+	}
+	for _, h := range []string{"Cookie", "Authorization", "Referer", "X-Forwarded-For"} {
+		if v := seen.Get(h); v != "" {
+			t.Errorf("the app saw the learner's %s: %q", h, v)
+		}
+	}
+}
