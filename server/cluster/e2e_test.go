@@ -438,3 +438,78 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 		t.Errorf("workstation: %q, exit %d, %v; want the lab file and uid 1000", stdout, code, err)
 	}
 }
+
+// TestE2EClustersCannotSeeEachOther starts two learner clusters and checks that
+// neither a pod nor the node of one reaches any port of the other's node, while
+// both still reach their own (so the probe itself works).
+func TestE2EClustersCannotSeeEachOther(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	set := testImages(t)
+	m := newManager(t, set)
+	var names []string
+	for _, prefix := range []string{"iso-a", "iso-b"} {
+		name := randomName(prefix)
+		if _, err := m.Create(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, "kindlab-"+name)
+		defer m.Delete(context.Background(), name)
+	}
+	nodeIP := func(cluster string) string {
+		out, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", cluster+"-control-plane").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ips := strings.Fields(string(out))
+		if len(ips) != 1 {
+			t.Fatalf("node of %s is on %d networks (%v); want its own only", cluster, len(ips), ips)
+		}
+		return ips[0]
+	}
+	a, b := names[0], names[1]
+	ipA, ipB := nodeIP(a), nodeIP(b)
+	c, err := m.Get(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	mustCreate(t, ctx, cs, deployment("probe", map[string]string{"app": "probe"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
+	pod := waitReadyPod(t, ctx, cs, "app=probe", "")
+	e := check.NewPodExec(cfg, cs)
+	tcp := func(ip string, port int) string { return fmt.Sprintf("timeout 5 bash -c '</dev/tcp/%s/%d' 2>/dev/null", ip, port) }
+
+	// The probe works: A's pod reaches A's own node.
+	execOK(t, ctx, e, pod.Name, tcp(ipA, 6443))
+	for _, port := range []int{6443, 10250, cluster.NodePort} {
+		t.Run(fmt.Sprintf("pod of A to B:%d", port), func(t *testing.T) {
+			if _, _, code, err := e.Exec(ctx, "default", pod.Name, "", []string{"sh", "-c", tcp(ipB, port)}); err == nil && code == 0 {
+				t.Errorf("a pod of %s connected to %s:%d, the node of %s", a, ipB, port, b)
+			}
+		})
+		t.Run(fmt.Sprintf("node of A to B:%d", port), func(t *testing.T) {
+			if exec.Command("docker", "exec", a+"-control-plane", "bash", "-c", tcp(ipB, port)).Run() == nil {
+				t.Errorf("the node of %s connected to %s:%d, the node of %s", a, ipB, port, b)
+			}
+		})
+	}
+}
+
+// BenchmarkNetworkPerCluster measures what a Docker network of its own adds to a
+// cluster's create and delete.
+func BenchmarkNetworkPerCluster(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		name := randomName("kindlab-netbench")
+		if out, err := exec.Command("docker", "network", "create", "--driver=bridge", "-o", "com.docker.network.bridge.enable_ip_masquerade=true", name).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		if out, err := exec.Command("docker", "network", "rm", name).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/network")
+}

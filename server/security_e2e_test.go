@@ -1,0 +1,235 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/cluster"
+)
+
+// shell types commands into a learner's terminal, as the learner would, and reads
+// what the terminal shows until the command is done.
+type shell struct {
+	t    *testing.T
+	conn *websocket.Conn
+	n    int
+}
+
+var rcLine = regexp.MustCompile(`RC=(\d+) END(\d+)`)
+
+// run types cmd and returns what it printed and its exit code.
+func (s *shell) run(cmd string) (string, int) {
+	s.t.Helper()
+	s.n++
+	end := 100000 + s.n
+	// The typed line shows END$((...)); only the output shows the number.
+	s.conn.WriteJSON(map[string]any{"type": "input", "data": fmt.Sprintf("{ %s ; } 2>&1; echo \"RC=$? END$((100000+%d))\"\r", cmd, s.n)})
+	out := readUntil(s.t, s.conn, "END"+strconv.Itoa(end))
+	for _, m := range rcLine.FindAllStringSubmatch(out, -1) {
+		if m[2] == strconv.Itoa(end) {
+			rc, _ := strconv.Atoi(m[1])
+			return out, rc
+		}
+	}
+	s.t.Fatalf("no exit code for %q in %q", cmd, out)
+	return "", 0
+}
+
+// must runs cmd and fails the test unless it succeeds.
+func (s *shell) must(cmd string) string {
+	s.t.Helper()
+	out, rc := s.run(cmd)
+	if rc != 0 {
+		s.t.Fatalf("%s: exit %d\n%s", cmd, rc, out)
+	}
+	return out
+}
+
+// TestE2EHostileLearner types every escape attempt we know of into a learner's
+// real workstation terminal and checks each is refused, with a message that says
+// the thing belongs to the platform. A new attempt is one line in the table.
+func TestE2EHostileLearner(t *testing.T) {
+	p := startPlatform(t, 1)
+	c, sessionURL := startSession(t, p.URL)
+	conn := openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	sh := &shell{t: t, conn: conn}
+
+	// What every attempt below uses: the node's name, a CoreDNS and a kube-proxy pod,
+	// a namespace of the learner's own and a pod of theirs in it.
+	sh.must(`N=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}'); DNS=$(kubectl -n kube-system get pod -l k8s-app=kube-dns -o jsonpath='{.items[0].metadata.name}'); KP=$(kubectl -n kube-system get pod -l k8s-app=kube-proxy -o jsonpath='{.items[0].metadata.name}'); test -n "$N" -a -n "$DNS" -a -n "$KP"`)
+	sh.must(`kubectl create namespace mine`)
+	sh.must(`kubectl -n mine run mypod --image=kindlab/toolbox:lab --image-pull-policy=Never -- sleep 1d && kubectl -n mine wait --for=condition=Ready pod/mypod --timeout=90s`)
+	const img = `--image=kindlab/toolbox:lab --image-pull-policy=Never`
+	podWith := func(ns, name, spec string) string {
+		return fmt.Sprintf(`kubectl -n %s run %s %s --overrides='{"spec":%s}' -- sleep 1d`, ns, name, img, spec)
+	}
+	container := func(name, extra string) string {
+		return fmt.Sprintf(`{"name":"%s","image":"kindlab/toolbox:lab","imagePullPolicy":"Never","command":["sleep","1d"]%s}`, name, extra)
+	}
+
+	attempts := []struct{ name, cmd string }{
+		// exec, attach, port-forward and proxy into the system and the platform
+		{"exec kube-proxy", `kubectl -n kube-system exec $KP -- id`},
+		{"exec CoreDNS", `kubectl -n kube-system exec $DNS -- id`},
+		{"exec etcd", `kubectl -n kube-system exec etcd-$N -- id`},
+		{"exec kube-apiserver", `kubectl -n kube-system exec kube-apiserver-$N -- id`},
+		{"exec kube-controller-manager", `kubectl -n kube-system exec kube-controller-manager-$N -- id`},
+		{"exec kube-scheduler", `kubectl -n kube-system exec kube-scheduler-$N -- id`},
+		{"exec the workstation (kindlab)", `kubectl -n kindlab exec workstation -- id`},
+		{"attach kube-proxy", `timeout 30 kubectl -n kube-system attach $KP`},
+		{"attach CoreDNS", `timeout 30 kubectl -n kube-system attach $DNS`},
+		{"port-forward CoreDNS", `timeout 30 kubectl -n kube-system port-forward pod/$DNS 19153:9153`},
+		{"port-forward etcd", `timeout 30 kubectl -n kube-system port-forward pod/etcd-$N 12379:2379`},
+		{"port-forward the workstation", `timeout 30 kubectl -n kindlab port-forward pod/workstation 18080:8080`},
+		{"proxy to a CoreDNS pod", `kubectl get --raw /api/v1/namespaces/kube-system/pods/$DNS:9153/proxy/metrics`},
+		{"proxy to the kube-dns Service", `kubectl get --raw /api/v1/namespaces/kube-system/services/kube-dns:metrics/proxy/metrics`},
+		{"node proxy (kubelet pods)", `kubectl get --raw /api/v1/nodes/$N/proxy/pods`},
+		{"node proxy (kubelet exec)", `kubectl create --raw "/api/v1/nodes/$N/proxy/run/kube-system/$KP/kube-proxy?cmd=id" -f /dev/null`},
+		// system workloads and their subresources
+		{"scale CoreDNS to 0", `kubectl -n kube-system scale deploy coredns --replicas=0`},
+		{"scale CoreDNS, server dry run", `kubectl -n kube-system scale deploy coredns --replicas=0 --dry-run=server`},
+		{"patch kube-proxy", `kubectl -n kube-system patch ds kube-proxy --type=merge -p '{"spec":{"template":{"spec":{"hostPID":true}}}}'`},
+		{"write CoreDNS status", `kubectl -n kube-system patch deploy coredns --subresource=status --type=merge -p '{"status":{"replicas":5}}'`},
+		{"delete a CoreDNS pod", `kubectl -n kube-system delete pod $DNS --wait=false`},
+		{"evict CoreDNS (drain the node)", `kubectl drain $N --ignore-daemonsets --delete-emptydir-data --timeout=20s`},
+		{"cordon the node", `kubectl cordon $N`},
+		{"pod in kube-system", `kubectl -n kube-system run x ` + img + ` -- sleep 1d`},
+		// kubectl debug, every profile
+		{"debug CoreDNS (ephemeral container)", `kubectl -n kube-system debug $DNS ` + img + ` -- id`},
+		{"debug node, legacy", `kubectl debug node/$N --profile=legacy ` + img + ` -- true`},
+		{"debug node, general", `kubectl debug node/$N --profile=general ` + img + ` -- true`},
+		{"debug node, baseline", `kubectl debug node/$N --profile=baseline ` + img + ` -- true`},
+		{"debug node, restricted", `kubectl debug node/$N --profile=restricted ` + img + ` -- true`},
+		{"debug node, netadmin", `kubectl debug node/$N --profile=netadmin ` + img + ` -- true`},
+		{"debug node, sysadmin", `kubectl debug node/$N --profile=sysadmin ` + img + ` -- true`},
+		// identities, RBAC, admission
+		{"token for CoreDNS's account", `kubectl -n kube-system create token coredns`},
+		{"token for the default account", `kubectl create token default`},
+		{"token for the learner itself", `kubectl -n kindlab create token learner`},
+		{"impersonate an admin", `kubectl get pods --as=system:admin`},
+		{"impersonate system:masters", `kubectl get nodes --as=someone --as-group=system:masters`},
+		{"impersonate a system account", `kubectl get secrets -n kube-system --as=system:serviceaccount:kube-system:generic-garbage-collector`},
+		{"certificate signing request", `echo '{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"me"},"spec":{"request":"aGVsbG8=","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}}' | kubectl create -f -`},
+		{"validating webhook", `echo '{"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingWebhookConfiguration","metadata":{"name":"evil"},"webhooks":[]}' | kubectl create -f -`},
+		{"mutating webhook", `echo '{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration","metadata":{"name":"evil"},"webhooks":[]}' | kubectl create -f -`},
+		{"delete the guard", `kubectl delete validatingadmissionpolicy kindlab-learner-guard`},
+		{"delete the guard's binding", `kubectl delete validatingadmissionpolicybinding kindlab-learner-guard`},
+		{"bind cluster-admin", `kubectl create clusterrolebinding me --clusterrole=cluster-admin --serviceaccount=kindlab:learner`},
+		{"read secrets", `kubectl -n kube-system get secrets`},
+		{"delete the quota", `kubectl delete resourcequota kindlab-quota`},
+		{"write endpoints", `echo '{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"kubelet"},"subsets":[{"addresses":[{"ip":"10.0.0.1"}],"ports":[{"port":10250}]}]}' | kubectl create -f -`},
+		{"namespace labelled privileged", `echo '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"evil","labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}' | kubectl create -f -`},
+		{"relabel a namespace privileged", `kubectl label ns mine pod-security.kubernetes.io/enforce=privileged --overwrite`},
+		{"delete kube-system", `kubectl delete namespace kube-system --wait=false`},
+		{"delete the kindlab namespace", `kubectl delete namespace kindlab --wait=false`},
+		// pods that would own the node, in default and in a namespace the learner made
+		{"privileged pod in default", `kubectl run priv --privileged ` + img + ` -- sleep 1d`},
+		{"privileged pod in mine", `kubectl -n mine run priv --privileged ` + img + ` -- sleep 1d`},
+		{"hostPath pod in default", podWith("default", "hp", `{"volumes":[{"name":"h","hostPath":{"path":"/"}}],"containers":[`+container("hp", `,"volumeMounts":[{"name":"h","mountPath":"/host"}]`)+`]}`)},
+		{"hostPath pod in mine", podWith("mine", "hp", `{"volumes":[{"name":"h","hostPath":{"path":"/"}}],"containers":[`+container("hp", `,"volumeMounts":[{"name":"h","mountPath":"/host"}]`)+`]}`)},
+		{"hostNetwork pod in default", podWith("default", "hn", `{"hostNetwork":true}`)},
+		{"hostNetwork pod in mine", podWith("mine", "hn", `{"hostNetwork":true}`)},
+		{"hostPID pod in default", podWith("default", "hpid", `{"hostPID":true}`)},
+		{"hostPID pod in mine", podWith("mine", "hpid", `{"hostPID":true}`)},
+		{"hostPort pod in default", podWith("default", "hport", `{"containers":[`+container("hport", `,"ports":[{"containerPort":80,"hostPort":8080}]`)+`]}`)},
+		{"hostPort pod in mine", podWith("mine", "hport", `{"containers":[`+container("hport", `,"ports":[{"containerPort":80,"hostPort":8080}]`)+`]}`)},
+		{"SYS_ADMIN capability", podWith("mine", "capadm", `{"containers":[`+container("capadm", `,"securityContext":{"capabilities":{"add":["SYS_ADMIN"]}}`)+`]}`)},
+		{"unconfined seccomp", podWith("mine", "unconf", `{"securityContext":{"seccompProfile":{"type":"Unconfined"}}}`)},
+	}
+	for _, a := range attempts {
+		t.Run(a.name, func(t *testing.T) {
+			sh.t = t
+			out, rc := sh.run(a.cmd)
+			if rc == 0 {
+				t.Fatalf("allowed (exit 0); a learner must not be able to do this:\n%s", out)
+			}
+			if !strings.Contains(out, "kindlab:") {
+				t.Errorf("refused without saying it belongs to the platform:\n%s", out)
+			}
+		})
+	}
+	sh.t = t
+
+	// The learner's own work goes on: exec into their own pod, under the runtime's
+	// default seccomp profile, with the namespace's quota and limits in place.
+	if out := sh.must(`kubectl -n mine exec mypod -- grep Seccomp: /proc/1/status`); !regexp.MustCompile(`Seccomp:\s+2`).MatchString(out) {
+		t.Errorf("a learner's pod runs without the default seccomp profile:\n%s", out)
+	}
+	sh.must(`kubectl get resourcequota kindlab-quota && kubectl -n mine get resourcequota kindlab-quota && kubectl -n mine get limitrange kindlab-limits`)
+
+	// A fork bomb stops at the pod's PID limit; the terminal says what happened and
+	// keeps working, and the cluster answers.
+	conn.WriteJSON(map[string]any{"type": "input", "data": "bomb(){ bomb | bomb & }; bomb\r"})
+	out := readUntil(t, conn, "kindlab stopped")
+	if !strings.Contains(out, fmt.Sprintf("limit of %d processes", cluster.PodPidsLimit)) {
+		t.Errorf("the fork bomb message does not name the limit:\n%.2000s", out)
+	}
+	time.Sleep(2 * time.Second)
+	conn.WriteJSON(map[string]any{"type": "input", "data": "\x03"})
+	if out := sh.must(`echo ALIVE$((40+2)); kubectl get pod -n mine mypod -o name`); !strings.Contains(out, "ALIVE42") || !strings.Contains(out, "pod/mypod") {
+		t.Errorf("the terminal after the fork bomb:\n%s", out)
+	}
+
+	// Defence in depth, read as the platform: no bootstrap token, no StorageClass,
+	// no shell in kube-proxy.
+	ctx := context.Background()
+	admin, adminCfg := adminOf(t, p)
+	secrets, err := admin.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "type=bootstrap.kubernetes.io/token"})
+	if err != nil || len(secrets.Items) != 0 {
+		t.Errorf("bootstrap tokens left: %v, %v", len(secrets.Items), err)
+	}
+	if scs, err := admin.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{}); err != nil || len(scs.Items) != 0 {
+		t.Errorf("StorageClasses: %v, %v; want none", scs, err)
+	}
+	kp, err := admin.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
+	if err != nil || len(kp.Items) == 0 {
+		t.Fatalf("kube-proxy pods: %v", err)
+	}
+	for _, sh := range []string{"sh", "bash", "dash", "perl"} {
+		_, _, code, err := check.NewPodExec(adminCfg, admin).Exec(ctx, "kube-system", kp.Items[0].Name, "", []string{sh, "-c", "id"})
+		if err == nil && code == 0 {
+			t.Errorf("kube-proxy has %s", sh)
+		}
+	}
+}
+
+// adminOf returns an admin client of the learner's cluster: the one with the
+// namespace the learner made (the pool also keeps a warm one).
+func adminOf(t *testing.T, p *platform) (kubernetes.Interface, *rest.Config) {
+	t.Helper()
+	names, err := p.m.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		c, err := p.m.Get(context.Background(), n)
+		if err != nil {
+			continue
+		}
+		cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := kubernetes.NewForConfigOrDie(cfg)
+		if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "mine", metav1.GetOptions{}); err == nil {
+			return cs, cfg
+		}
+	}
+	t.Fatalf("none of %v is the learner's cluster", names)
+	return nil, nil
+}
