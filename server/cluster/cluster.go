@@ -335,11 +335,13 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
 	}
 	// The node has joined: a bootstrap token would only let someone join another.
+	// kind falls back to a host-path default StorageClass, which would hand out the
+	// node's disk; no lab needs storage.
 	var tok bytes.Buffer
-	err = node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system",
-		"delete", "secrets", "--field-selector", "type=bootstrap.kubernetes.io/token").SetStdout(&tok).SetStderr(&tok).Run()
+	err = node.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system delete secrets --field-selector type=bootstrap.kubernetes.io/token"+
+		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf delete storageclass --all").SetStdout(&tok).SetStderr(&tok).Run()
 	if err != nil {
-		return fmt.Errorf("remove the bootstrap token: %w: %s", err, strings.TrimSpace(tok.String()))
+		return fmt.Errorf("remove the bootstrap token and the host-path StorageClass: %w: %s", err, strings.TrimSpace(tok.String()))
 	}
 	return m.LoadImages(ctx, name, m.opts.LabImages...)
 }

@@ -481,7 +481,9 @@ func TestE2EClustersCannotSeeEachOther(t *testing.T) {
 	mustCreate(t, ctx, cs, deployment("probe", map[string]string{"app": "probe"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
 	pod := waitReadyPod(t, ctx, cs, "app=probe", "")
 	e := check.NewPodExec(cfg, cs)
-	tcp := func(ip string, port int) string { return fmt.Sprintf("timeout 5 bash -c '</dev/tcp/%s/%d' 2>/dev/null", ip, port) }
+	tcp := func(ip string, port int) string {
+		return fmt.Sprintf("timeout 5 bash -c '</dev/tcp/%s/%d' 2>/dev/null", ip, port)
+	}
 
 	// The probe works: A's pod reaches A's own node.
 	execOK(t, ctx, e, pod.Name, tcp(ipA, 6443))

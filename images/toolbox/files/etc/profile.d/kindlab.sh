@@ -16,14 +16,14 @@ __kindlab_hint() {
     printf '%s\n' "$line"
     [[ -n $said || $line == *'kindlab: '* ]] && continue
     case $line in
-    *forbidden*system:serviceaccount:kindlab:learner*)
-      printf '\e[1;33mkindlab:\e[0m your learner account may not do this: the system namespaces, the node, security settings and other identities belong to the platform. Your own namespaces (like default) are yours.\n'
-      said=1 ;;
     *'violates PodSecurity'*)
       printf '\e[1;33mkindlab:\e[0m pods here keep PodSecurity "baseline": no privileged containers, host namespaces, hostPath or hostPort. The node belongs to the platform.\n'
       said=1 ;;
     *'exceeded quota'*|*'must specify limits'*)
       printf '\e[1;33mkindlab:\e[0m every namespace has a quota (kubectl describe quota shows what is left); delete what you no longer need.\n'
+      said=1 ;;
+    *forbidden*system:serviceaccount:kindlab:learner*|*'(Forbidden)'*)
+      printf '\e[1;33mkindlab:\e[0m your learner account may not do this: the system namespaces, the node, security settings and other identities belong to the platform. Your own namespaces (like default) are yours.\n'
       said=1 ;;
     esac
   done
