@@ -121,8 +121,8 @@ func TestE2EHostileLearner(t *testing.T) {
 		{"debug node, general", `kubectl debug node/$N --profile=general ` + img + ` -- true`, false},
 		// These two profiles make a plain pod (no host namespaces, no host root): it is
 		// allowed, and it cannot read the node.
-		{"debug node, baseline: no host root", `kubectl debug node/$N --profile=baseline ` + img + ` -i -- cat /host/etc/kubernetes/admin.conf | grep -q client-certificate-data`, true},
-		{"debug node, restricted: no host root", `kubectl debug node/$N --profile=restricted ` + img + ` -i -- cat /host/etc/kubernetes/admin.conf | grep -q client-certificate-data`, true},
+		{"debug node, baseline: no host root", `timeout 30 kubectl debug node/$N --profile=baseline ` + img + ` -i -- cat /host/etc/kubernetes/admin.conf | grep -q client-certificate-data`, true},
+		{"debug node, restricted: no host root", `timeout 30 kubectl debug node/$N --profile=restricted ` + img + ` -i -- cat /host/etc/kubernetes/admin.conf | grep -q client-certificate-data`, true},
 		{"debug node, netadmin", `kubectl debug node/$N --profile=netadmin ` + img + ` -- true`, false},
 		{"debug node, sysadmin", `kubectl debug node/$N --profile=sysadmin ` + img + ` -- true`, false},
 		// identities, RBAC, admission
