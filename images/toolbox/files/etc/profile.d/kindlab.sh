@@ -8,8 +8,10 @@ alias k=kubectl
 complete -o default -F __start_kubectl k 2>/dev/null
 PS1='\[\e[1;32m\]learner\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
 
-# When the cluster refuses the learner something that belongs to the platform, say so
-# under kubectl's own error (stderr is passed through line by line, as it comes).
+# When the cluster refuses the learner something that belongs to the platform, say
+# so under kubectl's own error, in order. Only for kubectl run in the foreground
+# with a terminal on stderr: in the background, a pipeline or $(...), kubectl itself
+# takes the subshell's place, so `kill $!`, `kill %1` and exit codes work as always.
 __kindlab_hint() {
   local line said=
   while IFS= read -r line; do
@@ -29,6 +31,11 @@ __kindlab_hint() {
   done
 }
 kubectl() {
+  if (( BASH_SUBSHELL > 0 )) || [[ ! -t 2 ]]; then
+    (( BASH_SUBSHELL > 0 )) && exec kubectl "$@"
+    command kubectl "$@"
+    return
+  fi
   { command kubectl "$@" 2>&1 1>&3 3>&- | __kindlab_hint >&2; } 3>&1
   return "${PIPESTATUS[0]}"
 }
