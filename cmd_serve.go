@@ -89,10 +89,14 @@ func (c *cli) serve(args []string) error {
 			return cluster.Prepare(ctx, cfg, platform, nil)
 		},
 	})
+	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
+	if len(allowed) == 0 {
+		fmt.Fprintf(c.stderr, "warning: serving any Host name on %s; name the ones learners use with --host (this defeats DNS rebinding)\n", *addr)
+	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
 		IdleTimeout: *idle, MaxAge: *maxAge, InstructorToken: instructorToken,
-		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: server.AllowedHosts(*addr, strings.Split(*hosts, ",")...),
+		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient},
 	})
 	if err != nil {

@@ -388,3 +388,22 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowedHosts(t *testing.T) {
+	tests := []struct {
+		addr  string
+		extra []string
+		want  string
+	}{
+		{"127.0.0.1:8080", nil, "127.0.0.1 ::1 localhost"},
+		{"0.0.0.0:8080", nil, ""},
+		{"0.0.0.0:8080", []string{"Lab.Example.org", " "}, "lab.example.org"},
+		{"[::1]:8080", nil, "127.0.0.1 ::1 localhost"},
+		{"10.1.2.3:80", []string{"kindlab.local"}, "10.1.2.3 kindlab.local"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(AllowedHosts(tt.addr, tt.extra...), " "); got != tt.want {
+			t.Errorf("AllowedHosts(%q, %q) = %q; want %q", tt.addr, tt.extra, got, tt.want)
+		}
+	}
+}
