@@ -182,8 +182,10 @@ func TestE2EHostileLearner(t *testing.T) {
 
 	// A fork bomb stops at the pod's PID limit; the terminal says what happened and
 	// keeps working, and the cluster answers.
+	bombed := time.Now()
 	conn.WriteJSON(map[string]any{"type": "input", "data": "bomb(){ bomb | bomb & }; bomb\r"})
 	out := readUntil(t, conn, "kindlab stopped")
+	t.Logf("fork bomb stopped, and said so in the terminal, %s after it was typed", time.Since(bombed).Round(100*time.Millisecond))
 	if !strings.Contains(out, fmt.Sprintf("limit of %d processes", cluster.PodPidsLimit)) {
 		t.Errorf("the fork bomb message does not name the limit:\n%.2000s", out)
 	}
