@@ -112,6 +112,8 @@ func TestE2EHostileLearner(t *testing.T) {
 		{"patch kube-proxy", `kubectl -n kube-system patch ds kube-proxy --type=merge -p '{"spec":{"template":{"spec":{"hostPID":true}}}}'`, false},
 		{"write CoreDNS status", `kubectl -n kube-system patch deploy coredns --subresource=status --type=merge -p '{"status":{"replicas":5}}'`, false},
 		{"delete a CoreDNS pod", `kubectl -n kube-system delete pod $DNS --wait=false`, false},
+		{"evict a CoreDNS pod", `echo '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"'$DNS'","namespace":"kube-system"}}' | kubectl create --raw /api/v1/namespaces/kube-system/pods/$DNS/eviction -f -`, false},
+		{"bind a pod in kube-system", `echo '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"x"},"target":{"kind":"Node","name":"'$N'"}}' | kubectl create --raw /api/v1/namespaces/kube-system/pods/x/binding -f -`, false},
 		{"evict CoreDNS (drain the node)", `kubectl drain $N --ignore-daemonsets --delete-emptydir-data --timeout=20s`, false},
 		{"cordon the node", `kubectl cordon $N; kubectl get node $N -o jsonpath='{.spec.unschedulable}' | grep -q true`, false},
 		{"pod in kube-system", `kubectl -n kube-system run x ` + img + ` -- sleep 1d`, false},

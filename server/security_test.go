@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,18 +23,12 @@ import (
 
 // instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what
 // is tested here is who gets one, not the cluster.
-type instantClusters struct {
-	mu sync.Mutex
-	n  int
-}
+type instantClusters struct{}
 
-func (c *instantClusters) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n++
+func (instantClusters) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
 	return &cluster.Cluster{Name: name, Kubeconfig: "/nonexistent"}, nil
 }
-func (c *instantClusters) Delete(context.Context, string) error { return nil }
+func (instantClusters) Delete(context.Context, string) error { return nil }
 
 type secureTest struct {
 	ts    *httptest.Server
@@ -57,7 +50,7 @@ func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *sec
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := cluster.NewPool(&instantClusters{}, cluster.PoolOptions{Max: max})
+	pool := cluster.NewPool(instantClusters{}, cluster.PoolOptions{Max: max})
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)
 	clock := &fakeClock{now: time.Now()}
