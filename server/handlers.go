@@ -89,7 +89,8 @@ func (s *Server) admit(client string) error {
 	s.mu.Lock()
 	live := 0
 	for _, l := range s.learners {
-		if l.client == client {
+		// A session whose cluster failed does not count: its page offers Try again.
+		if l.client == client && l.session().State != "failed" {
 			live++
 		}
 	}

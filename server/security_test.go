@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +24,35 @@ import (
 )
 
 // instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what
-// is tested here is who gets one, not the cluster.
-type instantClusters struct{}
+// is tested here is who gets one, not the cluster. Their API server never answers,
+// so a session that claims one stays in provisioning (it neither fails nor becomes
+// ready) for as long as the test runs.
+type instantClusters struct{ kubeconfig string }
 
-func (instantClusters) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
-	return &cluster.Cluster{Name: name, Kubeconfig: "/nonexistent"}, nil
+func (c instantClusters) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
+	return &cluster.Cluster{Name: name, Kubeconfig: c.kubeconfig}, nil
 }
 func (instantClusters) Delete(context.Context, string) error { return nil }
+
+// silentAPIServer writes a kubeconfig for an API server that accepts requests and
+// never answers until the test ends.
+func silentAPIServer(t *testing.T) string {
+	t.Helper()
+	done := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(done); api.Close() })
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n", api.URL)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 type secureTest struct {
 	ts    *httptest.Server
@@ -50,7 +74,7 @@ func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *sec
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := cluster.NewPool(instantClusters{}, cluster.PoolOptions{Max: max})
+	pool := cluster.NewPool(instantClusters{kubeconfig: silentAPIServer(t)}, cluster.PoolOptions{Max: max})
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)
 	clock := &fakeClock{now: time.Now()}
@@ -398,5 +422,30 @@ func TestAllowedHosts(t *testing.T) {
 		if got := strings.Join(AllowedHosts(tt.addr, tt.extra...), " "); got != tt.want {
 			t.Errorf("AllowedHosts(%q, %q) = %q; want %q", tt.addr, tt.extra, got, tt.want)
 		}
+	}
+}
+
+// A learner whose clusters failed can press Try again: failed sessions do not count
+// against the per-client cap.
+func TestFailedSessionsDoNotBlockTryAgain(t *testing.T) {
+	st := newSecureServer(t, 3, false, nil)
+	for i := 0; i < 2; i++ {
+		if code, _ := st.startFrom(t, "203.0.113.5"); code != http.StatusSeeOther {
+			t.Fatalf("start %d = %d", i+1, code)
+		}
+	}
+	if code, _ := st.startFrom(t, "203.0.113.5"); code != http.StatusTooManyRequests {
+		t.Fatalf("third live session = %d; want 429", code)
+	}
+	st.srv.mu.Lock()
+	for _, l := range st.srv.learners {
+		l.mu.Lock()
+		l.sess.State = "failed"
+		l.mu.Unlock()
+	}
+	st.srv.mu.Unlock()
+	st.clock.now = st.clock.now.Add(time.Minute) // past the start rate limit
+	if code, body := st.startFrom(t, "203.0.113.5"); code != http.StatusSeeOther {
+		t.Fatalf("Try again after two failed sessions = %d; want 303\n%s", code, body)
 	}
 }
