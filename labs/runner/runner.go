@@ -235,20 +235,18 @@ func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[stri
 	if err != nil {
 		return nil, err
 	}
+	return newEnv(ctx, cfg, limits)
+}
+
+// newEnv connects to a prepared cluster: the namespace guard (until ctx ends), the
+// check engine and a shell in the workstation.
+func newEnv(ctx context.Context, cfg *rest.Config, limits cluster.NamespaceLimits) (*env, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := limits.Guard(ctx, cs, nil); err != nil {
 		return nil, fmt.Errorf("namespace limits: %w", err)
-	}
-	return newEnv(ctx, cfg)
-}
-
-func newEnv(ctx context.Context, cfg *rest.Config) (*env, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
