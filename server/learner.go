@@ -229,12 +229,8 @@ func (l *learner) use(c *cluster.Cluster) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	limits, err := l.srv.namespaceLimits()
-	if err != nil {
-		return nil, err
-	}
 	guardCtx, stopGuard := context.WithCancel(l.life)
-	if err := limits.Guard(guardCtx, cs, l.srv.Logger.With("session", l.sess.ID)); err != nil {
+	if err := l.srv.nsLimits.Guard(guardCtx, cs, l.srv.Logger.With("session", l.sess.ID)); err != nil {
 		stopGuard()
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}

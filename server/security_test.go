@@ -17,10 +17,8 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server/cluster"
-	"github.com/kindlab/kindlab/server/store"
 )
 
 // instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what
@@ -66,14 +64,7 @@ type secureTest struct {
 // max instant clusters.
 func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *secureTest {
 	t.Helper()
-	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, st := builtinLabsAndMemoryStore(t)
 	pool := cluster.NewPool(instantClusters{kubeconfig: silentAPIServer(t)}, cluster.PoolOptions{Max: max})
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)

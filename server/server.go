@@ -90,8 +90,9 @@ type Server struct {
 	terminal *terminal.Handler
 	ws       *workshops
 
-	starts *limiters // lab starts and resets, per client
-	logins *limiters // instructor sign-in attempts, per client
+	nsLimits cluster.NamespaceLimits // what every learner namespace gets (platform/namespace)
+	starts   *limiters               // lab starts and resets, per client
+	logins   *limiters               // instructor sign-in attempts, per client
 
 	mu          sync.Mutex
 	learners    map[string]*learner
@@ -117,12 +118,20 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxAge = 8 * time.Hour
 	}
 	cfg.Limits.setDefaults()
+	platform, err := fs.Sub(cfg.Manifests, "platform")
+	if err != nil {
+		return nil, err
+	}
+	limits, err := cluster.LoadNamespaceLimits(platform)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, learners: map[string]*learner{},
-		instructors: map[string]time.Time{},
-		starts:      newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
-		logins:      newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
+		instructors: map[string]time.Time{}, nsLimits: limits,
+		starts: newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
+		logins: newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
 	if err := s.initWorkshops(); err != nil {
@@ -130,15 +139,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// namespaceLimits reads what every learner namespace gets (platform/namespace).
-func (s *Server) namespaceLimits() (cluster.NamespaceLimits, error) {
-	platform, err := fs.Sub(s.Manifests, "platform")
-	if err != nil {
-		return cluster.NamespaceLimits{}, err
-	}
-	return cluster.LoadNamespaceLimits(platform)
 }
 
 // Close stops background work. Sessions stay in the store and come back on the

@@ -37,6 +37,20 @@ func newTestServer(t *testing.T) *httptest.Server { return newTestServerWith(t, 
 // cluster, an in-memory store and the given instructor token.
 func newTestServerWith(t *testing.T, instructorToken string) *httptest.Server {
 	t.Helper()
+	cat, st := builtinLabsAndMemoryStore(t)
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: instructorToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	return ts
+}
+
+// builtinLabsAndMemoryStore loads the built-in catalog and opens an in-memory store;
+// the caller closes the store.
+func builtinLabsAndMemoryStore(t *testing.T) (*labs.Catalog, *store.Store) {
+	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +59,7 @@ func newTestServerWith(t *testing.T, instructorToken string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: instructorToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
-	return ts
+	return cat, st
 }
 
 // browser is an HTTP client with its own cookies that does not follow redirects.
