@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 // defaultState is where kindlab keeps kubeconfig files and its database.

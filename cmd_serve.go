@@ -18,8 +18,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
-	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 )
 

@@ -26,11 +26,11 @@ import (
 	"github.com/gorilla/websocket"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server"
-	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kindlab/kindlab/server/cluster"
+	"github.com/kindlab/kindlab/cluster"
 )
 
 // touch records that the learner is around (a page, stream or terminal).

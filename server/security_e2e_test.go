@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs/check"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 // shell types commands into a learner's terminal, as the learner would, and reads

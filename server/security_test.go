@@ -17,8 +17,8 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/manifests"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 // instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what

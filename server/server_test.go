@@ -14,9 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/net/html"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
-	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 )
 

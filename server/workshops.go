@@ -18,8 +18,8 @@ import (
 	"github.com/gorilla/websocket"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs/runner"
-	"github.com/kindlab/kindlab/server/cluster"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"

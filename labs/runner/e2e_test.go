@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/manifests"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 func manager(t testing.TB) *cluster.Manager {

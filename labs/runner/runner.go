@@ -21,9 +21,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 // Clusters is what the runner needs of the cluster manager.

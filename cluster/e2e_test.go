@@ -32,9 +32,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs/check"
-	"github.com/kindlab/kindlab/server/cluster"
 )
 
 // testImages returns the image set the source tree builds; make test builds it first.
