@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
+	"github.com/kindlab/kindlab/cluster/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
@@ -82,11 +82,11 @@ func (c *cli) serve(args []string) error {
 	pool := cluster.NewPool(m, cluster.PoolOptions{
 		Warm: *warm, Max: *maxClusters, Logger: c.log,
 		Prepare: func(ctx context.Context, cl *cluster.Cluster) error {
-			cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig)
+			conn, err := workstation.Connect(cl.Kubeconfig)
 			if err != nil {
 				return err
 			}
-			return cluster.Prepare(ctx, cfg, platform, nil)
+			return cluster.Prepare(ctx, conn, platform)
 		},
 	})
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -102,8 +104,11 @@ func TestE2EClusterNetworking(t *testing.T) {
 	if !strings.HasPrefix(cfg.Host, "https://127.0.0.1:") {
 		t.Errorf("API server at %s; want it on 127.0.0.1", cfg.Host)
 	}
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	execer := check.NewPodExec(cfg, cs)
+	conn, err := workstation.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, execer := conn.Client, conn
 	ns := "default"
 
 	labels := map[string]string{"app": "signup", "component": "homepage"}
@@ -339,8 +344,15 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 	}
 	wd, _ := os.Getwd()
 	src, _ := images.FindSource(wd)
-	if err := cluster.Prepare(ctx, admin, os.DirFS(filepath.Join(src, "manifests", "platform")), map[string][]byte{"hello.txt": []byte("hi")}); err != nil {
+	conn, err := workstation.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
 		t.Fatalf("Prepare: %v", err)
+	}
+	if err := conn.CopyFiles(ctx, map[string][]byte{"hello.txt": []byte("hi")}); err != nil {
+		t.Fatalf("CopyFiles: %v", err)
 	}
 	learnerCfg := rest.CopyConfig(admin)
 	learnerCfg.Impersonate = rest.ImpersonationConfig{UserName: cluster.LearnerUser}
@@ -409,7 +421,7 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 			return err
 		}},
 		{name: "delete their own workstation", do: func() error {
-			return learner.CoreV1().Pods(cluster.WorkstationNamespace).Delete(ctx, cluster.WorkstationPod, metav1.DeleteOptions{})
+			return learner.CoreV1().Pods(workstation.Namespace).Delete(ctx, workstation.Pod, metav1.DeleteOptions{})
 		}},
 		{name: "read secrets", do: func() error {
 			_, err := learner.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
@@ -432,8 +444,7 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 	}
 	// The lab file reached the workstation's home folder, and the shell there is the
 	// learner, not root.
-	stdout, _, code, err := check.NewPodExec(admin, kubernetes.NewForConfigOrDie(admin)).Exec(ctx,
-		cluster.WorkstationNamespace, cluster.WorkstationPod, cluster.WorkstationContainer, []string{"sh", "-c", "cat ~/hello.txt; id -u"})
+	stdout, _, code, err := conn.Exec(ctx, workstation.Namespace, workstation.Pod, workstation.Container, []string{"sh", "-c", "cat ~/hello.txt; id -u"})
 	if err != nil || code != 0 || stdout != "hi1000\n" {
 		t.Errorf("workstation: %q, exit %d, %v; want the lab file and uid 1000", stdout, code, err)
 	}
@@ -473,14 +484,14 @@ func TestE2EClustersCannotSeeEachOther(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	conn, err := workstation.Connect(c.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := kubernetes.NewForConfigOrDie(cfg)
+	cs := conn.Client
 	mustCreate(t, ctx, cs, deployment("probe", map[string]string{"app": "probe"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
 	pod := waitReadyPod(t, ctx, cs, "app=probe", "")
-	e := check.NewPodExec(cfg, cs)
+	e := conn
 	tcp := func(ip string, port int) string {
 		return fmt.Sprintf("timeout 5 bash -c '</dev/tcp/%s/%d' 2>/dev/null", ip, port)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +22,7 @@ import (
 
 // PlatformNamespaces belong to the platform: the learner can neither change them nor
 // exec, attach, port-forward or proxy into them (manifests/platform/guard.yaml).
-var PlatformNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", WorkstationNamespace}
+var PlatformNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", workstation.Namespace}
 
 // NamespaceLimits is what every learner namespace gets: a LimitRange, then a
 // ResourceQuota (manifests/platform/namespace/limits.yaml).

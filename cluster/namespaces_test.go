@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/manifests"
 )
 
@@ -48,7 +49,7 @@ func TestNamespaceGuard(t *testing.T) {
 	cs := fake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WorkstationNamespace}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workstation.Namespace}},
 	)
 	if err := nl.Guard(ctx, cs, nil); err != nil {
 		t.Fatalf("Guard: %v", err)
@@ -61,7 +62,7 @@ func TestNamespaceGuard(t *testing.T) {
 	if !has("default") {
 		t.Error("default has no quota and limit range once Guard returns")
 	}
-	for _, ns := range []string{"kube-system", WorkstationNamespace} {
+	for _, ns := range []string{"kube-system", workstation.Namespace} {
 		if has(ns) {
 			t.Errorf("platform namespace %s got the learner's quota", ns)
 		}

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"golang.org/x/time/rate"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -22,9 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
+
+	"golang.org/x/time/rate"
+
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
@@ -93,11 +95,11 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
 	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(),
 		Prepare: func(ctx context.Context, c *cluster.Cluster) error {
-			cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+			conn, err := workstation.Connect(c.Kubeconfig)
 			if err != nil {
 				return err
 			}
-			return cluster.Prepare(ctx, cfg, platformFS, nil)
+			return cluster.Prepare(ctx, conn, platformFS)
 		}})
 	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,

@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/server/store"
@@ -257,10 +256,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // service proxy on 127.0.0.1; only the session's own cookie gets here.
 func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	l := learnerOf(r)
-	l.mu.Lock()
-	cfg := l.cfg
-	l.mu.Unlock()
-	if cfg == nil {
+	conn := l.connection()
+	if conn == nil {
 		s.errorPage(w, r, http.StatusServiceUnavailable, publicError{"Your cluster is not ready yet."})
 		return
 	}
@@ -273,19 +270,14 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	if ns == "" {
 		ns = labs.DefaultNamespace
 	}
-	base, err := url.Parse(cfg.Host)
-	if err != nil {
-		s.errorPage(w, r, http.StatusInternalServerError, err)
-		return
-	}
-	transport, err := rest.TransportFor(cfg)
+	base, err := url.Parse(conn.Config.Host)
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	prefix := web.AppURL(l.session().ID, service)
 	sub := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
-	target, err := appTarget(r.Context(), cfg, ns, service)
+	target, err := appTarget(r.Context(), conn.Client, ns, service)
 	if err != nil {
 		s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " is not running in your cluster yet: " + err.Error()})
 		return
@@ -305,7 +297,7 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		},
-		Transport: transport,
+		Transport: conn.Transport(),
 		ModifyResponse: func(resp *http.Response) error {
 			sandboxApp(resp.Header)
 			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusNotFound {
@@ -355,11 +347,7 @@ func sandboxApp(h http.Header) {
 // appTarget is the API server path that reaches an app: its Service when there is
 // one (through the service proxy), else a ready pod of the Deployment of that name
 // (as a port-forward would, before the lab has made a Service).
-func appTarget(ctx context.Context, cfg *rest.Config, ns, name string) (string, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return "", err
-	}
+func appTarget(ctx context.Context, cs kubernetes.Interface, ns, name string) (string, error) {
 	if _, err := cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy", ns, name), nil
 	}

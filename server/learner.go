@@ -8,15 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
-	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -64,7 +59,7 @@ type learner struct {
 
 	mu       sync.Mutex
 	sess     store.Session
-	cfg      *rest.Config
+	conn     *workstation.Conn // the learner's cluster, while it is theirs
 	engine   *check.Engine
 	term     *terminal.Session
 	progress progressData
@@ -168,13 +163,13 @@ func (l *learner) provision() {
 	l.mu.Unlock()
 	l.save(ctx)
 	l.setProgress(progressData{Stage: stageFiles})
-	cs, err := l.connect(ctx, c)
+	conn, err := l.connect(ctx, c)
 	if err != nil {
 		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
 		return
 	}
 	l.setProgress(progressData{Stage: stageTerminal})
-	if err := cluster.WaitWorkstation(ctx, cs, 2*time.Minute); err != nil {
+	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
 		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
 		return
 	}
@@ -189,16 +184,16 @@ func (l *learner) provision() {
 }
 
 // connect builds the clients for a claimed cluster and copies the lab files in.
-func (l *learner) connect(ctx context.Context, c *cluster.Cluster) (kubernetes.Interface, error) {
-	cs, err := l.use(c)
+func (l *learner) connect(ctx context.Context, c *cluster.Cluster) (*workstation.Conn, error) {
+	conn, err := l.use(c)
 	if err != nil {
 		return nil, err
 	}
-	files, err := runner.LabFiles(l.srv.Manifests, l.lab)
+	files, err := workstation.LabFiles(l.srv.Manifests, l.lab)
 	if err != nil {
 		return nil, err
 	}
-	return cs, cluster.CopyToWorkstation(ctx, l.restConfig(), cs, files)
+	return conn, conn.CopyFiles(ctx, files)
 }
 
 // reconnect rebuilds the clients of a ready session after a server restart.
@@ -216,40 +211,32 @@ func (l *learner) reconnect(ctx context.Context) error {
 }
 
 // use points the learner's clients and check engine at cluster c.
-func (l *learner) use(c *cluster.Cluster) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+func (l *learner) use(c *cluster.Cluster) (*workstation.Conn, error) {
+	conn, err := workstation.Connect(c.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
 	guardCtx, stopGuard := context.WithCancel(l.life)
-	if err := l.srv.nsLimits.Guard(guardCtx, cs, l.srv.Logger.With("session", l.sess.ID)); err != nil {
+	if err := l.srv.nsLimits.Guard(guardCtx, conn.Client, l.srv.Logger.With("session", l.sess.ID)); err != nil {
 		stopGuard()
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
-	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
 	l.mu.Lock()
 	if l.guard != nil {
 		l.guard()
 	}
 	l.guard = stopGuard
-	l.cfg = cfg
-	l.engine = check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
+	l.conn = conn
+	l.engine = conn.Checks()
 	l.mu.Unlock()
-	return cs, nil
+	return conn, nil
 }
 
-func (l *learner) restConfig() *rest.Config {
+// connection is the learner's cluster connection; nil while there is none.
+func (l *learner) connection() *workstation.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.cfg
+	return l.conn
 }
 
 // startStep makes step n current and watches its checks.
@@ -345,14 +332,10 @@ func (l *learner) terminal(ctx context.Context) (*terminal.Session, error) {
 			return l.term, nil
 		}
 	}
-	if l.cfg == nil || l.sess.State != "ready" {
+	if l.conn == nil || l.sess.State != "ready" {
 		return nil, errors.New("the cluster is not ready yet")
 	}
-	cs, err := kubernetes.NewForConfig(l.cfg)
-	if err != nil {
-		return nil, err
-	}
-	t, err := terminal.ExecPod(l.srv.ctx, l.cfg, cs, cluster.WorkstationNamespace, cluster.WorkstationPod, cluster.WorkstationContainer, []string{"bash", "-l"})
+	t, err := l.conn.Terminal(l.srv.ctx)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
@@ -384,7 +367,7 @@ func (l *learner) reset(ctx context.Context) {
 		l.guard()
 		l.guard = nil
 	}
-	l.engine, l.cfg = nil, nil
+	l.engine, l.conn = nil, nil
 	l.sess.State, l.sess.Cluster = "provisioning", ""
 	l.checks = checksData{}
 	l.mu.Unlock()

@@ -11,14 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
+
 	"github.com/gorilla/websocket"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/labs/check"
 )
 
 // shell types commands into a learner's terminal, as the learner would, and reads
@@ -199,7 +197,8 @@ func TestE2EHostileLearner(t *testing.T) {
 	// Defence in depth, read as the platform: no bootstrap token, no StorageClass,
 	// no shell in kube-proxy.
 	ctx := context.Background()
-	admin, adminCfg := adminOf(t, p)
+	adminConn := adminOf(t, p)
+	admin := adminConn.Client
 	secrets, err := admin.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "type=bootstrap.kubernetes.io/token"})
 	if err != nil || len(secrets.Items) != 0 {
 		t.Errorf("bootstrap tokens left: %v, %v", len(secrets.Items), err)
@@ -212,16 +211,16 @@ func TestE2EHostileLearner(t *testing.T) {
 		t.Fatalf("kube-proxy pods: %v", err)
 	}
 	for _, sh := range []string{"sh", "bash", "dash", "perl"} {
-		_, _, code, err := check.NewPodExec(adminCfg, admin).Exec(ctx, "kube-system", kp.Items[0].Name, "", []string{sh, "-c", "id"})
+		_, _, code, err := adminConn.Exec(ctx, "kube-system", kp.Items[0].Name, "", []string{sh, "-c", "id"})
 		if err == nil && code == 0 {
 			t.Errorf("kube-proxy has %s", sh)
 		}
 	}
 }
 
-// adminOf returns an admin client of the learner's cluster: the one with the
+// adminOf returns an admin connection to the learner's cluster: the one with the
 // namespace the learner made (the pool also keeps a warm one).
-func adminOf(t *testing.T, p *platform) (kubernetes.Interface, *rest.Config) {
+func adminOf(t *testing.T, p *platform) *workstation.Conn {
 	t.Helper()
 	names, err := p.m.List(context.Background())
 	if err != nil {
@@ -232,15 +231,14 @@ func adminOf(t *testing.T, p *platform) (kubernetes.Interface, *rest.Config) {
 		if err != nil {
 			continue
 		}
-		cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+		conn, err := workstation.Connect(c.Kubeconfig)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs := kubernetes.NewForConfigOrDie(cfg)
-		if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "mine", metav1.GetOptions{}); err == nil {
-			return cs, cfg
+		if _, err := conn.Client.CoreV1().Namespaces().Get(context.Background(), "mine", metav1.GetOptions{}); err == nil {
+			return conn
 		}
 	}
 	t.Fatalf("none of %v is the learner's cluster", names)
-	return nil, nil
+	return nil
 }

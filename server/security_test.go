@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
+
 	"k8s.io/client-go/rest"
 
 	"github.com/kindlab/kindlab/cluster"
@@ -366,8 +368,12 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn, err := workstation.New(&rest.Config{Host: api.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.mu.Lock()
-	l.cfg = &rest.Config{Host: api.URL}
+	l.conn = conn
 	l.mu.Unlock()
 	sid := l.session().ID
 	req, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/evil/", nil)

@@ -16,10 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -464,15 +461,11 @@ func (s *Server) learnerAction(w http.ResponseWriter, r *http.Request) {
 // fastForward runs the solutions of every step before n in the learner's
 // workstation, as the learner would type them, then moves them to step n.
 func (l *learner) fastForward(ctx context.Context, n int) error {
-	cfg := l.restConfig()
-	if cfg == nil {
+	conn := l.connection()
+	if conn == nil {
 		return errors.New("the learner's cluster is not ready")
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	sh, err := runner.StartShell(ctx, runner.PodOpener(cfg, cs, cluster.WorkstationNamespace, cluster.WorkstationPod, cluster.WorkstationContainer))
+	sh, err := conn.Shell(ctx)
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/labs/runner"
@@ -30,10 +28,11 @@ func BenchmarkCheckLatencyCluster(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Delete(ctx, c.Name)
-	cfg, _ := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
-	engine := check.New(check.Config{Client: cs, Dynamic: dyn})
+	conn, err := workstation.Connect(c.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, engine := conn.Client, conn.Checks()
 	checks := []labs.Check{{ID: "cm", Kind: labs.KindResource, Resource: &labs.ResourceCheck{APIVersion: "v1", Resource: "configmaps", Name: "bench"}}}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {

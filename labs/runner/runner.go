@@ -11,15 +11,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 	"time"
 
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+	"github.com/kindlab/kindlab/cluster/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs"
@@ -162,7 +158,7 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 	defer func() { res.Duration = time.Since(start) }()
 	log := r.log().With("lab", lab.ID)
 
-	files, err := LabFiles(r.Manifests, lab)
+	files, err := workstation.LabFiles(r.Manifests, lab)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -214,51 +210,47 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 // env is a prepared cluster: an engine for checks and a shell in the workstation.
 type env struct {
 	engine *check.Engine
-	shell  *Shell
+	shell  *workstation.Shell
 }
 
 func (e *env) shellDead() bool { return e.shell.Dead() }
 
+// connect readies a new cluster as the server readies a pooled one, then hands it
+// to the lab as a learner's claim does: platform objects, the lab's files copied
+// into the workstation, the namespace guard (until ctx ends), a shell.
 func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[string][]byte) (*env, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	conn, err := workstation.Connect(c.Kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, err
 	}
 	platform, err := fs.Sub(r.Manifests, "platform")
 	if err != nil {
 		return nil, err
 	}
-	if err := cluster.Prepare(ctx, cfg, platform, files); err != nil {
+	if err := cluster.Prepare(ctx, conn, platform); err != nil {
 		return nil, fmt.Errorf("prepare cluster: %w", err)
 	}
 	limits, err := cluster.LoadNamespaceLimits(platform)
 	if err != nil {
 		return nil, err
 	}
-	return newEnv(ctx, cfg, limits)
+	if err := conn.CopyFiles(ctx, files); err != nil {
+		return nil, err
+	}
+	return newEnv(ctx, conn, limits)
 }
 
 // newEnv connects to a prepared cluster: the namespace guard (until ctx ends), the
 // check engine and a shell in the workstation.
-func newEnv(ctx context.Context, cfg *rest.Config, limits cluster.NamespaceLimits) (*env, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := limits.Guard(ctx, cs, nil); err != nil {
+func newEnv(ctx context.Context, conn *workstation.Conn, limits cluster.NamespaceLimits) (*env, error) {
+	if err := limits.Guard(ctx, conn.Client, nil); err != nil {
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	shell, err := conn.Shell(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ws := check.Workstation{Namespace: cluster.WorkstationNamespace, Pod: cluster.WorkstationPod, Container: cluster.WorkstationContainer}
-	engine := check.New(check.Config{Client: cs, Dynamic: dyn, Exec: check.NewPodExec(cfg, cs), Workstation: ws})
-	shell, err := StartShell(ctx, PodOpener(cfg, cs, ws.Namespace, ws.Pod, ws.Container))
-	if err != nil {
-		return nil, err
-	}
-	return &env{engine: engine, shell: shell}, nil
+	return &env{engine: conn.Checks(), shell: shell}, nil
 }
 
 func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) (sr StepResult) {
@@ -348,23 +340,6 @@ func (r *Runner) awaitPass(ctx context.Context, engine *check.Engine, state chec
 	if cr.Flaky > 0 && cr.Problem == "" {
 		cr.Problem = fmt.Sprintf("flaky: %d of %d later evaluations did not pass (%s)", cr.Flaky, cr.Runs, cr.After.Message)
 	}
-}
-
-// LabFiles reads the files a lab copies into the workstation, by base name.
-func LabFiles(manifests fs.FS, lab *labs.Lab) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	for _, f := range lab.Files {
-		data, err := fs.ReadFile(manifests, f)
-		if err != nil {
-			return nil, fmt.Errorf("lab %s: file %s: %w", lab.ID, f, err)
-		}
-		base := path.Base(f)
-		if _, dup := files[base]; dup {
-			return nil, fmt.Errorf("lab %s: two files named %s", lab.ID, base)
-		}
-		files[base] = data
-	}
-	return files, nil
 }
 
 func shortID(id string) string {

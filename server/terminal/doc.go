@@ -1,7 +1,8 @@
 // Package terminal streams a learner's shell to the browser: a Terminal core
 // that knows nothing of websockets, a Session that owns one Terminal and keeps a
-// bounded replay buffer, a websocket Handler speaking the kindlab.term.v1
-// protocol, and ExecPod, the bridge to a shell in the workstation pod.
+// bounded replay buffer, and a websocket Handler speaking the kindlab.term.v1
+// protocol. The learner's shell itself (a TTY in the workstation pod) comes from
+// package workstation.
 //
 // # Protocol (subprotocol kindlab.term.v1)
 //

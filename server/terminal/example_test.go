@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/server/terminal"
 )
 
@@ -17,12 +15,11 @@ import (
 // server's lifetime context.
 func ExampleHandler() {
 	var (
-		ctx    context.Context      // the server's lifetime context
-		cfg    *rest.Config         // the learner's cluster
-		client kubernetes.Interface // built from cfg
-		log    *slog.Logger
+		ctx  context.Context   // the session's lifetime context
+		conn *workstation.Conn // the learner's cluster
+		log  *slog.Logger
 	)
-	term, err := terminal.ExecPod(ctx, cfg, client, "kindlab", "workstation", "shell", []string{"bash", "-l"})
+	term, err := conn.Terminal(ctx)
 	if err != nil {
 		log.Error("start terminal", slog.Any("error", err))
 		return

@@ -1,9 +1,11 @@
-package terminal
+package workstation
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
 )
 
 // fakeExec is the exec endpoint of an API server, speaking the websocket
@@ -26,7 +28,7 @@ type fakeExec struct {
 }
 
 func (f *fakeExec) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/api/v1/namespaces/lab/pods/workstation/exec" {
+	if r.URL.Path != "/api/v1/namespaces/kindlab/pods/workstation/exec" {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
@@ -61,85 +63,76 @@ func (f *fakeExec) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func TestExecPod(t *testing.T) {
+func TestTerminal(t *testing.T) {
 	tests := []struct {
 		name     string
 		pod      string
 		input    string // ends the terminal; "" closes it instead
-		wantCode int
-		wantErr  bool
+		wantCode int    // -1: the stream ends with an error
 	}{
 		{name: "exit status", pod: "workstation", input: "exit 3\r", wantCode: 3},
-		{name: "closed by the server", pod: "workstation", wantCode: -1, wantErr: true},
-		{name: "exec refused", pod: "other", wantCode: -1, wantErr: true},
+		{name: "closed by kindlab", pod: "workstation", wantCode: -1},
+		{name: "exec refused", pod: "other", wantCode: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := &fakeExec{queries: make(chan url.Values, 1), sizes: make(chan remotecommand.TerminalSize, 4)}
 			srv := httptest.NewServer(api) // 127.0.0.1
 			t.Cleanup(srv.Close)
-			cfg := &rest.Config{Host: srv.URL}
-			client, err := kubernetes.NewForConfig(cfg)
+			term, err := mustNew(t, &rest.Config{Host: srv.URL}).tty(t.Context(), Namespace, tt.pod, Container, []string{"bash", "-l"})
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("tty: %v", err)
 			}
-			term, err := ExecPod(t.Context(), cfg, client, "lab", tt.pod, "shell", []string{"bash", "-l"})
-			if err != nil {
-				t.Fatalf("ExecPod: %v", err)
-			}
-			s := newTestSession(t, term)
-			c, _ := s.Attach(0, false)
-
+			defer term.Close()
 			if tt.pod == "workstation" {
 				q := <-api.queries
 				if !slices.Equal(q["command"], []string{"bash", "-l"}) || q.Get("container") != "shell" ||
 					q.Get("tty") != "true" || q.Get("stdin") != "true" || q.Get("stdout") != "true" || q.Has("stderr") {
 					t.Errorf("exec query = %v; want command bash -l in container shell with tty, stdin, stdout", q)
 				}
-				if err := c.Resize(100, 30); err != nil {
+				if err := term.Resize(100, 30); err != nil {
 					t.Fatal(err)
 				}
 				if got := <-api.sizes; got != (remotecommand.TerminalSize{Width: 100, Height: 30}) {
 					t.Errorf("pod terminal size = %+v; want 100x30", got)
 				}
-				if _, err := c.Write([]byte("echo hi\r")); err != nil {
+				if _, err := term.Write([]byte("echo hi\r")); err != nil {
 					t.Fatal(err)
 				}
-				if ch := <-c.Output(); string(ch.Data) != "echo hi\r" {
-					t.Errorf("output = %q; want the echo", ch.Data)
+				buf := make([]byte, 64)
+				if n, err := term.Read(buf); err != nil || string(buf[:n]) != "echo hi\r" {
+					t.Errorf("Read = %q, %v; want the echo", buf[:n], err)
 				}
 				if tt.input != "" {
-					c.Write([]byte(tt.input))
+					term.Write([]byte(tt.input))
 				} else {
-					s.Close()
+					term.Close()
 				}
 			}
-			code, err := s.Wait()
-			if code != tt.wantCode || (err != nil) != tt.wantErr {
-				t.Errorf("Wait() = %d, %v; want %d, error %v", code, err, tt.wantCode, tt.wantErr)
+			_, err = io.ReadAll(term)
+			var exit utilexec.ExitError
+			switch {
+			case tt.wantCode >= 0 && (!errors.As(err, &exit) || exit.ExitStatus() != tt.wantCode):
+				t.Errorf("the stream ended with %v; want exit status %d", err, tt.wantCode)
+			case tt.wantCode < 0 && err == nil:
+				t.Error("the stream ended without an error; want one")
 			}
 		})
 	}
 }
 
-func TestExecPodContext(t *testing.T) {
+func TestTerminalContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	api := &fakeExec{queries: make(chan url.Values, 1), sizes: make(chan remotecommand.TerminalSize, 4)}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	cfg := &rest.Config{Host: srv.URL}
-	client, err := kubernetes.NewForConfig(cfg)
+	term, err := mustNew(t, &rest.Config{Host: srv.URL}).Terminal(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	term, err := ExecPod(ctx, cfg, client, "lab", "workstation", "", []string{"bash"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newTestSession(t, term)
 	<-api.queries
-	cancel() // the server shuts down
-	if code, err := s.Wait(); code != -1 || err == nil {
-		t.Errorf("Wait() = %d, %v; want -1 and the cancellation", code, err)
+	cancel() // the session ends
+	if _, err := io.ReadAll(term); err == nil {
+		t.Error("the stream ended without an error; want the cancellation")
 	}
 }

@@ -1,4 +1,4 @@
-package check
+package workstation
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
@@ -53,7 +52,7 @@ func execServer(t *testing.T, stdout, stderr string, code int) *httptest.Server 
 	}))
 }
 
-func TestPodExec(t *testing.T) {
+func TestExec(t *testing.T) {
 	tests := []struct {
 		name string
 		code int
@@ -66,7 +65,7 @@ func TestPodExec(t *testing.T) {
 			srv := execServer(t, "out\n", "err\n", tt.code)
 			defer srv.Close()
 			cfg := &rest.Config{Host: srv.URL}
-			ex := NewPodExec(cfg, kubernetes.NewForConfigOrDie(cfg))
+			ex := mustNew(t, cfg)
 			stdout, stderr, code, err := ex.Exec(context.Background(), "default", "sleep-abc", "main", []string{"sh", "-c", "exit 3"})
 			if stdout != "out\n" || stderr != "err\n" || code != tt.code || err != nil {
 				t.Errorf("Exec = %q, %q, %d, %v; want %q, %q, %d, nil", stdout, stderr, code, err, "out\n", "err\n", tt.code)
@@ -75,13 +74,13 @@ func TestPodExec(t *testing.T) {
 	}
 }
 
-func TestPodExecTransportError(t *testing.T) {
+func TestExecTransportError(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
 	cfg := &rest.Config{Host: srv.URL}
-	ex := NewPodExec(cfg, kubernetes.NewForConfigOrDie(cfg))
+	ex := mustNew(t, cfg)
 	_, _, code, err := ex.Exec(context.Background(), "default", "sleep-abc", "main", []string{"true"})
 	if err == nil || code != -1 {
 		t.Errorf("Exec = %d, %v; want -1 and an error", code, err)
@@ -98,4 +97,13 @@ func TestCapped(t *testing.T) {
 	if c.String() != "abcde" {
 		t.Errorf("kept %q; want %q", c.String(), "abcde")
 	}
+}
+
+func mustNew(t *testing.T, cfg *rest.Config) *Conn {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

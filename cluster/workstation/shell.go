@@ -1,4 +1,4 @@
-package runner
+package workstation
 
 import (
 	"bufio"
@@ -13,9 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 )
 
@@ -37,23 +34,21 @@ type Shell struct {
 // Dead reports whether the shell's stream has ended.
 func (s *Shell) Dead() bool { return s.ended.Load() }
 
-// Opener starts the stream of a shell; the real one execs into a pod.
+// Opener starts the stream of a shell: Conn.Shell execs into the workstation, tests
+// run a local bash.
 type Opener func(ctx context.Context, stdin io.Reader, stdout io.Writer) error
 
-// PodOpener execs `bash --login -i` in a pod's container through the API server.
-func PodOpener(cfg *rest.Config, cs kubernetes.Interface, namespace, pod, container string) Opener {
-	return func(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
-		req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("exec").
-			VersionedParams(&corev1.PodExecOptions{
-				Container: container, Command: []string{"bash", "--login", "-i"},
-				Stdin: true, Stdout: true, Stderr: true,
-			}, scheme.ParameterCodec)
-		exec, err := remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
+// Shell starts the scripted shell (bash --login -i, no TTY) in the workstation.
+func (c *Conn) Shell(ctx context.Context) (*Shell, error) {
+	return StartShell(ctx, func(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+		ex, err := c.executor(Namespace, Pod, &corev1.PodExecOptions{
+			Container: Container, Command: []string{"bash", "--login", "-i"}, Stdin: true, Stdout: true, Stderr: true,
+		})
 		if err != nil {
 			return err
 		}
-		return exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stdout})
-	}
+		return ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stdout})
+	})
 }
 
 // StartShell opens a shell with open and prepares it.

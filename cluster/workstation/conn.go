@@ -1,0 +1,113 @@
+// Package workstation is kindlab's one way into a learner cluster and its
+// workstation pod: the clients of a cluster (built once per cluster), commands in
+// pods (the websocket exec protocol, with SPDY as the fallback), the learner's
+// interactive terminal, the scripted shell validate and fast-forward type into,
+// and delivering a lab's files into the learner's home folder. The server,
+// `kindlab validate`, fast-forward and the check engine all go through a Conn, so
+// validate exercises the path learners use.
+package workstation
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/labs/check"
+)
+
+// The learner's workstation: a pod kindlab makes in every learner cluster
+// (manifests/platform/workstation.yaml).
+const (
+	Namespace = "kindlab"
+	Pod       = "workstation"
+	Container = "shell"
+	Home      = "/home/learner"
+)
+
+// Conn is a connection to one learner cluster, as its admin. Build it once per
+// cluster with Connect or New; it is safe for concurrent use.
+type Conn struct {
+	Config    *rest.Config
+	Client    kubernetes.Interface
+	Dynamic   dynamic.Interface
+	transport http.RoundTripper
+}
+
+// Connect reads a kubeconfig file and connects to its cluster.
+func Connect(kubeconfig string) (*Conn, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	return New(cfg)
+}
+
+// New builds the clients of the cluster cfg points at.
+func New(cfg *rest.Config) (*Conn, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Config: cfg, Client: cs, Dynamic: dyn, transport: rt}, nil
+}
+
+// Transport is the cluster's authenticated HTTP transport (for the app proxy).
+func (c *Conn) Transport() http.RoundTripper { return c.transport }
+
+// Checks returns a check engine over this connection: checks read the cluster
+// with its clients and run commands through c.Exec.
+func (c *Conn) Checks() *check.Engine {
+	return check.New(check.Config{Client: c.Client, Dynamic: c.Dynamic, Exec: c,
+		Workstation: check.Workstation{Namespace: Namespace, Pod: Pod, Container: Container}})
+}
+
+// WaitReady waits until the workstation pod is Ready.
+func (c *Conn) WaitReady(ctx context.Context, timeout time.Duration) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		p, err := c.Client.CoreV1().Pods(Namespace).Get(ctx, Pod, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		last = podSummary(p)
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the workstation pod: %w (last seen: %s)", err, last)
+	}
+	return nil
+}
+
+func podSummary(p *corev1.Pod) string {
+	s := string(p.Status.Phase)
+	for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil {
+			s += fmt.Sprintf(", %s waiting: %s %s", cs.Name, w.Reason, w.Message)
+		}
+	}
+	return s
+}

@@ -1,0 +1,75 @@
+package workstation
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/kindlab/kindlab/labs/check"
+)
+
+// maxOutput bounds what Exec keeps of a command's stdout and stderr.
+const maxOutput = 1 << 20
+
+var _ check.Execer = (*Conn)(nil)
+
+// executor is the pods/exec stream of one command: the websocket protocol,
+// falling back to SPDY for API servers that lack it.
+func (c *Conn) executor(namespace, pod string, opts *corev1.PodExecOptions) (remotecommand.Executor, error) {
+	req := c.Client.CoreV1().RESTClient().Post().
+		Resource("pods").Namespace(namespace).Name(pod).SubResource("exec").
+		VersionedParams(opts, scheme.ParameterCodec)
+	spdy, err := remotecommand.NewSPDYExecutor(c.Config, http.MethodPost, req.URL())
+	if err != nil {
+		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	// The websocket executor must use GET (RFC 6455 section 4.1).
+	ws, err := remotecommand.NewWebSocketExecutor(c.Config, http.MethodGet, req.URL().String())
+	if err != nil {
+		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+}
+
+// Exec runs cmd in a container, like kubectl exec, and returns what it printed
+// (up to 1 MiB of each stream) and its exit code. err is set only when the command
+// could not run; a command that ran and failed returns its exit code and nil.
+func (c *Conn) Exec(ctx context.Context, namespace, pod, container string, cmd []string) (string, string, int, error) {
+	ex, err := c.executor(namespace, pod, &corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true})
+	if err != nil {
+		return "", "", -1, err
+	}
+	stdout, stderr := &capped{max: maxOutput}, &capped{max: maxOutput}
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr})
+	var exit utilexec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return stdout.String(), stderr.String(), exit.ExitStatus(), nil
+	case err != nil:
+		return stdout.String(), stderr.String(), -1, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	return stdout.String(), stderr.String(), 0, nil
+}
+
+// capped keeps the first max bytes written to it and drops the rest.
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
