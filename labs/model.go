@@ -27,6 +27,14 @@ type Lab struct {
 	Steps     []Step
 }
 
+// WorkNamespace is the namespace the lab works in.
+func (l *Lab) WorkNamespace() string {
+	if l.Namespace == "" {
+		return DefaultNamespace
+	}
+	return l.Namespace
+}
+
 // Step is one step file: its front matter and markdown body.
 type Step struct {
 	ID       string // file name without ".md"

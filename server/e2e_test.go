@@ -162,6 +162,11 @@ func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
 	}
 }
 
+// onStep is true once the page shows step n with its Run buttons.
+func onStep(n int) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid="lab-page"]')||{}).dataset?.step === "%d" && !!document.querySelector('[data-testid="run-1"]')`, n)
+}
+
 func checkStatus(id string) string {
 	return fmt.Sprintf(`(document.querySelector('[data-testid="check-%s"]')||{}).dataset?.status`, id)
 }
@@ -185,7 +190,6 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	defer tcancel()
 
 	start := time.Now()
-	var location string
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(p.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
@@ -195,7 +199,6 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)
 	}
-	location, _ = chromedp.Run(ctx, chromedp.Location())
 	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
 		t.Fatalf("terminal: %v", err)
 	}
@@ -214,10 +217,10 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	}
 
 	// Step 2: the port-forward, and the app link reaches the homepage through kindlab.
-	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="run-1"]`)),
-	); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, onStep(2), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, `window.kindlab.connected`, 30*time.Second); err != nil {
@@ -253,10 +256,10 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	}
 
 	// Step 3: the interrupt variant stops the port-forward, then reads the logs.
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(location+"?step=3"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="run-1"]`)),
-	); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="step-link-3"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, onStep(3), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, `window.kindlab.connected`, 30*time.Second); err != nil {
@@ -386,7 +389,17 @@ func TestE2ERestartRecovers(t *testing.T) {
 	conn.WriteJSON(map[string]any{"type": "input", "data": "echo kindlab-was-here > ~/mark && echo SAVED$((40+2))\r"})
 	readUntil(t, conn, "SAVED42")
 	conn.Close()
-	resp, err := c.Get(sessionURL + "?step=3")
+	resp, err := c.Get(sessionURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatal("no csrf field on the lab page")
+	}
+	resp, err = c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {string(csrf[1])}}) // the learner picks step 3
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +414,7 @@ func TestE2ERestartRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
+	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	onStep3 := regexp.MustCompile(`data-testid="step-title"[^>]*>\s*Read the logs by label`).Match(page)
 	if resp.StatusCode != 200 || !onStep3 {

@@ -2,442 +2,234 @@ package server
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"slices"
-	"sync"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/kindlab/kindlab/labs"
-	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/terminal"
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
 )
 
-// Provisioning stages, as the progress view shows them.
-const (
-	stageQueue    = "Waiting for a cluster"
-	stageFiles    = "Copying the lab files"
-	stageTerminal = "Starting your terminal"
-	stageReady    = "Ready"
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.Logger.Error("render", "path", r.URL.Path, "error", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if err != nil && status >= 500 {
+		s.Logger.Error("request failed", "path", r.URL.Path, "error", err)
+	}
+	s.render(w, r, status, web.ErrorPage(web.NewErrorView(status, err, middleware.GetReqID(r.Context()))))
+}
+
+func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
+	v := web.CatalogView{CSRF: s.csrfToken(w, r)}
+	for _, l := range s.Catalog.Labs {
+		v.Labs = append(v.Labs, web.CardFromLab(*l))
+	}
+	s.render(w, r, http.StatusOK, web.Catalog(v))
+}
+
+// Refusals in words for the learner.
+var (
+	errTooManySessions = publicError{"You already have as many labs running as one person may. Finish one (or let it expire), or use the lab you started: its address is in your browser's history."}
+	errTooFast         = publicError{"You are starting or resetting labs faster than kindlab allows. Wait a minute and try again."}
+	errFormExpired     = publicError{"This form has expired. Reload the page and try again."}
 )
 
-// event is one Server-Sent Event for a learner's page.
-type event struct {
-	Name string // progress, checks, message, reset
-	Data any
-}
-
-type progressData struct {
-	Stage string `json:"stage"`
-	Done  bool   `json:"done"`
-	Queue int    `json:"queue"`
-	Error string `json:"error"`
-}
-
-type checksData struct {
-	Step      int               `json:"step"`
-	Results   []web.CheckResult `json:"results"`
-	AllPassed bool              `json:"allPassed"`
-}
-
-// learner is the live side of a session: its cluster connection, terminal, check
-// watcher and the pages subscribed to its events. The store holds what must
-// survive a restart; a learner is rebuilt from it.
-type learner struct {
-	srv    *Server
-	lab    *labs.Lab
-	client string // the address that started it (per-client limits)
-	// life ends when the session does: a provision still queued for a cluster
-	// gives up its place then, and never claims one afterwards.
-	life context.Context
-	end  context.CancelFunc
-
-	mu       sync.Mutex
-	sess     store.Session
-	conn     *workstation.Conn // the learner's cluster, while it is theirs
-	engine   *check.Engine
-	term     *terminal.Session
-	progress progressData
-	checks   checksData
-	stop     context.CancelFunc // the current step's check watcher
-	guard    context.CancelFunc // the namespace guard of the current cluster
-	subs     map[chan event]struct{}
-	busy     bool // provisioning or resetting
-}
-
-func newLearner(srv *Server, lab *labs.Lab, sess store.Session) *learner {
-	life, end := context.WithCancel(srv.ctx)
-	return &learner{srv: srv, lab: lab, sess: sess, subs: map[chan event]struct{}{}, life: life, end: end}
-}
-
-func (l *learner) session() store.Session {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sess
-}
-
-// subscribe returns a channel of the learner's events, starting with the current
-// progress and check results.
-func (l *learner) subscribe() (chan event, func()) {
-	ch := make(chan event, 32)
-	l.mu.Lock()
-	l.subs[ch] = struct{}{}
-	ch <- event{"progress", l.progress}
-	if l.checks.Step > 0 {
-		ch <- event{"checks", l.checks}
-	}
-	l.mu.Unlock()
-	return ch, func() {
-		l.mu.Lock()
-		delete(l.subs, ch)
-		l.mu.Unlock()
-	}
-}
-
-// publish sends an event to every subscriber; l.mu must be held. A subscriber too
-// slow to take it loses the event (progress and checks are states: the next one
-// carries everything).
-func (l *learner) publish(e event) {
-	for ch := range l.subs {
-		select {
-		case ch <- e:
-		default:
-		}
-	}
-}
-
-func (l *learner) setProgress(p progressData) {
-	l.mu.Lock()
-	l.progress = p
-	l.publish(event{"progress", p})
-	l.mu.Unlock()
-}
-
-// provision claims a cluster and readies it for this learner, reporting each stage.
-// It runs in the background after a start, a reset or a restart, for as long as
-// the session lives.
-func (l *learner) provision() {
-	ctx := l.life
-	l.mu.Lock()
-	if l.busy {
-		l.mu.Unlock()
+// start creates a session for a lab and sends the browser to its progress view.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	lab, ok := s.Catalog.Lab(chi.URLParam(r, "lab"))
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, publicError{"There is no such lab."})
 		return
 	}
-	l.busy = true
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.busy = false
-		l.mu.Unlock()
-	}()
-	log := l.srv.Logger.With("session", l.sess.ID, "lab", l.lab.ID)
-	fail := func(msg string, err error) {
-		log.Error("provision failed", "error", err)
-		l.mu.Lock()
-		l.sess.State = "failed"
-		l.mu.Unlock()
-		l.save(ctx)
-		l.setProgress(progressData{Stage: stageQueue, Error: msg})
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, publicError{"This form has expired. Go back to the labs, reload the page and press Start again."})
+		return
 	}
-	l.setProgress(progressData{Stage: stageQueue})
-	c, err := l.srv.Pool.Claim(ctx, func(pos int) { l.setProgress(progressData{Stage: stageQueue, Queue: pos}) })
-	if err != nil && ctx.Err() != nil {
-		return // the session ended while it waited: its place in the queue is gone
+	client := clientOf(r).addr
+	if err := s.admit(client); err != nil {
+		s.errorPage(w, r, http.StatusTooManyRequests, err)
+		return
 	}
+	l, token, err := s.sessions.Start(r.Context(), client, lab, "", "", "")
 	if err != nil {
-		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
+		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	l.mu.Lock()
-	if ctx.Err() != nil { // the session ended as the cluster came: give it back
-		l.mu.Unlock()
-		l.srv.Pool.Release(context.WithoutCancel(ctx), c.Name)
-		return
-	}
-	l.sess.Cluster = c.Name
-	l.mu.Unlock()
-	l.save(ctx)
-	l.setProgress(progressData{Stage: stageFiles})
-	conn, err := l.connect(ctx, c)
-	if err != nil {
-		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
-		return
-	}
-	l.setProgress(progressData{Stage: stageTerminal})
-	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
-		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
-		return
-	}
-	l.mu.Lock()
-	l.sess.State = "ready"
-	l.mu.Unlock()
-	l.save(ctx)
-	l.event(ctx, "ready", 0, c.Name)
-	l.setProgress(progressData{Stage: stageReady, Done: true})
-	l.startStep(l.sess.Step)
-	log.Info("learner ready", "cluster", c.Name)
+	s.metrics.sessionsStarted.Add(1)
+	s.enterSession(w, r, l, token)
 }
 
-// connect builds the clients for a claimed cluster and copies the lab files in.
-func (l *learner) connect(ctx context.Context, c *cluster.Cluster) (*workstation.Conn, error) {
-	conn, err := l.use(c)
-	if err != nil {
-		return nil, err
+// admit applies the per-client limits to a new session from client.
+func (s *Server) admit(client string) error {
+	if !s.starts.allow(client, s.Clock.Now()) {
+		s.Logger.Warn("start rate-limited", "client", client)
+		return errTooFast
 	}
-	files, err := workstation.LabFiles(l.srv.Manifests, l.lab)
-	if err != nil {
-		return nil, err
+	if n := s.sessions.Running(client); n >= s.Limits.SessionsPerClient {
+		s.Logger.Warn("start refused: sessions per client", "client", client, "live", n)
+		return errTooManySessions
 	}
-	return conn, conn.CopyFiles(ctx, files)
-}
-
-// reconnect rebuilds the clients of a ready session after a server restart.
-func (l *learner) reconnect(ctx context.Context) error {
-	c, err := l.srv.Clusters.Get(ctx, l.sess.Cluster)
-	if err != nil {
-		return err
-	}
-	if _, err := l.use(c); err != nil {
-		return err
-	}
-	l.setProgress(progressData{Stage: stageReady, Done: true})
-	l.startStep(l.sess.Step)
 	return nil
 }
 
-// use points the learner's clients and check engine at cluster c.
-func (l *learner) use(c *cluster.Cluster) (*workstation.Conn, error) {
-	conn, err := workstation.Connect(c.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	guardCtx, stopGuard := context.WithCancel(l.life)
-	if err := l.srv.nsLimits.Guard(guardCtx, conn.Client, l.srv.Logger.With("session", l.sess.ID)); err != nil {
-		stopGuard()
-		return nil, fmt.Errorf("namespace limits: %w", err)
-	}
-	l.mu.Lock()
-	if l.guard != nil {
-		l.guard()
-	}
-	l.guard = stopGuard
-	l.conn = conn
-	l.engine = conn.Checks()
-	l.mu.Unlock()
-	return conn, nil
+// enterSession gives the browser the session's cookie, scoped to the session's
+// path, and sends it there.
+func (s *Server) enterSession(w http.ResponseWriter, r *http.Request, l *session.Learner, token string) {
+	sess := l.Session()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie(sess.ID), Value: token, Path: web.SessionURL(sess.ID), HttpOnly: true,
+		Secure: s.secure(r), SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
+	http.Redirect(w, r, web.SessionURL(sess.ID), http.StatusSeeOther)
 }
 
-// connection is the learner's cluster connection; nil while there is none.
-func (l *learner) connection() *workstation.Conn {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.conn
-}
-
-// startStep makes step n current and watches its checks.
-func (l *learner) startStep(n int) {
-	l.mu.Lock()
-	if n < 1 || n > len(l.lab.Steps) {
-		n = 1
-	}
-	if l.stop != nil {
-		l.stop()
-	}
-	l.sess.Step = n
-	engine := l.engine
-	step := l.lab.Steps[n-1]
-	l.checks = checksData{Step: n}
-	ctx, cancel := context.WithCancel(l.srv.ctx)
-	l.stop = cancel
-	l.mu.Unlock()
-	l.save(ctx)
-	l.srv.Store.StepStarted(ctx, l.sess.ID, n, l.srv.Clock.Now())
-	l.event(ctx, "step-start", n, "")
-	if engine == nil {
+// labPage shows the progress view while the cluster comes, then the current step.
+func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	l.Touch()
+	sess := l.Session()
+	lab := l.Lab()
+	csrf := s.csrfToken(w, r)
+	if sess.State != store.StateReady {
+		p := l.Progress()
+		s.render(w, r, http.StatusOK, web.Progress(web.ProgressView{
+			SessionID: sess.ID, CSRF: csrf, LabID: lab.ID, LabTitle: lab.Title,
+			Stages: session.Stages, Stage: p.Stage, Queue: p.Queue, Error: p.Error,
+		}))
 		return
 	}
-	go l.watch(ctx, engine, n, step)
-}
-
-func (l *learner) watch(ctx context.Context, engine *check.Engine, n int, step labs.Step) {
-	ns := l.lab.Namespace
-	if ns == "" {
-		ns = labs.DefaultNamespace
-	}
-	state, err := engine.Begin(ctx, step, ns)
-	if err != nil {
-		l.srv.Logger.Warn("begin step", "session", l.sess.ID, "step", n, "error", err)
-	}
-	out := make(chan []check.Result, 1)
-	w := &check.Watcher{Engine: engine, Tick: l.srv.CheckTick}
-	go w.Watch(ctx, state, step.Checks, out)
-	passed := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case results := <-out:
-			data := checksData{Step: n, AllPassed: len(results) > 0}
-			for _, r := range results {
-				data.Results = append(data.Results, web.CheckResult{ID: r.CheckID, Status: web.Status(r.Status), Message: r.Message})
-				if r.Status != check.Pass {
-					data.AllPassed = false
-				}
-			}
-			l.mu.Lock()
-			if l.sess.Step != n {
-				l.mu.Unlock()
-				return
-			}
-			prev := map[string]web.CheckResult{}
-			for _, r := range l.checks.Results {
-				prev[r.ID] = r
-			}
-			sess := l.sess
-			l.checks = data
-			l.publish(event{"checks", data})
-			l.mu.Unlock()
-			if sess.Workshop != "" {
-				for _, r := range data.Results {
-					if p, ok := prev[r.ID]; !ok || p.Status != r.Status || p.Message != r.Message {
-						l.srv.record(ctx, workshop.Event{At: l.srv.Clock.Now(), Workshop: sess.Workshop, Session: sess.ID,
-							Kind: workshop.KindCheck, Step: n, CheckID: r.ID, Status: string(r.Status), Message: r.Message})
-					}
-				}
-			}
-			if data.AllPassed && !passed {
-				passed = true
-				l.srv.Store.StepPassed(ctx, l.sess.ID, n, l.srv.Clock.Now())
-				l.event(ctx, "step-pass", n, "")
-				l.srv.metrics.stepsPassed.Add(1)
-			}
+	n := sess.Step
+	var results []web.CheckResult
+	if checks := l.Checks(); checks.Step == n {
+		for _, c := range checks.Results {
+			results = append(results, web.CheckResult{ID: c.ID, Status: web.Status(c.Status), Message: c.Message})
 		}
 	}
-}
-
-// terminal returns the learner's terminal session, starting a shell in the
-// workstation when there is none or the last one ended.
-func (l *learner) terminal(ctx context.Context) (*terminal.Session, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.term != nil {
-		select {
-		case <-l.term.Done():
-		default:
-			return l.term, nil
-		}
-	}
-	if l.conn == nil || l.sess.State != "ready" {
-		return nil, errors.New("the cluster is not ready yet")
-	}
-	t, err := l.conn.Terminal(l.srv.ctx)
+	step := lab.Steps[n-1]
+	sv, err := web.NewStepView(n, step, results)
 	if err != nil {
-		return nil, fmt.Errorf("start shell: %w", err)
-	}
-	s, err := terminal.NewSession(t, terminal.WithLogger(l.srv.Logger.With("session", l.sess.ID)))
-	if err != nil {
-		t.Close()
-		return nil, err
-	}
-	l.term = s
-	return s, nil
-}
-
-// reset gives the learner a fresh cluster; progress and the current step stay.
-func (l *learner) reset(ctx context.Context) {
-	l.mu.Lock()
-	if l.busy {
-		l.mu.Unlock()
+		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	old := l.sess.Cluster
-	if l.stop != nil {
-		l.stop()
-	}
-	if l.term != nil {
-		l.term.Close()
-		l.term = nil
-	}
-	if l.guard != nil {
-		l.guard()
-		l.guard = nil
-	}
-	l.engine, l.conn = nil, nil
-	l.sess.State, l.sess.Cluster = "provisioning", ""
-	l.checks = checksData{}
-	l.mu.Unlock()
-	l.event(ctx, "reset", l.sess.Step, old)
-	if old != "" {
-		go l.srv.Pool.Release(context.WithoutCancel(ctx), old)
-	}
-	l.provision()
+	s.render(w, r, http.StatusOK, web.LabPage(web.LabPageView{
+		SessionID: sess.ID, CSRF: csrf, LabID: lab.ID, LabTitle: lab.Title,
+		Steps: web.StepLinks(*lab, s.passedSteps(r.Context(), l)), Step: sv, TerminalToken: sess.TermToken,
+		AppLinks: appLinks(sess.ID, step),
+	}))
 }
 
-// close stops the learner's watcher and terminal and releases its cluster.
-func (l *learner) close(ctx context.Context, state string) {
-	l.end()
-	l.mu.Lock()
-	if l.stop != nil {
-		l.stop()
+// step makes the posted step current and shows it.
+func (s *Server) step(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, errFormExpired)
+		return
 	}
-	if l.term != nil {
-		l.term.Close()
+	n, err := strconv.Atoi(r.PostFormValue("step"))
+	if err != nil || n < 1 || n > len(l.Lab().Steps) {
+		s.errorPage(w, r, http.StatusBadRequest, publicError{fmt.Sprintf("Pick a step from 1 to %d.", len(l.Lab().Steps))})
+		return
 	}
-	if l.guard != nil {
-		l.guard()
-		l.guard = nil
-	}
-	name := l.sess.Cluster
-	l.sess.State = state
-	l.publish(event{"progress", progressData{Stage: stageQueue, Error: "This session has ended."}})
-	l.mu.Unlock()
-	l.save(ctx)
-	if name != "" {
-		if err := l.srv.Pool.Release(ctx, name); err != nil {
-			l.srv.Logger.Error("release cluster", "cluster", name, "error", err)
-		}
-	}
+	l.Touch()
+	l.GoTo(n)
+	http.Redirect(w, r, web.SessionURL(l.ID()), http.StatusSeeOther)
 }
 
-func (l *learner) save(ctx context.Context) {
-	l.mu.Lock()
-	s := l.sess
-	l.mu.Unlock()
-	if err := l.srv.Store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
-		l.srv.Logger.Error("save session", "session", s.ID, "error", err)
-	}
-}
-
-func (l *learner) event(ctx context.Context, kind string, step int, detail string) {
-	sess := l.session()
-	l.srv.record(ctx, workshop.Event{At: l.srv.Clock.Now(), Workshop: sess.Workshop, Session: sess.ID, Kind: kind, Step: step,
-		Name: sess.Name, Message: detail})
-}
-
-// passedSteps reads which steps have passed, for the step navigation.
-func (l *learner) passedSteps(ctx context.Context) []bool {
-	prog, err := l.srv.Store.Progress(ctx, l.sess.ID)
-	out := make([]bool, len(l.lab.Steps))
+// passedSteps reads which steps have passed; a store failure shows none passed.
+func (s *Server) passedSteps(ctx context.Context, l *session.Learner) []bool {
+	passed, err := l.PassedSteps(ctx)
 	if err != nil {
-		return out
+		s.Logger.Error("read progress", "session", l.ID(), "error", err)
 	}
-	for step, p := range prog {
-		if step >= 1 && step <= len(out) && !p.Passed.IsZero() {
-			out[step-1] = true
+	return passed
+}
+
+// appLinks offers a link for each lab app a step's prose mentions by Service name.
+func appLinks(sid string, step labs.Step) []web.AppLink {
+	var out []web.AppLink
+	for _, app := range []string{"homepage", "numbers-web"} {
+		if strings.Contains(step.Body, "app link") && strings.Contains(step.Body, app) {
+			out = append(out, web.AppLink{Name: app, URL: web.AppURL(sid, app)})
 		}
 	}
 	return out
 }
 
-func (l *learner) currentChecks() checksData {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.checks
-	c.Results = slices.Clone(c.Results)
-	return c
+func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	sess := l.Session()
+	passed := s.passedSteps(r.Context(), l)
+	n := 0
+	for _, p := range passed {
+		if p {
+			n++
+		}
+	}
+	s.render(w, r, http.StatusOK, web.Complete(web.CompleteView{
+		SessionID: sess.ID, CSRF: s.csrfToken(w, r), LabTitle: l.Lab().Title, TimeTaken: s.Clock.Now().Sub(sess.Created),
+		StepsPassed: n, Steps: web.StepLinks(*l.Lab(), passed),
+	}))
+}
+
+func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, errFormExpired)
+		return
+	}
+	if !s.starts.allow(clientOf(r).addr, s.Clock.Now()) {
+		s.errorPage(w, r, http.StatusTooManyRequests, errTooFast)
+		return
+	}
+	go l.Reset(s.ctx)
+	http.Redirect(w, r, web.SessionURL(l.ID()), http.StatusSeeOther)
+}
+
+// events streams the learner's events as Server-Sent Events.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	ch, unsubscribe := l.Subscribe()
+	defer unsubscribe()
+	keepalive := time.NewTicker(20 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			l.Touch()
+		case e := <-ch:
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Name, data)
+		}
+		flusher.Flush()
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,9 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"k8s.io/client-go/rest"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/manifests"
@@ -58,7 +62,7 @@ type secureTest struct {
 	ts    *httptest.Server
 	srv   *Server
 	pool  *cluster.Pool
-	clock *fakeClock
+	clock *clock.Fake
 }
 
 // newSecureServer serves the built-in labs behind a trusted proxy at 127.0.0.1 (so
@@ -70,8 +74,8 @@ func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *sec
 	pool := cluster.NewPool(instantClusters{kubeconfig: silentAPIServer(t)}, cluster.PoolOptions{Max: max})
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)
-	clock := &fakeClock{now: time.Now()}
-	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clock: clock,
+	clk := clock.NewFake(time.Now())
+	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clock: clk,
 		InstructorToken: testInstructorToken, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	if mutate != nil {
 		mutate(&cfg)
@@ -87,7 +91,7 @@ func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *sec
 		ts.Start()
 	}
 	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); st.Close() })
-	return &secureTest{ts: ts, srv: srv, pool: pool, clock: clock}
+	return &secureTest{ts: ts, srv: srv, pool: pool, clock: clk}
 }
 
 // startFrom presses Start on a lab as the client at addr; it returns the status
@@ -191,14 +195,14 @@ func TestReapedQueuedSessionNeverClaims(t *testing.T) {
 	waitFor(t, "the second session in the queue", func() bool { return st.pool.Stats().Queue == 1 })
 	// Both go idle; both are reaped. The first releases its cluster, which must
 	// not go to the second.
-	st.clock.now = st.clock.now.Add(2 * time.Minute)
-	st.srv.reapOnce(context.Background())
+	st.clock.Advance(2 * time.Minute)
+	st.srv.sessions.ReapOnce(context.Background())
 	waitFor(t, "the queue to empty", func() bool { return st.pool.Stats().Queue == 0 })
 	time.Sleep(200 * time.Millisecond) // the pool refills; nobody may claim
 	if s := st.pool.Stats(); s.Claimed != 0 {
 		t.Errorf("after both sessions were reaped: %+v; want no claimed cluster", s)
 	}
-	if ids := st.srv.learnerIDs(); len(ids) != 0 {
+	if ids := st.srv.sessions.IDs(); len(ids) != 0 {
 		t.Errorf("live sessions after the reap: %v", ids)
 	}
 }
@@ -362,20 +366,19 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	st := newSecureServer(t, 1, false, nil)
+	clusters := sessiontest.New(t, api.Config.Handler)
+	st := newSecureServer(t, 1, false, func(cfg *Config) { cfg.Pool, cfg.Clusters, cfg.Connect = clusters, clusters, clusters.Connect })
 	lab, _ := st.srv.Catalog.Lab("services-dns")
-	l, token, err := st.srv.startSession(context.Background(), "192.0.2.1", lab, "", "", "")
+	l, token, err := st.srv.sessions.Start(context.Background(), "192.0.2.1", lab, "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := workstation.New(&rest.Config{Host: api.URL})
-	if err != nil {
+	waitFor(t, "the learner's cluster", func() bool { return l.Conn() != nil })
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "evil", Namespace: "default"}}
+	if _, err := l.Conn().Client.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	l.mu.Lock()
-	l.conn = conn
-	l.mu.Unlock()
-	sid := l.session().ID
+	sid := l.ID()
 	req, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/evil/", nil)
 	req.AddCookie(&http.Cookie{Name: sessionCookie(sid), Value: token})
 	req.Header.Set("Authorization", "Bearer learner-secret")
@@ -425,7 +428,13 @@ func TestAllowedHosts(t *testing.T) {
 // A learner whose clusters failed can press Try again: failed sessions do not count
 // against the per-client cap.
 func TestFailedSessionsDoNotBlockTryAgain(t *testing.T) {
-	st := newSecureServer(t, 3, false, nil)
+	broken := make(chan struct{}) // closed: the clusters turn out broken
+	st := newSecureServer(t, 3, false, func(cfg *Config) {
+		cfg.Connect = func(*cluster.Cluster) (*workstation.Conn, error) {
+			<-broken
+			return nil, errors.New("the API server does not answer")
+		}
+	})
 	for i := 0; i < 2; i++ {
 		if code, _ := st.startFrom(t, "203.0.113.5"); code != http.StatusSeeOther {
 			t.Fatalf("start %d = %d", i+1, code)
@@ -434,14 +443,9 @@ func TestFailedSessionsDoNotBlockTryAgain(t *testing.T) {
 	if code, _ := st.startFrom(t, "203.0.113.5"); code != http.StatusTooManyRequests {
 		t.Fatalf("third live session = %d; want 429", code)
 	}
-	st.srv.mu.Lock()
-	for _, l := range st.srv.learners {
-		l.mu.Lock()
-		l.sess.State = "failed"
-		l.mu.Unlock()
-	}
-	st.srv.mu.Unlock()
-	st.clock.now = st.clock.now.Add(time.Minute) // past the start rate limit
+	close(broken)
+	waitFor(t, "both sessions to fail", func() bool { return st.srv.sessions.Running("203.0.113.5") == 0 })
+	st.clock.Advance(time.Minute) // past the start rate limit
 	if code, body := st.startFrom(t, "203.0.113.5"); code != http.StatusSeeOther {
 		t.Fatalf("Try again after two failed sessions = %d; want 303\n%s", code, body)
 	}

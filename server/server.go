@@ -1,17 +1,23 @@
-// Package server is kindlab's HTTP layer: the chi router, the learner's pages, the
-// Server-Sent Events and terminal websocket of a session, the app proxy into the
-// learner's cluster, health and metrics. Learners are identified by a random token
-// in an HttpOnly cookie scoped to their session's path; every page, stream and
-// websocket of a session checks it.
+// Package server is kindlab's HTTP layer: it translates requests into calls on
+// the learners' sessions (package session) and the workshops (package workshop),
+// and renders the answers (package web). Its rooms:
+//
+//   - server.go: the Server, its routes and the session check of every learner URL;
+//   - learner.go: the catalog, starting a lab, the lab page, step changes, reset,
+//     completion and the learner's Server-Sent Events;
+//   - app.go: app links, proxied into the learner's cluster and sandboxed;
+//   - instructor.go: instructor sign-in, workshops, joining, instructor actions;
+//   - dashboard.go: the live dashboard (progress grids and the websocket);
+//   - guard.go and cookies.go: Host allow-list, trusted proxies, per-client limits,
+//     cookies and CSRF.
+//
+// Learners are identified by a random token in an HttpOnly cookie scoped to their
+// session's path; every page, stream and websocket of a session checks it.
 package server
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,31 +31,19 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/static"
 )
 
-// Clock tells the time; tests inject a fake one.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // Pool is what the server needs of the warm pool.
 type Pool interface {
-	Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error)
-	Release(ctx context.Context, name string) error
+	session.Pool
 	Stats() cluster.PoolStats
-}
-
-// Clusters finds clusters by name (for sessions recovered after a restart).
-type Clusters interface {
-	Get(ctx context.Context, name string) (*cluster.Cluster, error)
-	List(ctx context.Context) ([]string, error)
-	Delete(ctx context.Context, name string) error
 }
 
 // Config holds the server's dependencies and settings.
@@ -58,9 +52,9 @@ type Config struct {
 	Manifests fs.FS
 	Store     *store.Store
 	Pool      Pool
-	Clusters  Clusters
+	Clusters  session.Clusters
 	Logger    *slog.Logger
-	Clock     Clock
+	Clock     clock.Clock
 	// IdleTimeout ends a session nobody has looked at for this long; MaxAge ends
 	// any session this long after it started.
 	IdleTimeout time.Duration
@@ -79,6 +73,9 @@ type Config struct {
 	Limits Limits
 	// InstructorToken signs instructors in (to create workshops); empty disables it.
 	InstructorToken string
+	// Connect opens a claimed cluster (default: its kubeconfig); unit tests hand
+	// out a fake one.
+	Connect func(*cluster.Cluster) (*workstation.Conn, error)
 }
 
 // Server serves kindlab. Build it with New, serve Handler, stop with Close.
@@ -88,14 +85,13 @@ type Server struct {
 	cancel   context.CancelFunc
 	metrics  *metrics
 	terminal *terminal.Handler
+	sessions *session.Manager
 	ws       *workshops
 
-	nsLimits cluster.NamespaceLimits // what every learner namespace gets (platform/namespace)
-	starts   *limiters               // lab starts and resets, per client
-	logins   *limiters               // instructor sign-in attempts, per client
+	starts *limiters // lab starts and resets, per client
+	logins *limiters // instructor sign-in attempts, per client
 
 	mu          sync.Mutex
-	learners    map[string]*learner
 	instructors map[string]time.Time // instructor sign-in sessions: token hash -> expiry
 }
 
@@ -109,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
+		cfg.Clock = clock.System{}
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 2 * time.Hour
@@ -128,13 +124,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, learners: map[string]*learner{},
-		instructors: map[string]time.Time{}, nsLimits: limits,
+		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, instructors: map[string]time.Time{},
 		starts: newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
 		logins: newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
 	if err := s.initWorkshops(); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.sessions, err = session.New(ctx, session.Config{
+		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
+		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
+		CheckTick: cfg.CheckTick, Connect: cfg.Connect, OnEvent: s.onEvent,
+	})
+	if err != nil {
 		cancel()
 		return nil, err
 	}
@@ -144,6 +148,14 @@ func New(cfg Config) (*Server, error) {
 // Close stops background work. Sessions stay in the store and come back on the
 // next start.
 func (s *Server) Close() { s.cancel() }
+
+// Recover rebuilds the live sessions after a restart (session.Manager.Recover).
+func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) error {
+	return s.sessions.Recover(ctx, adopt)
+}
+
+// Reap ends expired and idle sessions every interval until ctx ends.
+func (s *Server) Reap(ctx context.Context, interval time.Duration) { s.sessions.Reap(ctx, interval) }
 
 // Handler is the whole route tree.
 func (s *Server) Handler() http.Handler {
@@ -157,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/s/{sid}", func(r chi.Router) {
 		r.Use(s.loadLearner)
 		r.Get("/", s.labPage)
+		r.Post("/step", s.step)
 		r.Get("/events", s.events)
 		r.Get("/terminal", s.terminal.ServeHTTP)
 		r.Post("/reset", s.reset)
@@ -199,42 +212,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// Cookies: a session's token cookie is scoped to its own path, so one browser can
-// hold several sessions and no session's cookie reaches another's URLs.
-const csrfCookie = "kindlab_csrf"
-
-func sessionCookie(sid string) string { return "kindlab_" + sid }
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
-
-// csrfToken returns the double-submit token of this browser, setting it if new.
-func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 16 {
-		return c.Value
-	}
-	t := randomToken(18)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: t, Path: "/", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
-	return t
-}
-
-// checkCSRF verifies a form's csrf field against the cookie.
-func checkCSRF(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || c.Value == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1
-}
-
 type ctxKey struct{}
 
 // loadLearner finds the session of the URL and checks the browser holds its token.
@@ -255,11 +232,9 @@ func (s *Server) loadLearner(next http.Handler) http.Handler {
 
 var errForbidden = errors.New("server: not this browser's session")
 
-func (s *Server) learnerFor(r *http.Request) (*learner, error) {
+func (s *Server) learnerFor(r *http.Request) (*session.Learner, error) {
 	sid := chi.URLParam(r, "sid")
-	s.mu.Lock()
-	l, ok := s.learners[sid]
-	s.mu.Unlock()
+	l, ok := s.sessions.Get(sid)
 	if !ok {
 		return nil, store.ErrNotFound
 	}
@@ -267,13 +242,15 @@ func (s *Server) learnerFor(r *http.Request) (*learner, error) {
 	if err != nil {
 		return nil, errForbidden
 	}
-	if subtle.ConstantTimeCompare([]byte(hashToken(c.Value)), []byte(l.session().TokenHash)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(session.HashToken(c.Value)), []byte(l.Session().TokenHash)) != 1 {
 		return nil, errForbidden
 	}
 	return l, nil
 }
 
-func learnerOf(r *http.Request) *learner { return r.Context().Value(ctxKey{}).(*learner) }
+func learnerOf(r *http.Request) *session.Learner {
+	return r.Context().Value(ctxKey{}).(*session.Learner)
+}
 
 // authorizeTerminal admits a websocket that carries the session cookie and the
 // page's terminal token.
@@ -282,11 +259,11 @@ func (s *Server) authorizeTerminal(r *http.Request, hello terminal.Hello) (*term
 	if err != nil {
 		return nil, false, err
 	}
-	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(l.session().TermToken)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(l.Session().TermToken)) != 1 {
 		return nil, false, errors.New("wrong terminal token")
 	}
-	l.touch()
-	t, err := l.terminal(s.ctx)
+	l.Touch()
+	t, err := l.Terminal()
 	return t, false, err
 }
 

@@ -274,9 +274,9 @@ func TestDashboardLoad200(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sid := fmt.Sprintf("s%03d", i)
-			srv.record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindJoin, Name: fmt.Sprintf("learner-%d", i)})
+			srv.sessions.Record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindJoin, Name: fmt.Sprintf("learner-%d", i)})
 			for k := 1; k < perLearner; k++ {
-				srv.record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindCheck, Step: 1,
+				srv.sessions.Record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindCheck, Step: 1,
 					CheckID: "homepage-ready", Status: "fail", Message: fmt.Sprintf("attempt %d of %s", k, sid)})
 				sent <- time.Now()
 				time.Sleep(20 * time.Millisecond)

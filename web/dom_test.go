@@ -171,3 +171,17 @@ func inputNamed(n *html.Node, name string) *html.Node {
 }
 
 type htmlNode = html.Node
+
+// goesTo is where a button takes the browser: its form's action, and for a
+// step button the step it posts ("/s/1/step step=2"); a link's href otherwise.
+func goesTo(n *html.Node) string {
+	if n.Data != "button" {
+		return attrOr(n, "href")
+	}
+	for f := n.Parent; f != nil; f = f.Parent {
+		if f.Type == html.ElementNode && f.Data == "form" {
+			return attrOr(f, "action") + " " + attrOr(n, "name") + "=" + attrOr(n, "value")
+		}
+	}
+	return ""
+}

@@ -362,7 +362,7 @@ func TestDashboard(t *testing.T) {
 	v := DashboardView{
 		CSRF: "csrf-1", WorkshopID: "w1", Title: "Tuesday", Code: "AB12", JoinURL: "https://k.example/join/AB12",
 		Capacity: 20, Ends: time.Date(2025, 5, 6, 15, 30, 0, 0, time.UTC),
-		Grid: DashboardGridView{WorkshopID: "w1", CSRF: "csrf-1", Grid: testGrid(), Steps: 3},
+		Grids: []DashboardGridView{{WorkshopID: "w1", CSRF: "csrf-1", Grid: testGrid(), Steps: 3}},
 	}
 	d := render(t, Dashboard(v))
 	grid := d.must("grid")

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -68,13 +67,15 @@ type DashboardView struct {
 	JoinURL    string // the full join link
 	Capacity   int
 	Ends       time.Time
-	Grid       DashboardGridView
+	Grids      []DashboardGridView // one per lab of the workshop
 }
 
 // DashboardGridView is the dashboard's live part, rendered by DashboardGrid
 // on every change and sent to the browser over the dashboard's websocket.
 type DashboardGridView struct {
 	WorkshopID string
+	LabID      string
+	LabTitle   string
 	CSRF       string
 	Grid       workshop.GridView
 	Steps      int // steps of the lab; len(Grid.Steps) when 0
@@ -90,31 +91,6 @@ type WatchView struct {
 }
 
 // The instructor's paths. The server mounts its routes on the same paths.
-
-const (
-	instructorLoginURL     = "/instructor/login"
-	instructorWorkshopsURL = "/instructor/workshops"
-	instructorLogoutURL    = "/instructor/logout"
-)
-
-// joinURL is where the join form posts.
-func joinURL(code string) string { return "/join/" + url.PathEscape(code) }
-
-// workshopURL is a workshop's dashboard.
-func workshopURL(id string) string { return "/w/" + url.PathEscape(id) }
-
-func workshopLiveURL(id string) string      { return workshopURL(id) + "/live" }
-func workshopBroadcastURL(id string) string { return workshopURL(id) + "/broadcast" }
-func workshopExportURL(id, ext string) string {
-	return workshopURL(id) + "/export." + ext
-}
-
-func watchURL(id, sid string) string { return workshopURL(id) + "/watch/" + url.PathEscape(sid) }
-
-// learnerActionURL is where a learner action form (reset, fast-forward, extend) posts.
-func learnerActionURL(id, sid, action string) string {
-	return workshopURL(id) + "/learners/" + url.PathEscape(sid) + "/" + action
-}
 
 // steps is how many step columns the grid has.
 func (v DashboardGridView) steps() int {

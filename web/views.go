@@ -287,6 +287,7 @@ func capitalize(s string) string {
 type CompleteView struct {
 	Chrome
 	SessionID   string
+	CSRF        string
 	LabTitle    string
 	TimeTaken   time.Duration
 	StepsPassed int

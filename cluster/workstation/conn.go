@@ -62,6 +62,12 @@ func New(cfg *rest.Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return With(cfg, cs, dyn)
+}
+
+// With makes a Conn of clients built elsewhere (unit tests pass fakes); exec and
+// the app transport still speak HTTP to cfg.Host.
+func With(cfg *rest.Config, cs kubernetes.Interface, dyn dynamic.Interface) (*Conn, error) {
 	rt, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, err

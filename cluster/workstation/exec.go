@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -22,17 +24,25 @@ const maxOutput = 1 << 20
 var _ check.Execer = (*Conn)(nil)
 
 // executor is the pods/exec stream of one command: the websocket protocol,
-// falling back to SPDY for API servers that lack it.
+// falling back to SPDY for API servers that lack it. The URL is built from the
+// rest config alone, so a Conn whose Client is a fake still execs over HTTP.
 func (c *Conn) executor(namespace, pod string, opts *corev1.PodExecOptions) (remotecommand.Executor, error) {
-	req := c.Client.CoreV1().RESTClient().Post().
-		Resource("pods").Namespace(namespace).Name(pod).SubResource("exec").
-		VersionedParams(opts, scheme.ParameterCodec)
-	spdy, err := remotecommand.NewSPDYExecutor(c.Config, http.MethodPost, req.URL())
+	u, err := url.Parse(c.Config.Host)
+	if err != nil {
+		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	u.Path = path.Join("/", u.Path, "api/v1/namespaces", namespace, "pods", pod, "exec")
+	query, err := scheme.ParameterCodec.EncodeParameters(opts, corev1.SchemeGroupVersion)
+	if err != nil {
+		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	u.RawQuery = query.Encode()
+	spdy, err := remotecommand.NewSPDYExecutor(c.Config, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
 	}
 	// The websocket executor must use GET (RFC 6455 section 4.1).
-	ws, err := remotecommand.NewWebSocketExecutor(c.Config, http.MethodGet, req.URL().String())
+	ws, err := remotecommand.NewWebSocketExecutor(c.Config, http.MethodGet, u.String())
 	if err != nil {
 		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -28,10 +30,6 @@ import (
 )
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-
-type fakeClock struct{ t time.Time }
-
-func (c fakeClock) Now() time.Time { return c.t }
 
 // execFunc answers the commands of a fakeExec.
 type execFunc func(ctx context.Context, ns, pod, container string, cmd []string) (string, string, int, error)
@@ -165,7 +163,7 @@ func newEnvWith(cs *fake.Clientset, objs ...runtime.Object) *env {
 		Dynamic:     e.dyn,
 		Exec:        e.exec,
 		Workstation: Workstation{Namespace: "kindlab", Pod: "workstation", Container: "shell"},
-		Clock:       fakeClock{t0},
+		Clock:       clock.NewFake(t0),
 		RunTimeout:  time.Second,
 	})
 	return e

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -22,15 +24,6 @@ import (
 type Execer interface {
 	Exec(ctx context.Context, namespace, pod, container string, cmd []string) (stdout, stderr string, exitCode int, err error)
 }
-
-// Clock tells the time of results.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // Workstation is the learner's workstation pod, where history and script
 // checks run.
@@ -48,7 +41,7 @@ type Config struct {
 	Dynamic     dynamic.Interface
 	Exec        Execer
 	Workstation Workstation
-	Clock       Clock         // default: the system clock
+	Clock       clock.Clock   // default: the system clock
 	RunTimeout  time.Duration // bound on one evaluation; default 10s
 }
 
@@ -63,7 +56,7 @@ type Engine struct {
 // New returns an Engine for cfg.
 func New(cfg Config) *Engine {
 	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
+		cfg.Clock = clock.System{}
 	}
 	if cfg.RunTimeout <= 0 {
 		cfg.RunTimeout = 10 * time.Second

@@ -257,11 +257,7 @@ func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.S
 	start := time.Now()
 	sr = StepResult{Step: step.File, Title: step.Title}
 	defer func() { sr.Duration = time.Since(start) }()
-	ns := lab.Namespace
-	if ns == "" {
-		ns = labs.DefaultNamespace
-	}
-	state, err := e.engine.Begin(ctx, step, ns)
+	state, err := e.engine.Begin(ctx, step, lab.WorkNamespace())
 	if err != nil {
 		sr.Error = fmt.Sprintf("begin step: %v", err)
 		return sr

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -80,6 +82,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// State is where a session is in its life.
+type State string
+
+// Session states. A session is provisioning until its cluster and terminal are
+// ready; a failed one offers Try again (a reset); an expired one is over.
+const (
+	StateProvisioning State = "provisioning"
+	StateReady        State = "ready"
+	StateFailed       State = "failed"
+	StateExpired      State = "expired"
+)
+
 // Session is a learner's session.
 type Session struct {
 	ID        string
@@ -88,7 +102,7 @@ type Session struct {
 	Lab       string
 	Cluster   string // full cluster name, empty while provisioning
 	Step      int    // current step, 1-based
-	State     string // provisioning, ready, failed, expired
+	State     State
 	Created   time.Time
 	LastSeen  time.Time
 	Expires   time.Time // absolute expiry
@@ -127,7 +141,7 @@ func (s *Store) Session(ctx context.Context, id string) (Session, error) {
 }
 
 // Sessions returns the sessions in a state ("" for all), oldest first.
-func (s *Store) Sessions(ctx context.Context, state string) ([]Session, error) {
+func (s *Store) Sessions(ctx context.Context, state State) ([]Session, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE ? = '' OR state = ? ORDER BY created`, state, state)
 	if err != nil {
 		return nil, err
@@ -210,7 +224,7 @@ type Event struct {
 	ID      int64
 	At      time.Time
 	Session string
-	Kind    string // join, leave, step-start, step-pass, check, reset, fast-forward, ...
+	Kind    workshop.Kind
 	Step    int
 	Detail  string
 	// For workshop learners' events: the workshop and a check result.

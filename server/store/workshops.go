@@ -108,8 +108,8 @@ func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
 // WorkshopEvents returns the events of a workshop's learners in order, as the
 // instructor's export shows them.
 func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]workshop.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, '')
-		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session
+	rows, err := s.db.QueryContext(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
+		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session LEFT JOIN sessions x ON x.id = e.session
 		WHERE e.workshop = ? ORDER BY e.at, e.id`, workshopID)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]worksh
 	for rows.Next() {
 		var e workshop.Event
 		var at int64
-		if err := rows.Scan(&at, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name); err != nil {
+		if err := rows.Scan(&at, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name, &e.Lab); err != nil {
 			return nil, err
 		}
 		e.At, e.Workshop = time.UnixMilli(at), workshopID

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -20,7 +22,7 @@ type conn struct {
 	r         *http.Request
 	authorize func(*http.Request, Hello) (*Session, bool, error)
 	log       *slog.Logger
-	clock     Clock
+	clock     clock.Clock
 	lim       Limits
 
 	attached   chan attachment // reader → writer, once, after hello
@@ -183,7 +185,7 @@ func (c *conn) drain() {
 
 // hello authorizes the first message and attaches the client; it reports
 // false when the connection is closing.
-func (c *conn) hello(typ int, data []byte, timer Timer) bool {
+func (c *conn) hello(typ int, data []byte, timer clock.Timer) bool {
 	var m clientMessage
 	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m.Type != "hello" {
 		c.requestClose(websocket.ClosePolicyViolation, "the first message must be hello")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -89,7 +91,7 @@ type Handler struct {
 	AllowedOrigins []string
 
 	Logger *slog.Logger // nil discards
-	Clock  Clock        // nil is SystemClock
+	Clock  clock.Clock  // nil is the system clock
 	Limits Limits
 }
 
@@ -125,16 +127,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Debug("terminal upgrade failed", slog.Any("error", err))
 		return // Upgrade has replied
 	}
-	clock := h.Clock
-	if clock == nil {
-		clock = SystemClock{}
+	clk := h.Clock
+	if clk == nil {
+		clk = clock.System{}
 	}
 	c := &conn{
 		ws:         ws,
 		r:          r,
 		authorize:  h.Authorize,
 		log:        log,
-		clock:      clock,
+		clock:      clk,
 		lim:        h.Limits.withDefaults(),
 		attached:   make(chan attachment, 1),
 		ctrl:       make(chan []byte, controlQueueLen),

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -25,7 +27,7 @@ const failAfter = 30 * time.Second
 type testEnv struct {
 	term  *fakeTerm
 	sess  *Session
-	clock *fakeClock
+	clock *clock.Fake
 	h     *Handler
 	srv   *httptest.Server
 	url   string
@@ -452,7 +454,7 @@ func TestHelloRequired(t *testing.T) {
 			e := newEnv(t, false, Limits{})
 			ws := e.open(t)
 			if tt.first == "" {
-				e.clock.waitTimers(t, 2) // hello timeout and ping ticker
+				e.clock.WaitTimers(t, 2) // hello timeout and ping ticker
 				e.clock.Advance(DefaultHelloTimeout)
 			} else if err := ws.WriteMessage(websocket.TextMessage, []byte(tt.first)); err != nil {
 				t.Fatal(err)
@@ -555,7 +557,7 @@ func TestPings(t *testing.T) {
 			}
 		}
 	}()
-	e.clock.waitTimers(t, 1) // the ping ticker; the hello timer is stopped
+	e.clock.WaitTimers(t, 1) // the ping ticker; the hello timer is stopped
 	e.clock.Advance(DefaultPingPeriod)
 	select {
 	case <-pinged:

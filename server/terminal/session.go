@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/kindlab/kindlab/internal/clock"
 )
 
 // Session defaults.
@@ -78,7 +80,7 @@ func WithQueueLen(n int) SessionOption {
 }
 
 // WithClock sets the clock used for LastActivity.
-func WithClock(c Clock) SessionOption {
+func WithClock(c clock.Clock) SessionOption {
 	return sessionOptionFunc(func(s *Session) error {
 		if c == nil {
 			return errors.New("clock: must not be nil")
@@ -105,7 +107,7 @@ func WithLogger(l *slog.Logger) SessionOption {
 // blocking (see the package documentation for the slow-client policy).
 type Session struct {
 	term     Terminal
-	clock    Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	maxBytes int
 	queueLen int
@@ -131,7 +133,7 @@ type Session struct {
 func NewSession(t Terminal, opts ...SessionOption) (*Session, error) {
 	s := &Session{
 		term:     t,
-		clock:    SystemClock{},
+		clock:    clock.System{},
 		log:      slog.New(slog.DiscardHandler),
 		maxBytes: DefaultBufferSize,
 		queueLen: DefaultQueueLen,

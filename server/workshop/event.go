@@ -2,16 +2,20 @@ package workshop
 
 import "time"
 
-// Event kinds.
+// Kind is what an Event says happened.
+type Kind string
+
+// Event kinds, as stored and exported.
 const (
-	KindJoin        = "join"
-	KindLeave       = "leave"
-	KindStepStart   = "step-start"
-	KindStepPass    = "step-pass"
-	KindCheck       = "check"
-	KindReset       = "reset"
-	KindFastForward = "fast-forward"
-	KindMessage     = "message"
+	KindJoin        Kind = "join"         // a learner started a session
+	KindReady       Kind = "ready"        // their cluster and terminal are ready
+	KindLeave       Kind = "leave"        // the session ended
+	KindStepStart   Kind = "step-start"   // a step became current
+	KindStepPass    Kind = "step-pass"    // every check of a step passed
+	KindCheck       Kind = "check"        // one check's result changed
+	KindReset       Kind = "reset"        // the learner got a fresh cluster
+	KindFastForward Kind = "fast-forward" // the instructor ran the solutions up to a step
+	KindMessage     Kind = "message"      // the instructor's broadcast
 )
 
 // Check statuses. Only StatusFail counts towards Stuck.
@@ -26,10 +30,11 @@ type Event struct {
 	At       time.Time
 	Workshop string // workshop ID; routes the event in the Hub
 	Session  string // learner session ID; empty for workshop-wide messages
-	Kind     string // one of the Kind constants
-	Step     int    // from 1; 0 means no step (or every step, for reset)
+	Kind     Kind
+	Step     int // from 1; 0 means no step (or every step, for reset)
 	CheckID  string
 	Status   string
 	Message  string
 	Name     string // learner display name (join)
+	Lab      string // the learner's lab; empty for workshop-wide messages
 }

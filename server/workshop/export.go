@@ -34,7 +34,7 @@ func WriteCSV(w io.Writer, events []Event) error {
 		rec[0] = e.At.UTC().Format(time.RFC3339Nano)
 		rec[1] = defuse(e.Session)
 		rec[2] = defuse(e.Name)
-		rec[3] = defuse(e.Kind)
+		rec[3] = defuse(string(e.Kind))
 		rec[4] = ""
 		if e.Step != 0 {
 			rec[4] = strconv.Itoa(e.Step)
@@ -85,7 +85,7 @@ func WriteJSON(w io.Writer, events []Event) error {
 	}
 	for i, e := range events {
 		b, err := json.Marshal(exportRecord{
-			At: e.At.UTC().Format(time.RFC3339Nano), Session: e.Session, Name: e.Name, Kind: e.Kind,
+			At: e.At.UTC().Format(time.RFC3339Nano), Session: e.Session, Name: e.Name, Kind: string(e.Kind),
 			Step: e.Step, Check: e.CheckID, Status: e.Status, Message: e.Message,
 		})
 		if err != nil {

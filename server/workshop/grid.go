@@ -199,7 +199,7 @@ func (g *Grid) Apply(e Event) {
 	needStep := e.Kind == KindStepStart || e.Kind == KindStepPass || e.Kind == KindCheck || e.Kind == KindFastForward
 	if (needStep && (e.Step < 1 || e.Step > len(g.steps))) || e.Step < 0 || e.Step > len(g.steps) {
 		g.log.Debug("grid: step out of range", slog.String("learner", e.Session),
-			slog.String("kind", e.Kind), slog.Int("step", e.Step))
+			slog.String("kind", string(e.Kind)), slog.Int("step", e.Step))
 		return
 	}
 
@@ -278,10 +278,10 @@ func (g *Grid) Apply(e Event) {
 			step = l.current
 		}
 		if step > 0 {
-			l.cells[step-1].addMessage(CheckMessage{At: e.At, Status: KindMessage, Message: e.Message})
+			l.cells[step-1].addMessage(CheckMessage{At: e.At, Status: string(KindMessage), Message: e.Message})
 		}
 	default:
-		g.log.Debug("grid: unknown event kind", slog.String("learner", e.Session), slog.String("kind", e.Kind))
+		g.log.Debug("grid: unknown event kind", slog.String("learner", e.Session), slog.String("kind", string(e.Kind)))
 	}
 }
 

@@ -29,7 +29,7 @@ func fails(check string, n int, from time.Duration) []Event {
 
 func seq(parts ...[]Event) []Event { return slices.Concat(parts...) }
 
-func ev(d time.Duration, kind string, step int) Event {
+func ev(d time.Duration, kind Kind, step int) Event {
 	return Event{At: at(d), Session: "s1", Kind: kind, Step: step}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/kindlab/kindlab/internal/clock"
 )
 
 // DefaultQueueLen is how many events may wait for one subscriber before it is
@@ -33,7 +35,7 @@ var (
 // dashboards (every event) and learners (instructor messages). Publish never
 // blocks; see the package documentation for the slow-subscriber policy.
 type Hub struct {
-	clock    Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	queueLen int
 

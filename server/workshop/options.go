@@ -5,26 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
+
+	"github.com/kindlab/kindlab/internal/clock"
 )
-
-// Clock is the time source; tests use a fake one.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the Clock of the time package.
-type SystemClock struct{}
-
-var _ Clock = SystemClock{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
 
 // config holds every setting an Option can change. Each constructor reads
 // the fields it uses and ignores the others.
 type config struct {
-	clock     Clock
+	clock     clock.Clock
 	log       *slog.Logger
 	rand      io.Reader
 	queueLen  int
@@ -43,7 +31,7 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		clock:     SystemClock{},
+		clock:     clock.System{},
 		log:       slog.New(slog.DiscardHandler),
 		queueLen:  DefaultQueueLen,
 		failLimit: DefaultFailLimit,
@@ -61,7 +49,7 @@ func newConfig(opts []Option) (config, error) {
 
 // WithClock sets the clock (Registry: creation and join times, end of
 // workshop; Hub: time of broadcast messages).
-func WithClock(c Clock) Option {
+func WithClock(c clock.Clock) Option {
 	return optionFunc(func(cfg *config) error {
 		if c == nil {
 			return errors.New("clock: must not be nil")

@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kindlab/kindlab/internal/clock"
 )
 
 // Limits on workshop input.
@@ -92,7 +94,7 @@ type Store interface {
 // Registry creates workshops, seats learners and authorizes instructors.
 type Registry struct {
 	store Store
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 	rand  io.Reader
 

@@ -8,9 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/internal/clock"
 )
 
-func newTestRegistry(t *testing.T, opts ...Option) (*Registry, *fakeClock) {
+func newTestRegistry(t *testing.T, opts ...Option) (*Registry, *clock.Fake) {
 	t.Helper()
 	clock := newFakeClock()
 	r, err := NewRegistry(NewMemStore(), append([]Option{WithClock(clock)}, opts...)...)

@@ -1,10 +1,11 @@
-package terminal
+// Package clock is kindlab's one time source: the system clock in production and
+// a Fake that moves only when told to in tests. Socket deadlines are wall-clock
+// by nature (the network stack compares them with real time) and use time.Now.
+package clock
 
 import "time"
 
-// Clock is the time source for timers (hello timeout, pings) and timestamps,
-// so tests can use a fake one. Socket deadlines are wall-clock by nature (the
-// network stack compares them with real time) and use time.Now.
+// Clock tells the time and runs timers.
 type Clock interface {
 	Now() time.Time
 	NewTicker(d time.Duration) Ticker
@@ -24,19 +25,19 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock is the Clock of the time package.
-type SystemClock struct{}
+// System is the Clock of the time package.
+type System struct{}
 
-var _ Clock = SystemClock{}
+var _ Clock = System{}
 
 // Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
+func (System) Now() time.Time { return time.Now() }
 
 // NewTicker wraps time.NewTicker.
-func (SystemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+func (System) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
 
 // AfterFunc wraps time.AfterFunc.
-func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (System) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 type systemTicker struct{ t *time.Ticker }
 

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/go-chi/chi/v5"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kindlab/kindlab/web"
+)
+
+// app proxies to a Service of the learner's cluster through the API server's
+// service proxy on 127.0.0.1; only the session's own cookie gets here.
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	l := learnerOf(r)
+	conn := l.Conn()
+	if conn == nil {
+		s.errorPage(w, r, http.StatusServiceUnavailable, publicError{"Your cluster is not ready yet."})
+		return
+	}
+	service := chi.URLParam(r, "service")
+	if !validName(service) {
+		s.errorPage(w, r, http.StatusNotFound, nil)
+		return
+	}
+	ns := l.Lab().WorkNamespace()
+	base, err := url.Parse(conn.Config.Host)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	prefix := web.AppURL(l.ID(), service)
+	sub := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
+	target, err := appTarget(r.Context(), conn.Client, ns, service)
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " is not running in your cluster yet: " + err.Error()})
+		return
+	}
+	target += sub
+	ctx, cancel := context.WithTimeout(r.Context(), appTimeout)
+	defer cancel()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = base.Scheme, base.Host, base.Host
+			pr.Out.URL.Path, pr.Out.URL.RawPath = target, ""
+			// Only an allow-list of headers goes on: never kindlab's cookies, nor
+			// anything that tells the app about kindlab's origin or the learner.
+			for k := range pr.Out.Header {
+				if !appRequestHeaders[http.CanonicalHeaderKey(k)] {
+					pr.Out.Header.Del(k)
+				}
+			}
+		},
+		Transport: conn.Transport(),
+		ModifyResponse: func(resp *http.Response) error {
+			sandboxApp(resp.Header)
+			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusNotFound {
+				resp.Header.Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.Logger.Warn("app proxy", "service", service, "error", err)
+			msg := "The app " + service + " does not answer. Is its Service there, and are its pods ready?"
+			if errors.Is(err, context.DeadlineExceeded) {
+				msg = "The app " + service + " took longer than " + appTimeout.String() + " to answer."
+			}
+			s.errorPage(w, r, http.StatusBadGateway, publicError{msg})
+		},
+	}
+	proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// appTimeout bounds one request to a learner's app, end to end.
+const appTimeout = 30 * time.Second
+
+// appRequestHeaders are the request headers an app link forwards.
+var appRequestHeaders = map[string]bool{
+	"Accept": true, "Accept-Language": true, "Accept-Encoding": true, "Cache-Control": true,
+	"Content-Type": true, "Content-Length": true, "If-Match": true, "If-None-Match": true,
+	"If-Modified-Since": true, "If-Unmodified-Since": true, "Range": true, "User-Agent": true,
+}
+
+// sandboxApp makes a learner's app response harmless on kindlab's origin: the page
+// runs in a sandbox with an opaque origin (its script cannot read kindlab's cookies,
+// storage or pages, nor call kindlab as the learner), and the headers that could
+// set or clear kindlab's cookies, register a service worker or change how the
+// browser treats the origin are dropped.
+func sandboxApp(h http.Header) {
+	for _, k := range []string{"Set-Cookie", "Set-Cookie2", "Service-Worker-Allowed", "Clear-Site-Data",
+		"Strict-Transport-Security", "Content-Security-Policy", "Content-Security-Policy-Report-Only",
+		"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Refresh", "Link",
+		"Origin-Agent-Cluster", "Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy"} {
+		h.Del(k)
+	}
+	h.Set("Content-Security-Policy", "sandbox allow-scripts allow-forms allow-popups allow-modals")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+}
+
+// appTarget is the API server path that reaches an app: its Service when there is
+// one (through the service proxy), else a ready pod of the Deployment of that name
+// (as a port-forward would, before the lab has made a Service).
+func appTarget(ctx context.Context, cs kubernetes.Interface, ns, name string) (string, error) {
+	if _, err := cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		return fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy", ns, name), nil
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("no Service or Deployment named %s", name)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+				port := 80
+				if cs := p.Spec.Containers; len(cs) > 0 && len(cs[0].Ports) > 0 {
+					port = int(cs[0].Ports[0].ContainerPort)
+				}
+				return fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:%d/proxy", ns, p.Name, port), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no ready pod of Deployment %s", name)
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

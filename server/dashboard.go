@@ -1,0 +1,231 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/web"
+)
+
+// workshops is the instructor side: the registry, a progress grid per lab of each
+// workshop, and the live hub.
+type workshops struct {
+	registry *workshop.Registry
+	hub      *workshop.Hub
+	mu       sync.Mutex
+	grids    map[gridKey]*workshop.Grid
+}
+
+func (s *Server) initWorkshops() error {
+	reg, err := workshop.NewRegistry(s.Store.Workshops(), workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
+	if err != nil {
+		return err
+	}
+	hub, err := workshop.NewHub(workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
+	if err != nil {
+		return err
+	}
+	s.ws = &workshops{registry: reg, hub: hub, grids: map[gridKey]*workshop.Grid{}}
+	return nil
+}
+
+// gridKey names one lab's progress grid of one workshop.
+type gridKey struct{ workshop, lab string }
+
+// grid returns the progress grid of one lab of a workshop, rebuilt from the
+// stored events the first time it is asked for (after a restart, too).
+func (s *Server) grid(ctx context.Context, w workshop.Workshop, labID string) (*workshop.Grid, error) {
+	s.ws.mu.Lock()
+	defer s.ws.mu.Unlock()
+	key := gridKey{w.ID, labID}
+	if g, ok := s.ws.grids[key]; ok {
+		return g, nil
+	}
+	lab, ok := s.Catalog.Lab(labID)
+	if !ok {
+		return nil, fmt.Errorf("workshop %s: no lab %s", w.ID, labID)
+	}
+	var steps []workshop.Step
+	for _, st := range lab.Steps {
+		steps = append(steps, workshop.Step{Title: st.Title, Estimate: st.Estimate.Std()})
+	}
+	g, err := workshop.NewGrid(steps, workshop.WithClock(s.Clock))
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.Store.WorkshopEvents(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if e.Lab == labID || e.Lab == "" {
+			g.Apply(e)
+		}
+	}
+	s.ws.grids[key] = g
+	return g, nil
+}
+
+// onEvent feeds a recorded event of a workshop to its lab's grid (a message goes
+// to every grid of the workshop) and to the live dashboards.
+func (s *Server) onEvent(e workshop.Event) {
+	if e.Workshop == "" {
+		return
+	}
+	ctx := s.ctx
+	w, err := s.Store.Workshops().Workshop(ctx, e.Workshop)
+	if err != nil {
+		s.Logger.Error("workshop of an event", "workshop", e.Workshop, "error", err)
+		return
+	}
+	for _, lab := range w.Labs {
+		if e.Lab != "" && e.Lab != lab {
+			continue
+		}
+		if g, err := s.grid(ctx, w, lab); err == nil {
+			g.Apply(e)
+		}
+	}
+	s.ws.hub.Publish(e)
+}
+
+// gridViews renders the progress of every lab of a workshop.
+func (s *Server) gridViews(ctx context.Context, ws workshop.Workshop, csrf string) ([]web.DashboardGridView, error) {
+	var out []web.DashboardGridView
+	for _, id := range ws.Labs {
+		g, err := s.grid(ctx, ws, id)
+		if err != nil {
+			return nil, err
+		}
+		lab, _ := s.Catalog.Lab(id)
+		snap := g.Snapshot(s.Clock.Now())
+		out = append(out, web.DashboardGridView{WorkshopID: ws.ID, LabID: id, LabTitle: lab.Title, CSRF: csrf, Grid: snap, Steps: len(snap.Steps)})
+	}
+	return out, nil
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	ws := workshopOf(r)
+	csrf := s.csrfToken(w, r)
+	grids, err := s.gridViews(r.Context(), ws, csrf)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, web.Dashboard(web.DashboardView{CSRF: csrf, WorkshopID: ws.ID, Title: ws.Title, Code: ws.Code,
+		JoinURL: s.absolute(r, web.JoinURL(ws.Code)), Capacity: ws.Capacity, Ends: ws.Ends, Grids: grids}))
+}
+
+// dashboardLive streams the grids (as rendered HTML) and the capacity over a
+// websocket: at once, after every event of the workshop (coalesced over 100 ms),
+// and every few seconds for the clocks.
+func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
+	ws := workshopOf(r)
+	csrf := s.csrfToken(w, r)
+	up := websocket.Upgrader{} // same-origin only: gorilla's default CheckOrigin
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	sub, cancel := s.ws.hub.Subscribe(ws.ID)
+	defer cancel()
+	// The browser sends nothing but pongs: anything large is refused, and a browser
+	// that stops answering pings is dropped.
+	conn.SetReadLimit(dashboardReadLimit)
+	conn.SetReadDeadline(time.Now().Add(dashboardPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(dashboardPongWait)) })
+	go func() { // reader: notices the browser going away
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				cancel()
+				return
+			}
+		}
+	}()
+	send := func() error {
+		grids, err := s.gridViews(r.Context(), ws, csrf)
+		if err != nil {
+			return err
+		}
+		var html strings.Builder
+		if err := web.DashboardGrids(grids).Render(r.Context(), &html); err != nil {
+			return err
+		}
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := conn.WriteJSON(map[string]any{"type": "grid", "html": html.String()}); err != nil {
+			return err
+		}
+		p := s.Pool.Stats()
+		return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "claimed": p.Claimed, "creating": p.Creating,
+			"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
+	}
+	if send() != nil {
+		return
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	ping := time.NewTicker(dashboardPongWait * 9 / 10)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ping.C:
+			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)) != nil {
+				return
+			}
+			continue
+		case _, ok := <-sub.Events():
+			if !ok {
+				return // too slow: the browser reconnects and gets a fresh grid
+			}
+			time.Sleep(100 * time.Millisecond) // coalesce a burst
+		drain:
+			for {
+				select {
+				case _, ok := <-sub.Events():
+					if !ok {
+						return
+					}
+				default:
+					break drain
+				}
+			}
+		case <-tick.C:
+		}
+		if send() != nil {
+			return
+		}
+	}
+}
+
+// The dashboard websocket's limits: what a browser may send, and how long it may
+// stay silent (no pong) before it is dropped.
+const (
+	dashboardReadLimit = 1024
+	dashboardPongWait  = 60 * time.Second
+)
+
+func memAvailableMiB() int {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return kb / 1024
+		}
+	}
+	return 0
+}

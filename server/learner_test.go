@@ -1,0 +1,143 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
+	"github.com/kindlab/kindlab/server/store"
+)
+
+// newClusterServer serves the built-in labs with fake clusters that come at once.
+func newClusterServer(t *testing.T) (*httptest.Server, *Server, *sessiontest.Clusters) {
+	t.Helper()
+	cat, st := builtinLabsAndMemoryStore(t)
+	clusters := sessiontest.New(t, nil)
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: clusters, Clusters: clusters,
+		Connect: clusters.Connect, InstructorToken: testInstructorToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	return ts, srv, clusters
+}
+
+// readyLearner waits until the session at sessionURL has its cluster.
+func readyLearner(t *testing.T, srv *Server, sessionURL string) string {
+	t.Helper()
+	sid := strings.TrimPrefix(mustURL(t, sessionURL).Path, "/s/")
+	waitFor(t, "the learner's cluster", func() bool {
+		l, ok := srv.sessions.Get(sid)
+		return ok && l.Session().State == store.StateReady
+	})
+	return sid
+}
+
+// currentStep reads the step the lab page shows.
+func currentStep(t *testing.T, c *http.Client, sessionURL string) string {
+	t.Helper()
+	resp, doc := get(t, c, sessionURL)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("lab page = %d", resp.StatusCode)
+	}
+	page := byTestID(doc, "lab-page")
+	if page == nil {
+		t.Fatal("no lab page (still provisioning?)")
+	}
+	return attr(page, "data-step")
+}
+
+// TestStepChangeIsAPost: the learner moves between steps by posting the step; a
+// GET with ?step= (an old link, a prefetch) shows the page and changes nothing.
+func TestStepChangeIsAPost(t *testing.T) {
+	ts, srv, _ := newClusterServer(t)
+	c := browser(t)
+	sessionURL := startLab(t, ts, c)
+	sid := readyLearner(t, srv, sessionURL)
+	if got := currentStep(t, c, sessionURL); got != "1" {
+		t.Fatalf("first page shows step %s; want 1", got)
+	}
+	csrf := csrfFor(t, c, sessionURL)
+	tests := []struct {
+		name     string
+		step     string
+		csrf     string
+		status   int
+		wantStep string
+	}{
+		{name: "next step", step: "2", csrf: csrf, status: http.StatusSeeOther, wantStep: "2"},
+		{name: "back to the first", step: "1", csrf: csrf, status: http.StatusSeeOther, wantStep: "1"},
+		{name: "no such step", step: "99", csrf: csrf, status: http.StatusBadRequest, wantStep: "1"},
+		{name: "not a number", step: "two", csrf: csrf, status: http.StatusBadRequest, wantStep: "1"},
+		{name: "forged form", step: "3", csrf: "forged-token-0123456789", status: http.StatusForbidden, wantStep: "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := postForm(t, c, sessionURL+"/step", url.Values{"step": {tt.step}, "csrf": {tt.csrf}})
+			if resp.StatusCode != tt.status {
+				t.Errorf("POST step %s = %d; want %d", tt.step, resp.StatusCode, tt.status)
+			}
+			if got := currentStep(t, c, sessionURL); got != tt.wantStep {
+				t.Errorf("page shows step %s; want %s", got, tt.wantStep)
+			}
+		})
+	}
+	if resp, _ := get(t, c, sessionURL+"?step=3"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET ?step=3 = %d", resp.StatusCode)
+	}
+	l, _ := srv.sessions.Get(sid)
+	if s := l.Session().Step; s != 1 {
+		t.Errorf("after GET ?step=3 the session is at step %d; want 1", s)
+	}
+	// Another browser cannot move the learner.
+	other := browser(t)
+	resp, _ := postForm(t, other, sessionURL+"/step", url.Values{"step": {"2"}, "csrf": {csrfFor(t, other, ts.URL+"/")}})
+	if resp.StatusCode != http.StatusForbidden || l.Session().Step != 1 {
+		t.Errorf("another browser's step POST = %d, step now %d; want 403 and step 1", resp.StatusCode, l.Session().Step)
+	}
+}
+
+// TestInstructorResetsALearner: the instructor's Reset button gives a workshop
+// learner a fresh cluster and gives the old one back.
+func TestInstructorResetsALearner(t *testing.T) {
+	ts, srv, clusters := newClusterServer(t)
+	instr, dash, joinURL := instructorWithWorkshop(t, ts, "Room", "5")
+	learner := browser(t)
+	join := ts.URL + mustURL(t, joinURL).Path
+	resp, body := postForm(t, learner, join, url.Values{"name": {"Ada"}, "csrf": {csrfFor(t, learner, join)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("join = %d\n%s", resp.StatusCode, body)
+	}
+	sessionURL := ts.URL + resp.Header.Get("Location")
+	sid := readyLearner(t, srv, sessionURL)
+	l, _ := srv.sessions.Get(sid)
+	old := l.Session().Cluster
+
+	csrf := csrfFor(t, instr, dash)
+	resp, body = postForm(t, instr, dash+"learners/"+sid+"/reset", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(body, "Ada") {
+		t.Fatalf("reset = %d %s; want 202 naming Ada", resp.StatusCode, body)
+	}
+	waitFor(t, "a fresh cluster", func() bool {
+		s := l.Session()
+		return s.State == store.StateReady && s.Cluster != "" && s.Cluster != old
+	})
+	waitFor(t, "the old cluster given back", func() bool {
+		for _, n := range clusters.Released() {
+			if n == old {
+				return true
+			}
+		}
+		return false
+	})
+	// The learner's own browser cannot use the instructor's action.
+	resp, _ = postForm(t, learner, dash+"learners/"+sid+"/reset", url.Values{"csrf": {csrfFor(t, learner, join)}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("reset from the learner's browser = %d; want 403", resp.StatusCode)
+	}
+}

@@ -1,0 +1,453 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/terminal"
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+// Provisioning stages, in order, as the progress view shows them.
+const (
+	StageQueue    = "Waiting for a cluster"
+	StageFiles    = "Copying the lab files"
+	StageTerminal = "Starting your terminal"
+	StageReady    = "Ready"
+)
+
+// Stages lists the provisioning stages in order.
+var Stages = []string{StageQueue, StageFiles, StageTerminal, StageReady}
+
+// Learner is one live session: its cluster connection, terminal, check watcher
+// and the pages subscribed to its events. The store holds what must survive a
+// restart; a Learner is rebuilt from it.
+type Learner struct {
+	m      *Manager
+	id     string // never changes
+	lab    *labs.Lab
+	client string // the address that started it (per-client limits)
+	log    *slog.Logger
+	// life ends when the session does: a provision still queued for a cluster
+	// gives up its place then, and never claims one afterwards.
+	life context.Context
+	stop context.CancelFunc
+
+	mu       sync.Mutex
+	sess     store.Session
+	conn     *workstation.Conn // the learner's cluster, while they have one
+	engine   *check.Engine
+	term     *terminal.Session
+	progress Progress
+	checks   Checks
+	unwatch  context.CancelFunc // the current step's check watcher
+	unguard  context.CancelFunc // the namespace guard of the current cluster
+	subs     map[chan Event]struct{}
+	busy     bool // provisioning or resetting
+}
+
+func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {
+	life, stop := context.WithCancel(m.ctx)
+	return &Learner{m: m, id: sess.ID, lab: lab, sess: sess, log: m.cfg.Logger.With("session", sess.ID, "lab", lab.ID),
+		life: life, stop: stop, subs: map[chan Event]struct{}{}}
+}
+
+// ID is the session's ID.
+func (l *Learner) ID() string { return l.id }
+
+// Lab is the session's lab.
+func (l *Learner) Lab() *labs.Lab { return l.lab }
+
+// Session returns a copy of the stored session.
+func (l *Learner) Session() store.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess
+}
+
+// Touch records that the learner is around (a page, stream or terminal).
+func (l *Learner) Touch() {
+	l.mu.Lock()
+	l.sess.LastSeen = l.m.cfg.Clock.Now()
+	l.mu.Unlock()
+}
+
+// Conn is the connection to the learner's cluster; nil while there is none.
+func (l *Learner) Conn() *workstation.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conn
+}
+
+// 1. Provisioning: claim a cluster, copy the files in, wait for the terminal.
+
+// provision claims a cluster and readies it for this learner, reporting each stage.
+// It runs in the background after a start, a reset or a restart, for as long as
+// the session lives.
+func (l *Learner) provision() {
+	ctx := l.life
+	l.mu.Lock()
+	if l.busy {
+		l.mu.Unlock()
+		return
+	}
+	l.busy = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.busy = false
+		l.mu.Unlock()
+	}()
+	fail := func(msg string, err error) {
+		l.log.Error("provision failed", "error", err)
+		l.setState(ctx, store.StateFailed)
+		l.setProgress(Progress{Stage: StageQueue, Error: msg})
+	}
+	l.setProgress(Progress{Stage: StageQueue})
+	c, err := l.m.cfg.Pool.Claim(ctx, func(pos int) { l.setProgress(Progress{Stage: StageQueue, Queue: pos}) })
+	if err != nil && ctx.Err() != nil {
+		return // the session ended while it waited: its place in the queue is gone
+	}
+	if err != nil {
+		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
+		return
+	}
+	l.mu.Lock()
+	if ctx.Err() != nil { // the session ended as the cluster came: give it back
+		l.mu.Unlock()
+		l.m.cfg.Pool.Release(context.WithoutCancel(ctx), c.Name)
+		return
+	}
+	l.sess.Cluster = c.Name
+	l.mu.Unlock()
+	l.save(ctx)
+	l.setProgress(Progress{Stage: StageFiles})
+	conn, err := l.use(c)
+	if err == nil {
+		err = l.copyFiles(ctx, conn)
+	}
+	if err != nil {
+		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
+		return
+	}
+	l.setProgress(Progress{Stage: StageTerminal})
+	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
+		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
+		return
+	}
+	l.setState(ctx, store.StateReady)
+	l.record(ctx, workshop.KindReady, 0, c.Name)
+	l.startStep(l.Session().Step)
+	l.setProgress(Progress{Stage: StageReady, Done: true})
+	l.log.Info("learner ready", "cluster", c.Name)
+}
+
+func (l *Learner) copyFiles(ctx context.Context, conn *workstation.Conn) error {
+	files, err := workstation.LabFiles(l.m.cfg.Manifests, l.lab)
+	if err != nil {
+		return err
+	}
+	return conn.CopyFiles(ctx, files)
+}
+
+// reconnect gives a recovered session its cluster back after a server restart.
+func (l *Learner) reconnect(c *cluster.Cluster) error {
+	if _, err := l.use(c); err != nil {
+		return err
+	}
+	l.startStep(l.Session().Step)
+	l.setProgress(Progress{Stage: StageReady, Done: true})
+	return nil
+}
+
+// use connects to cluster c, keeps its namespaces within the limits while the
+// learner has it, and points the check engine at it.
+func (l *Learner) use(c *cluster.Cluster) (*workstation.Conn, error) {
+	conn, err := l.m.cfg.Connect(c)
+	if err != nil {
+		return nil, err
+	}
+	guardCtx, unguard := context.WithCancel(l.life)
+	if err := l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log); err != nil {
+		unguard()
+		return nil, fmt.Errorf("namespace limits: %w", err)
+	}
+	l.mu.Lock()
+	if l.unguard != nil {
+		l.unguard()
+	}
+	l.unguard = unguard
+	l.conn = conn
+	l.engine = conn.Checks()
+	l.mu.Unlock()
+	return conn, nil
+}
+
+// 2. Steps and their checks.
+
+// GoTo makes step n current (the learner picked it).
+func (l *Learner) GoTo(n int) {
+	if n >= 1 && n <= len(l.lab.Steps) && n != l.Session().Step {
+		l.startStep(n)
+	}
+}
+
+// startStep makes step n current and watches its checks.
+func (l *Learner) startStep(n int) {
+	l.mu.Lock()
+	if l.life.Err() != nil { // the session has ended
+		l.mu.Unlock()
+		return
+	}
+	if n < 1 || n > len(l.lab.Steps) {
+		n = 1
+	}
+	if l.unwatch != nil {
+		l.unwatch()
+	}
+	l.sess.Step = n
+	engine := l.engine
+	l.checks = Checks{Step: n}
+	ctx, cancel := context.WithCancel(l.life)
+	l.unwatch = cancel
+	l.mu.Unlock()
+	l.save(ctx)
+	if err := l.m.cfg.Store.StepStarted(context.WithoutCancel(ctx), l.id, n, l.m.cfg.Clock.Now()); err != nil {
+		l.log.Error("store step start", "step", n, "error", err)
+	}
+	l.record(ctx, workshop.KindStepStart, n, "")
+	if engine != nil {
+		go l.watch(ctx, engine, n)
+	}
+}
+
+// watch evaluates step n's checks until ctx ends, publishing each change.
+func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int) {
+	step := l.lab.Steps[n-1]
+	state, err := engine.Begin(ctx, step, l.lab.WorkNamespace())
+	if err != nil {
+		l.log.Warn("begin step", "step", n, "error", err)
+	}
+	out := make(chan []check.Result, 1)
+	w := &check.Watcher{Engine: engine, Tick: l.m.cfg.CheckTick}
+	go w.Watch(ctx, state, step.Checks, out)
+	passed := false
+	for {
+		var results []check.Result
+		select {
+		case <-ctx.Done():
+			return
+		case results = <-out:
+		}
+		now := Checks{Step: n, AllPassed: len(results) > 0}
+		for _, r := range results {
+			now.Results = append(now.Results, CheckResult{ID: r.CheckID, Status: r.Status, Message: r.Message})
+			if r.Status != check.Pass {
+				now.AllPassed = false
+			}
+		}
+		l.mu.Lock()
+		if l.sess.Step != n {
+			l.mu.Unlock()
+			return
+		}
+		before := l.checks
+		l.checks = now
+		l.publish(Event{EventChecks, now})
+		l.mu.Unlock()
+		for _, r := range changed(before, now) {
+			l.recordCheck(ctx, n, r)
+		}
+		if now.AllPassed && !passed {
+			passed = true
+			if err := l.m.cfg.Store.StepPassed(context.WithoutCancel(ctx), l.id, n, l.m.cfg.Clock.Now()); err != nil {
+				l.log.Error("store step pass", "step", n, "error", err)
+			}
+			l.record(ctx, workshop.KindStepPass, n, "")
+		}
+	}
+}
+
+// changed returns the results of now that are new or differ from before.
+func changed(before, now Checks) []CheckResult {
+	var out []CheckResult
+	for _, r := range now.Results {
+		i := slices.IndexFunc(before.Results, func(p CheckResult) bool { return p.ID == r.ID })
+		if i < 0 || before.Results[i] != r {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// PassedSteps reads which steps have passed, for the step navigation.
+func (l *Learner) PassedSteps(ctx context.Context) ([]bool, error) {
+	prog, err := l.m.cfg.Store.Progress(ctx, l.id)
+	out := make([]bool, len(l.lab.Steps))
+	if err != nil {
+		return out, err
+	}
+	for step, p := range prog {
+		if step >= 1 && step <= len(out) && !p.Passed.IsZero() {
+			out[step-1] = true
+		}
+	}
+	return out, nil
+}
+
+// 3. The terminal.
+
+// ErrNotReady is returned for what needs the learner's cluster before it is ready.
+var ErrNotReady = errors.New("the cluster is not ready yet")
+
+// Terminal returns the learner's terminal session, starting a shell in the
+// workstation when there is none or the last one ended.
+func (l *Learner) Terminal() (*terminal.Session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term != nil {
+		select {
+		case <-l.term.Done():
+		default:
+			return l.term, nil
+		}
+	}
+	if l.conn == nil || l.sess.State != store.StateReady {
+		return nil, ErrNotReady
+	}
+	tty, err := l.conn.Terminal(l.life)
+	if err != nil {
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log))
+	if err != nil {
+		tty.Close()
+		return nil, err
+	}
+	l.term = t
+	return t, nil
+}
+
+// 4. What the learner and the instructor may do to a session.
+
+// Reset gives the learner a fresh cluster; progress and the current step stay.
+func (l *Learner) Reset(ctx context.Context) {
+	l.mu.Lock()
+	if l.busy {
+		l.mu.Unlock()
+		return
+	}
+	old, step := l.sess.Cluster, l.sess.Step
+	l.disconnect()
+	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
+	l.checks = Checks{}
+	l.mu.Unlock()
+	l.record(ctx, workshop.KindReset, step, old)
+	if old != "" {
+		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
+	}
+	l.provision()
+}
+
+// disconnect stops what runs against the learner's cluster; l.mu must be held.
+func (l *Learner) disconnect() {
+	if l.unwatch != nil {
+		l.unwatch()
+	}
+	if l.term != nil {
+		l.term.Close()
+		l.term = nil
+	}
+	if l.unguard != nil {
+		l.unguard()
+		l.unguard = nil
+	}
+	l.engine, l.conn = nil, nil
+}
+
+// FastForward runs the solutions of every step before n in the learner's
+// workstation, as the learner would type them, then moves them to step n.
+func (l *Learner) FastForward(ctx context.Context, n int) error {
+	if n < 1 || n > len(l.lab.Steps) {
+		return fmt.Errorf("no step %d", n)
+	}
+	conn := l.Conn()
+	if conn == nil {
+		return ErrNotReady
+	}
+	sh, err := conn.Shell(ctx)
+	if err != nil {
+		return err
+	}
+	defer sh.Close()
+	for i := l.Session().Step; i < n; i++ {
+		for _, cmd := range l.lab.Steps[i-1].Solution {
+			if _, code, err := sh.Run(ctx, cmd, 3*time.Minute); err != nil || code != 0 {
+				return fmt.Errorf("step %d: %q: exit %d, %v", i, cmd, code, err)
+			}
+		}
+	}
+	l.record(ctx, workshop.KindFastForward, n, "") // steps before n count as passed
+	l.startStep(n)
+	return nil
+}
+
+// Extend gives the session d more time before it expires.
+func (l *Learner) Extend(ctx context.Context, d time.Duration) {
+	l.mu.Lock()
+	l.sess.Expires = l.sess.Expires.Add(d)
+	l.mu.Unlock()
+	l.save(ctx)
+}
+
+// Tell shows the instructor's message on the learner's page.
+func (l *Learner) Tell(text string) {
+	l.mu.Lock()
+	l.publish(Event{EventMessage, Message{Text: text}})
+	l.mu.Unlock()
+}
+
+// 5. The end.
+
+// end stops the learner's watcher and terminal, releases the cluster and marks
+// the session expired.
+func (l *Learner) end(ctx context.Context) {
+	l.stop()
+	l.mu.Lock()
+	name := l.sess.Cluster
+	l.disconnect()
+	l.sess.State = store.StateExpired
+	l.publish(Event{EventProgress, Progress{Stage: StageQueue, Error: "This session has ended."}})
+	l.mu.Unlock()
+	l.save(ctx)
+	if name != "" {
+		if err := l.m.cfg.Pool.Release(ctx, name); err != nil {
+			l.log.Error("release cluster", "cluster", name, "error", err)
+		}
+	}
+	l.record(ctx, workshop.KindLeave, 0, "expired")
+}
+
+func (l *Learner) setState(ctx context.Context, s store.State) {
+	l.mu.Lock()
+	l.sess.State = s
+	l.mu.Unlock()
+	l.save(ctx)
+}
+
+func (l *Learner) save(ctx context.Context) {
+	s := l.Session()
+	if err := l.m.cfg.Store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
+		l.log.Error("save session", "error", err)
+	}
+}

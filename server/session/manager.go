@@ -1,0 +1,293 @@
+// Package session is a learner's life in kindlab, in the order it happens:
+//
+//  1. Start stores a session and provisions it in the background: a cluster is
+//     claimed from the pool (the page shows the learner's place in the queue),
+//     the lab's files are copied into the workstation, the terminal starts.
+//  2. The current step's checks are watched; every change is published to the
+//     learner's page (Subscribe) and recorded as a workshop event.
+//  3. The learner moves between steps (GoTo), opens the terminal (Terminal), is
+//     reset to a fresh cluster (Reset) or fast-forwarded by the instructor
+//     (FastForward).
+//  4. The session ends when it expires or sits idle (Reap), and gives its
+//     cluster back. After a restart, Recover rebuilds every live session from
+//     the store.
+//
+// The Manager holds the live sessions; the HTTP layer (package server) only
+// translates requests into these calls.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+// Pool is what a session needs of the warm pool.
+type Pool interface {
+	Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error)
+	Release(ctx context.Context, name string) error
+}
+
+// Clusters finds clusters by name (for sessions recovered after a restart).
+type Clusters interface {
+	Get(ctx context.Context, name string) (*cluster.Cluster, error)
+	List(ctx context.Context) ([]string, error)
+	Delete(ctx context.Context, name string) error
+}
+
+// Config holds a Manager's dependencies and settings.
+type Config struct {
+	Catalog   *labs.Catalog
+	Manifests fs.FS // lab files
+	Store     *store.Store
+	Pool      Pool
+	Clusters  Clusters
+	// Limits go into every namespace of a learner's cluster.
+	Limits cluster.NamespaceLimits
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// MaxAge ends any session this long after it started; IdleTimeout ends a
+	// session nobody has looked at for this long.
+	MaxAge      time.Duration
+	IdleTimeout time.Duration
+	// CheckTick is the safety-net interval of check evaluation (0: the watcher's default).
+	CheckTick time.Duration
+	// Connect opens a claimed cluster (default: workstation.Connect of its
+	// kubeconfig); unit tests hand out a fake.
+	Connect func(*cluster.Cluster) (*workstation.Conn, error)
+	// OnEvent sees every recorded event after the store (the instructor dashboards).
+	OnEvent func(workshop.Event)
+}
+
+// Manager holds the live sessions. Build it with New; it lives until ctx ends.
+type Manager struct {
+	cfg Config
+	ctx context.Context
+
+	mu       sync.Mutex
+	learners map[string]*Learner
+}
+
+// New returns a Manager whose background work ends with ctx.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Catalog == nil || cfg.Store == nil || cfg.Pool == nil || cfg.Manifests == nil {
+		return nil, errors.New("session: catalog, store, pool and manifests are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.Connect == nil {
+		cfg.Connect = func(c *cluster.Cluster) (*workstation.Conn, error) { return workstation.Connect(c.Kubeconfig) }
+	}
+	if cfg.OnEvent == nil {
+		cfg.OnEvent = func(workshop.Event) {}
+	}
+	return &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}}, nil
+}
+
+// Start stores a new session of lab for client (the address that asked) and
+// provisions it in the background. It returns the learner and the cookie token,
+// which is only stored hashed. A workshop learner's session uses the ID and name
+// the workshop seated them with; otherwise id and name are empty.
+func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, workshopID, name, id string) (*Learner, string, error) {
+	now := m.cfg.Clock.Now()
+	token := RandomToken(32)
+	if id == "" {
+		id = RandomToken(12)
+	}
+	sess := store.Session{
+		ID: id, TokenHash: HashToken(token), TermToken: RandomToken(24), Lab: lab.ID, Step: 1,
+		State: store.StateProvisioning, Created: now, LastSeen: now, Expires: now.Add(m.cfg.MaxAge), Workshop: workshopID, Name: name,
+	}
+	if err := m.cfg.Store.CreateSession(ctx, sess); err != nil {
+		return nil, "", err
+	}
+	l := m.add(lab, sess)
+	l.client = client
+	l.record(ctx, workshop.KindJoin, 0, "")
+	go l.provision()
+	return l, token, nil
+}
+
+func (m *Manager) add(lab *labs.Lab, sess store.Session) *Learner {
+	l := newLearner(m, lab, sess)
+	m.mu.Lock()
+	m.learners[sess.ID] = l
+	m.mu.Unlock()
+	return l
+}
+
+// Get returns the live session id.
+func (m *Manager) Get(id string) (*Learner, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.learners[id]
+	return l, ok
+}
+
+// Running counts client's sessions that hold or wait for a cluster: a session
+// whose cluster failed does not count (its page offers Try again).
+func (m *Manager) Running(client string) int {
+	n := 0
+	for _, l := range m.all() {
+		if l.client == client && l.Session().State != store.StateFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// InWorkshop returns the live sessions of a workshop.
+func (m *Manager) InWorkshop(workshopID string) []*Learner {
+	var out []*Learner
+	for _, l := range m.all() {
+		if l.Session().Workshop == workshopID {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// IDs lists the live sessions, sorted.
+func (m *Manager) IDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.learners))
+	for id := range m.learners {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (m *Manager) all() []*Learner {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Learner, 0, len(m.learners))
+	for _, l := range m.learners {
+		out = append(out, l)
+	}
+	return out
+}
+
+// Recover rebuilds the live sessions after a restart: ready sessions whose
+// cluster still exists get it back (adopt marks its pool slot claimed), sessions
+// still provisioning start again, and every kindlab cluster no session owns is
+// deleted as an orphan.
+func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) error {
+	sessions, err := m.cfg.Store.Sessions(ctx, "")
+	if err != nil {
+		return err
+	}
+	owned := map[string]bool{}
+	now := m.cfg.Clock.Now()
+	for _, sess := range sessions {
+		if sess.State == store.StateExpired {
+			continue
+		}
+		lab, ok := m.cfg.Catalog.Lab(sess.Lab)
+		if !ok || now.After(sess.Expires) {
+			sess.State = store.StateExpired
+			if err := m.cfg.Store.UpdateSession(ctx, sess); err != nil {
+				m.cfg.Logger.Error("save session", "session", sess.ID, "error", err)
+			}
+			continue
+		}
+		l := m.add(lab, sess)
+		if sess.State == store.StateReady && sess.Cluster != "" {
+			if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
+				owned[sess.Cluster] = true
+				adopt(c)
+				if err := l.reconnect(c); err == nil {
+					m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
+					continue
+				} else {
+					m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
+				}
+			}
+		}
+		l.mu.Lock()
+		l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
+		l.mu.Unlock()
+		go l.provision()
+	}
+	names, err := m.cfg.Clusters.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !owned[n] && strings.HasPrefix(n, cluster.PoolPrefix) {
+			m.cfg.Logger.Info("deleting orphan cluster", "cluster", n)
+			if err := m.cfg.Clusters.Delete(ctx, n); err != nil {
+				m.cfg.Logger.Error("delete orphan", "cluster", n, "error", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Reap ends sessions idle longer than IdleTimeout or older than MaxAge, every
+// interval, until ctx ends.
+func (m *Manager) Reap(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.ReapOnce(ctx)
+		}
+	}
+}
+
+// ReapOnce ends every session that has expired or sat idle, now.
+func (m *Manager) ReapOnce(ctx context.Context) {
+	now := m.cfg.Clock.Now()
+	var ended []*Learner
+	m.mu.Lock()
+	for id, l := range m.learners {
+		sess := l.Session()
+		if now.After(sess.Expires) || now.Sub(sess.LastSeen) > m.cfg.IdleTimeout {
+			ended = append(ended, l)
+			delete(m.learners, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, l := range ended {
+		m.cfg.Logger.Info("session expired", "session", l.id)
+		l.end(ctx)
+	}
+}
+
+// RandomToken returns n random bytes, base64url-encoded.
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashToken is how a secret token is stored: its SHA-256, hex.
+func HashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}

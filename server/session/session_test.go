@@ -1,0 +1,348 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"slices"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+
+// testLab has two steps, each passed by a ConfigMap, and one file.
+var testLab = &labs.Lab{ID: "cm-lab", Title: "ConfigMaps", Files: []string{"cm-lab/notes.txt"}, Steps: []labs.Step{
+	{Title: "First", Checks: []labs.Check{configMapCheck("first")}, Solution: []string{"kubectl create configmap first"}},
+	{Title: "Second", Checks: []labs.Check{configMapCheck("second")}, Solution: []string{"kubectl create configmap second"}},
+}}
+
+func configMapCheck(name string) labs.Check {
+	return labs.Check{ID: name, Kind: labs.KindResource, Resource: &labs.ResourceCheck{APIVersion: "v1", Resource: "configmaps", Name: name}}
+}
+
+type fixture struct {
+	m        *session.Manager
+	clusters *sessiontest.Clusters
+	store    *store.Store
+	clock    *clock.Fake
+	limits   cluster.NamespaceLimits
+
+	mu     sync.Mutex
+	events []workshop.Event
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform, _ := fs.Sub(manifests.FS(), "platform")
+	limits, err := cluster.LoadNamespaceLimits(platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{clusters: sessiontest.New(t, nil), store: st, clock: clock.NewFake(t0), limits: limits}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); st.Close() })
+	f.m, err = session.New(ctx, session.Config{
+		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
+		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
+		Store:     st, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: limits,
+		Clock: f.clock, MaxAge: time.Hour, IdleTimeout: 30 * time.Minute, CheckTick: 50 * time.Millisecond,
+		OnEvent: func(e workshop.Event) {
+			f.mu.Lock()
+			f.events = append(f.events, e)
+			f.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) kinds() []workshop.Kind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []workshop.Kind
+	for _, e := range f.events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// waitFor reads the learner's page events until one satisfies ok.
+func waitFor(t *testing.T, events <-chan session.Event, what string, ok func(session.Event) bool) session.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if ok(e) {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+func ready(e session.Event) bool {
+	p, ok := e.Data.(session.Progress)
+	return ok && p.Done
+}
+
+func allPassed(step int) func(session.Event) bool {
+	return func(e session.Event) bool {
+		c, ok := e.Data.(session.Checks)
+		return ok && c.Step == step && c.AllPassed
+	}
+}
+
+func startReady(t *testing.T, f *fixture) (*session.Learner, <-chan session.Event) {
+	t.Helper()
+	l, token, err := f.m.Start(context.Background(), "192.0.2.1", testLab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token == "" || l.Session().TokenHash != session.HashToken(token) {
+		t.Fatalf("token %q does not match the stored hash", token)
+	}
+	events, stop := l.Subscribe()
+	t.Cleanup(stop)
+	waitFor(t, events, "ready progress", ready)
+	return l, events
+}
+
+func createConfigMap(t *testing.T, c *sessiontest.Cluster, name string) {
+	t.Helper()
+	cm := &unstructured.Unstructured{}
+	cm.SetAPIVersion("v1")
+	cm.SetKind("ConfigMap")
+	cm.SetName(name)
+	cm.SetNamespace("default")
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	if _, err := c.Dynamic.Resource(gvr).Namespace("default").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
+	f := newFixture(t)
+	l, _ := startReady(t, f)
+	sess := l.Session()
+	if sess.State != store.StateReady || sess.Cluster == "" || sess.Step != 1 {
+		t.Fatalf("session = %s on %q at step %d; want ready on a cluster at step 1", sess.State, sess.Cluster, sess.Step)
+	}
+	stored, err := f.store.Session(context.Background(), sess.ID)
+	if err != nil || stored.State != store.StateReady || stored.Cluster != sess.Cluster {
+		t.Errorf("stored session = %+v, %v; want it ready on %s", stored, err, sess.Cluster)
+	}
+	execs := f.clusters.Cluster(sess.Cluster).Execs()
+	if len(execs) != 1 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) {
+		t.Errorf("execs in the cluster = %q; want the lab file copy", execs)
+	}
+	if got, want := f.kinds(), []workshop.Kind{workshop.KindJoin, workshop.KindReady, workshop.KindStepStart}; !slices.Equal(got, want) {
+		t.Errorf("events = %v; want %v", got, want)
+	}
+	if n := f.m.Running("192.0.2.1"); n != 1 {
+		t.Errorf("Running = %d; want 1", n)
+	}
+}
+
+func TestStepPassesWhenTheWorkIsDone(t *testing.T) {
+	f := newFixture(t)
+	l, events := startReady(t, f)
+	c := f.clusters.Cluster(l.Session().Cluster)
+	waitFor(t, events, "failing checks", func(e session.Event) bool {
+		ch, ok := e.Data.(session.Checks)
+		return ok && ch.Step == 1 && len(ch.Results) == 1 && ch.Results[0].Status == check.Fail
+	})
+	createConfigMap(t, c, "first")
+	waitFor(t, events, "step 1 passing", allPassed(1))
+
+	waitUntil(t, func() bool {
+		prog, err := f.store.Progress(context.Background(), l.ID())
+		return err == nil && !prog[1].Passed.IsZero()
+	}, "step 1 stored as passed")
+	passed, err := l.PassedSteps(context.Background())
+	if err != nil || !slices.Equal(passed, []bool{true, false}) {
+		t.Errorf("PassedSteps = %v, %v; want [true false]", passed, err)
+	}
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindStepPass) }, "a step-pass event")
+
+	// The learner moves on; the next step's check starts failing, then passes.
+	l.GoTo(2)
+	if s := l.Session().Step; s != 2 {
+		t.Fatalf("step after GoTo(2) = %d", s)
+	}
+	createConfigMap(t, c, "second")
+	waitFor(t, events, "step 2 passing", allPassed(2))
+	l.GoTo(99) // out of range: nothing changes
+	if s := l.Session().Step; s != 2 {
+		t.Errorf("step after GoTo(99) = %d; want 2", s)
+	}
+}
+
+func TestResetGivesAFreshClusterAndKeepsTheStep(t *testing.T) {
+	f := newFixture(t)
+	l, events := startReady(t, f)
+	l.GoTo(2)
+	old := l.Session().Cluster
+	l.Reset(context.Background())
+	waitFor(t, events, "ready again", ready)
+	sess := l.Session()
+	if sess.Cluster == old || sess.State != store.StateReady || sess.Step != 2 {
+		t.Errorf("after reset: %s on %q at step %d; want ready on a new cluster at step 2", sess.State, sess.Cluster, sess.Step)
+	}
+	if got := f.clusters.Released(); !slices.Equal(got, []string{old}) {
+		waitUntil(t, func() bool { return slices.Equal(f.clusters.Released(), []string{old}) }, "the old cluster released")
+	}
+	if !slices.Contains(f.kinds(), workshop.KindReset) {
+		t.Errorf("events = %v; want a reset", f.kinds())
+	}
+}
+
+func TestFailedClaimOffersTryAgain(t *testing.T) {
+	f := newFixture(t)
+	f.clusters.FailClaims(errors.New("no room"))
+	l, _, err := f.m.Start(context.Background(), "192.0.2.1", testLab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := l.Subscribe()
+	defer stop()
+	waitFor(t, events, "an error", func(e session.Event) bool { p, ok := e.Data.(session.Progress); return ok && p.Error != "" })
+	if l.Session().State != store.StateFailed {
+		t.Errorf("state = %s; want failed", l.Session().State)
+	}
+	if n := f.m.Running("192.0.2.1"); n != 0 {
+		t.Errorf("Running = %d; a failed session must not count", n)
+	}
+	if _, err := l.Terminal(); !errors.Is(err, session.ErrNotReady) {
+		t.Errorf("Terminal() = %v; want ErrNotReady", err)
+	}
+	f.clusters.FailClaims(nil)
+	l.Reset(context.Background()) // Try again
+	waitFor(t, events, "ready after Try again", ready)
+}
+
+func TestReapEndsExpiredSessions(t *testing.T) {
+	f := newFixture(t)
+	l, events := startReady(t, f)
+	name := l.Session().Cluster
+	f.clock.Advance(10 * time.Minute)
+	f.m.ReapOnce(context.Background())
+	if _, ok := f.m.Get(l.ID()); !ok {
+		t.Fatal("a session 10 minutes old and idle was ended")
+	}
+	f.clock.Advance(time.Hour)
+	f.m.ReapOnce(context.Background())
+	if _, ok := f.m.Get(l.ID()); ok {
+		t.Fatal("a session past its age is still live")
+	}
+	waitFor(t, events, "the end", func(e session.Event) bool { p, ok := e.Data.(session.Progress); return ok && p.Error != "" })
+	if got := f.clusters.Released(); !slices.Contains(got, name) {
+		t.Errorf("released = %v; want %s", got, name)
+	}
+	stored, _ := f.store.Session(context.Background(), l.ID())
+	if stored.State != store.StateExpired {
+		t.Errorf("stored state = %s; want expired", stored.State)
+	}
+	if k := f.kinds(); k[len(k)-1] != workshop.KindLeave {
+		t.Errorf("last event = %s; want leave", k[len(k)-1])
+	}
+}
+
+// TestIdleAndOldSessionsEnd: a session ends when nobody has looked at it for
+// IdleTimeout, or MaxAge after it started however active it is.
+func TestIdleAndOldSessionsEnd(t *testing.T) {
+	tests := []struct {
+		name    string
+		advance time.Duration
+		touch   bool // the learner was seen just before
+		ended   bool
+	}{
+		{name: "active", advance: 10 * time.Minute},
+		{name: "idle too long", advance: 31 * time.Minute, ended: true},
+		{name: "seen, and young enough", advance: 31 * time.Minute, touch: true},
+		{name: "past the absolute limit though active", advance: time.Hour + time.Minute, touch: true, ended: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			l, _ := startReady(t, f)
+			f.clock.Advance(tt.advance)
+			if tt.touch {
+				l.Touch()
+			}
+			f.m.ReapOnce(context.Background())
+			_, live := f.m.Get(l.ID())
+			stored, err := f.store.Session(context.Background(), l.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live == tt.ended || (stored.State == store.StateExpired) != tt.ended {
+				t.Errorf("after %s: live %v, stored %s; want ended %v", tt.advance, live, stored.State, tt.ended)
+			}
+		})
+	}
+}
+
+func TestRecoverAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	l, _ := startReady(t, f)
+	l.GoTo(2)
+	// A second manager on the same store and clusters, as after a restart.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m2, err := session.New(ctx, session.Config{
+		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
+		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
+		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
+		Clock: f.clock, MaxAge: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adopted []string
+	if err := m2.Recover(context.Background(), func(c *cluster.Cluster) { adopted = append(adopted, c.Name) }); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m2.Get(l.ID())
+	if !ok {
+		t.Fatal("the session did not come back")
+	}
+	if s := got.Session(); s.Step != 2 || s.Cluster != l.Session().Cluster || !slices.Equal(adopted, []string{s.Cluster}) {
+		t.Errorf("recovered at step %d on %q, adopted %v; want step 2 on %q", s.Step, s.Cluster, adopted, l.Session().Cluster)
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for range 500 {
+		if ok() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}

@@ -1,0 +1,210 @@
+// Package sessiontest gives unit tests learner clusters without Docker: a Pool
+// that hands clusters out at once, and a Connect that opens each one as a fake
+// clientset and dynamic client (the workstation pod Ready) with an API server
+// on 127.0.0.1 that answers exec (the lab file copy) and, when asked to, the
+// app proxy. It is for unit tests only; the end-to-end tests use real kind
+// clusters.
+package sessiontest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/streaming/pkg/httpstream/wsstream"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+)
+
+// Clusters is a fake warm pool and the clusters it has handed out.
+type Clusters struct {
+	t     testing.TB
+	proxy http.Handler
+
+	mu       sync.Mutex
+	n        int
+	byName   map[string]*Cluster
+	released []string
+	fail     error
+}
+
+// Cluster is one fake learner cluster.
+type Cluster struct {
+	Name    string
+	Client  *fake.Clientset
+	Dynamic *dynamicfake.FakeDynamicClient
+	api     *httptest.Server
+
+	mu    sync.Mutex
+	execs [][]string
+}
+
+// New returns an empty fake pool. proxy, when not nil, answers every request
+// to the clusters' API servers other than exec (the app proxy's path).
+func New(t testing.TB, proxy http.Handler) *Clusters {
+	return &Clusters{t: t, proxy: proxy, byName: map[string]*Cluster{}}
+}
+
+// FailClaims makes every later Claim fail with err (nil: succeed again).
+func (f *Clusters) FailClaims(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+// Claim hands out a new cluster at once.
+func (f *Clusters) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	f.n++
+	c := f.newCluster(fmt.Sprintf("%sfake-%d", cluster.PoolPrefix, f.n))
+	f.byName[c.Name] = c
+	return &cluster.Cluster{Name: c.Name}, nil
+}
+
+// Release records that a cluster came back.
+func (f *Clusters) Release(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, name)
+	return nil
+}
+
+// Stats reports the clusters handed out.
+func (f *Clusters) Stats() cluster.PoolStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cluster.PoolStats{Claimed: f.n - len(f.released), Max: 100}
+}
+
+// Get finds a cluster handed out (for sessions recovered after a restart).
+func (f *Clusters) Get(ctx context.Context, name string) (*cluster.Cluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byName[name]; !ok {
+		return nil, errors.New("no such cluster")
+	}
+	return &cluster.Cluster{Name: name}, nil
+}
+
+// List names the clusters handed out and not released.
+func (f *Clusters) List(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for n := range f.byName {
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Delete forgets a cluster.
+func (f *Clusters) Delete(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.byName, name)
+	return nil
+}
+
+// Released lists the clusters given back, in order.
+func (f *Clusters) Released() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.released...)
+}
+
+// Cluster returns a cluster handed out, by name.
+func (f *Clusters) Cluster(name string) *Cluster {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byName[name]
+}
+
+// Connect opens a cluster handed out (session.Config.Connect).
+func (f *Clusters) Connect(c *cluster.Cluster) (*workstation.Conn, error) {
+	fc := f.Cluster(c.Name)
+	if fc == nil {
+		return nil, fmt.Errorf("sessiontest: no cluster %s", c.Name)
+	}
+	return workstation.With(&rest.Config{Host: fc.api.URL}, fc.Client, fc.Dynamic)
+}
+
+// f.mu is held.
+func (f *Clusters) newCluster(name string) *Cluster {
+	objs := []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workstation.Namespace}},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: workstation.Pod, Namespace: workstation.Namespace},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+		},
+	}
+	cs := fake.NewClientset(objs...)
+	cs.Resources = []*metav1.APIResourceList{
+		{GroupVersion: "v1", APIResources: []metav1.APIResource{
+			{Name: "configmaps", Kind: "ConfigMap", Namespaced: true},
+			{Name: "services", Kind: "Service", Namespaced: true},
+			{Name: "pods", Kind: "Pod", Namespaced: true},
+			{Name: "namespaces", Kind: "Namespace"},
+		}},
+		{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{{Name: "deployments", Kind: "Deployment", Namespaced: true}}},
+	}
+	c := &Cluster{Name: name, Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(scheme.Scheme)}
+	c.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/exec") && wsstream.IsWebSocketRequest(r) {
+			c.exec(w, r)
+			return
+		}
+		if f.proxy != nil {
+			f.proxy.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	f.t.Cleanup(c.api.Close)
+	return c
+}
+
+// exec answers pods/exec like a kubelet whose command succeeds at once.
+func (c *Cluster) exec(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.execs = append(c.execs, r.URL.Query()["command"])
+	c.mu.Unlock()
+	channels := []wsstream.ChannelType{wsstream.IgnoreChannel, wsstream.WriteChannel, wsstream.WriteChannel, wsstream.WriteChannel, wsstream.IgnoreChannel}
+	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
+		"v5.channel.k8s.io": {Binary: true, Channels: channels},
+		"v4.channel.k8s.io": {Binary: true, Channels: channels},
+	})
+	_, streams, err := conn.Open(w, r)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	status, _ := json.Marshal(metav1.Status{Status: metav1.StatusSuccess})
+	streams[3].Write(status)
+}
+
+// Execs returns the commands exec'd in the cluster, in order.
+func (c *Cluster) Execs() [][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]string(nil), c.execs...)
+}
