@@ -37,9 +37,9 @@ vet:
 	$(GO) vet -tags e2e ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-## unit: tests that need no Docker.
+## unit: tests that need no Docker, with the race detector.
 unit:
-	$(GO) test ./...
+	$(GO) test -race ./...
 
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images

@@ -57,7 +57,7 @@ func (c *cli) manager(fs *flag.FlagSet, args []string) (*cluster.Manager, images
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image (default: built from this source tree)")
 	state := fs.String("state", defaultState(), "state folder (kubeconfig files, database)")
 	if err := fs.Parse(args); err != nil {
-		return nil, images.Set{}, usageError{err.Error()}
+		return nil, images.Set{}, flagError(err)
 	}
 	set, err := resolveImages(c.ctx, *image)
 	if err != nil {
@@ -140,7 +140,7 @@ func (c *cli) doctor(args []string) error {
 	fs.SetOutput(c.stderr)
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image to try")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	set, err := resolveImages(c.ctx, *image)
 	if err != nil {

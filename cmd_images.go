@@ -26,7 +26,7 @@ func (c *cli) builder(fs *flag.FlagSet, args []string) (*images.Builder, error) 
 	cache := fs.String("cache", defaultCache(), "build cache folder")
 	force := fs.Bool("force", false, "rebuild images even when their content tag exists")
 	if err := fs.Parse(args); err != nil {
-		return nil, usageError{err.Error()}
+		return nil, flagError(err)
 	}
 	if *src == "" {
 		wd, _ := os.Getwd()

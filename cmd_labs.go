@@ -33,7 +33,7 @@ func (c *cli) lint(args []string) error {
 	fs.SetOutput(c.stderr)
 	dir := fs.String("dir", "", "lint labs from this source tree instead of the built-in catalog")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	cat, _, err := loadCatalog(*dir)
 	if err != nil {

@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,15 @@ func main() {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// flagError is what a command returns when its flags do not parse; -h is not
+// an error (the flag package has printed the flags).
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
+	return usageError{err.Error()}
+}
 
 const usage = `kindlab: hands-on Kubernetes networking workshops on real kind clusters
 
@@ -75,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h: the flags were printed
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "kindlab: %s\n\n%s", ue.msg, usage)

@@ -1,8 +1,19 @@
-// Package cluster creates, finds and deletes learners' kind clusters through kind as
-// a Go library. kind's API blocks and takes no context; Manager wraps it with a
-// concurrency limit, cancellation that cleans up, names that find kindlab's clusters
-// again after a restart, per-cluster kubeconfig files on 127.0.0.1, and lab images
-// loaded into the node.
+// Package cluster owns learners' kind clusters, through kind as a Go library:
+//
+//   - Manager (cluster.go) creates, finds and deletes them. kind's API blocks and
+//     takes no context; Manager adds a concurrency limit, cancellation that
+//     cleans up, names that find kindlab's clusters again after a restart,
+//     per-cluster kubeconfig files on 127.0.0.1, a Docker network per cluster,
+//     the hardened kubelet and node, and lab images loaded into the node.
+//   - Pool (pool.go) keeps clusters warm ahead of learners and queues claims.
+//   - Prepare (platform.go) applies the platform objects (learner RBAC, the
+//     admission guard, the workstation pod); NamespaceLimits (namespaces.go)
+//     puts the quota into every namespace a learner makes.
+//   - Doctor (doctor.go) tells whether this host can run learner clusters and
+//     how many fit.
+//
+// The way into a cluster once it exists (clients, exec, terminal, files) is
+// package workstation.
 package cluster
 
 import (

@@ -125,10 +125,6 @@ func (b *Builder) execute(ctx context.Context, steps []*step) error {
 		cpuBusy  bool
 		firstErr error
 	)
-	byName := map[string]*step{}
-	for _, s := range steps {
-		byName[s.name] = s
-	}
 	pending := slices.Clone(steps)
 	tick := b.Tick
 	if tick == 0 {

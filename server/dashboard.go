@@ -30,7 +30,7 @@ func (s *Server) initWorkshops() error {
 	if err != nil {
 		return err
 	}
-	hub, err := workshop.NewHub(workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
+	hub, err := workshop.NewHub(workshop.WithLogger(s.Logger))
 	if err != nil {
 		return err
 	}

@@ -329,6 +329,22 @@ func startSession(t testing.TB, base string) (*http.Client, string) {
 	return c, sessionURL
 }
 
+// pageCSRF loads a page and returns its form's csrf token.
+func pageCSRF(t testing.TB, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no csrf field on %s", u)
+	}
+	return string(m[1])
+}
+
 // openTerminal opens the session's terminal websocket and waits for the prompt.
 func openTerminal(t testing.TB, c *http.Client, sessionURL string) *websocket.Conn {
 	t.Helper()
@@ -389,17 +405,7 @@ func TestE2ERestartRecovers(t *testing.T) {
 	conn.WriteJSON(map[string]any{"type": "input", "data": "echo kindlab-was-here > ~/mark && echo SAVED$((40+2))\r"})
 	readUntil(t, conn, "SAVED42")
 	conn.Close()
-	resp, err := c.Get(sessionURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-	if csrf == nil {
-		t.Fatal("no csrf field on the lab page")
-	}
-	resp, err = c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {string(csrf[1])}}) // the learner picks step 3
+	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {pageCSRF(t, c, sessionURL)}}) // the learner picks step 3
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +420,7 @@ func TestE2ERestartRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ = io.ReadAll(resp.Body)
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	onStep3 := regexp.MustCompile(`data-testid="step-title"[^>]*>\s*Read the logs by label`).Match(page)
 	if resp.StatusCode != 200 || !onStep3 {
@@ -470,19 +476,9 @@ func TestE2EResetMyCluster(t *testing.T) {
 	readUntil(t, conn, "MADE42")
 	conn.Close()
 
-	resp, err := c.Get(sessionURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-	if csrf == nil {
-		t.Fatal("no csrf field on the lab page")
-	}
 	noRedirect := *c
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err = noRedirect.PostForm(sessionURL+"/reset", url.Values{"csrf": {string(csrf[1])}})
+	resp, err := noRedirect.PostForm(sessionURL+"/reset", url.Values{"csrf": {pageCSRF(t, c, sessionURL)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -249,8 +248,8 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws := workshopOf(r)
-	text := strings.TrimSpace(r.PostFormValue("text"))
-	if text == "" || utf8.RuneCountInString(text) > workshop.MaxBroadcastLen {
+	text, err := workshop.Message(r.PostFormValue("text"))
+	if err != nil {
 		reply(w, http.StatusBadRequest, fmt.Sprintf("Write a message of 1 to %d characters.", workshop.MaxBroadcastLen))
 		return
 	}

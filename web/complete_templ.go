@@ -224,7 +224,7 @@ func Complete(v CompleteView) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout(LayoutView{Chrome: v.Chrome, Title: "Done: " + v.LabTitle, Crumb: v.LabTitle}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout(LayoutView{Title: "Done: " + v.LabTitle, Crumb: v.LabTitle}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -7,15 +7,6 @@ import (
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// flashKind keeps a Flash's kind to the known ones for its class name.
-func flashKind(k FlashKind) string {
-	switch k {
-	case FlashSuccess, FlashError:
-		return string(k)
-	}
-	return string(FlashInfo)
-}
-
 // stageView is a provisioning stage with its state: done, active, failed or pending.
 type stageView struct{ Name, State string }
 
@@ -23,9 +14,6 @@ type stageView struct{ Name, State string }
 // current stage are done, the current one is active (failed on error).
 func (v ProgressView) stages() []stageView {
 	names := v.Stages
-	if len(names) == 0 {
-		names = DefaultStages()
-	}
 	cur := -1
 	for i, n := range names {
 		if n == v.Stage {

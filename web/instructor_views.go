@@ -14,7 +14,6 @@ import (
 
 // InstructorLoginView is the instructor's sign-in page.
 type InstructorLoginView struct {
-	Chrome
 	CSRF  string
 	Error string // plain words, e.g. "That token is not valid"
 }
@@ -22,7 +21,6 @@ type InstructorLoginView struct {
 // InstructorHomeView is the instructor's home: the create-workshop form and
 // the instructor's workshops.
 type InstructorHomeView struct {
-	Chrome
 	CSRF      string
 	Labs      []LabOption
 	Workshops []WorkshopSummary
@@ -48,7 +46,6 @@ type WorkshopSummary struct {
 
 // JoinView is the page a learner opens with a workshop's join link.
 type JoinView struct {
-	Chrome
 	CSRF          string
 	Code          string
 	WorkshopTitle string
@@ -59,7 +56,6 @@ type JoinView struct {
 
 // DashboardView is the instructor's live dashboard of one workshop.
 type DashboardView struct {
-	Chrome
 	CSRF       string
 	WorkshopID string
 	Title      string
@@ -83,7 +79,6 @@ type DashboardGridView struct {
 
 // WatchView is the read-only terminal of one learner.
 type WatchView struct {
-	Chrome
 	WorkshopID string
 	Session    string
 	Name       string

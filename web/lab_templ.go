@@ -134,7 +134,7 @@ func LabPage(v LabPageView) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout(LayoutView{Chrome: v.Chrome, Title: v.Step.Title + " · " + v.LabTitle, Crumb: v.LabTitle, Wide: true}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout(LayoutView{Title: v.Step.Title + " · " + v.LabTitle, Crumb: v.LabTitle, Wide: true}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -11,31 +11,8 @@ import (
 	"github.com/kindlab/kindlab/labs"
 )
 
-// Chrome is what every page shows around its content.
-type Chrome struct {
-	Flashes []Flash // one-off notices at the top of the page
-	Banner  string  // an instructor broadcast already known when the page renders
-}
-
-// Flash is a one-off notice, e.g. "Your cluster was reset".
-type Flash struct {
-	Kind FlashKind
-	Text string
-}
-
-// FlashKind styles a Flash.
-type FlashKind string
-
-// The kinds of Flash.
-const (
-	FlashInfo    FlashKind = "info"
-	FlashSuccess FlashKind = "success"
-	FlashError   FlashKind = "error"
-)
-
 // LayoutView is the page frame: title, navigation and notices.
 type LayoutView struct {
-	Chrome
 	Title string // the page's title; the site name is appended
 	Crumb string // shown after the site name in the header, e.g. the lab's title
 	Wide  bool   // full-width, full-height body (the lab page)
@@ -43,7 +20,6 @@ type LayoutView struct {
 
 // CatalogView is the home page: the labs a learner can start.
 type CatalogView struct {
-	Chrome
 	CSRF string // value of the hidden "csrf" field of every Start form
 	Labs []LabCard
 }
@@ -55,9 +31,6 @@ type LabCard struct {
 	Summary  string
 	Duration time.Duration // estimate for the whole lab
 	Steps    int
-	// ResumeURL, when set, is the learner's running session of this lab: the
-	// card links there ("Continue") instead of offering Start.
-	ResumeURL string
 }
 
 // CardFromLab makes the catalog card of a lab.
@@ -68,27 +41,18 @@ func CardFromLab(l labs.Lab) LabCard {
 // ProgressView is shown while the learner's cluster is being prepared. The page
 // subscribes to the session's events and reloads when provisioning is done.
 type ProgressView struct {
-	Chrome
 	SessionID string
 	CSRF      string // for the "Try again" form, which starts the lab again
 	LabID     string
 	LabTitle  string
-	Stages    []string // the stages in order; DefaultStages when empty
+	Stages    []string // the stages in order
 	Stage     string   // the current stage; stages before it are done
 	Queue     int      // position in the queue when waiting for capacity, else 0
 	Error     string   // plain words for the learner; never an internal error
 }
 
-// DefaultStages are the provisioning stages shown when a ProgressView lists
-// none. The server's progress events name the same stages; a stage the list
-// lacks is added at the end by the page.
-func DefaultStages() []string {
-	return []string{"waiting for capacity", "claiming cluster", "loading images", "copying lab files", "starting workstation"}
-}
-
 // LabPageView is the learner's lab page: steps on the left, terminal on the right.
 type LabPageView struct {
-	Chrome
 	SessionID     string
 	CSRF          string // for the reset form
 	LabID         string
@@ -285,7 +249,6 @@ func capitalize(s string) string {
 
 // CompleteView is the completion screen.
 type CompleteView struct {
-	Chrome
 	SessionID   string
 	CSRF        string
 	LabTitle    string
@@ -296,7 +259,6 @@ type CompleteView struct {
 
 // ErrorView is a friendly error page.
 type ErrorView struct {
-	Chrome
 	Status    int    // HTTP status
 	Message   string // plain words for the learner; StatusMessage(Status) when empty
 	RequestID string // optional, so a learner can quote it to the instructor

@@ -135,16 +135,6 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
-func TestCatalogResume(t *testing.T) {
-	d := render(t, Catalog(CatalogView{CSRF: "x", Labs: []LabCard{{ID: "numbers", Title: "Numbers", ResumeURL: "/s/abc"}}}))
-	if got := attrOr(d.must("resume-numbers"), "href"); got != "/s/abc" {
-		t.Errorf("resume href = %q; want /s/abc", got)
-	}
-	if d.byTestID("start-numbers") != nil {
-		t.Error("a lab with a running session still offers Start")
-	}
-}
-
 func TestLabPageRunButtons(t *testing.T) {
 	step := parseStep(t, stepSource)
 	if len(step.Runnable) != 2 {
@@ -497,6 +487,9 @@ func TestRenderMarkdownMismatch(t *testing.T) {
 	}
 }
 
+// testStages stand for the server's provisioning stages.
+var testStages = []string{"queue", "files", "terminal", "ready"}
+
 func TestProgress(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -507,14 +500,14 @@ func TestProgress(t *testing.T) {
 	}{
 		{
 			name:       "queued",
-			view:       ProgressView{SessionID: "s1", LabID: "numbers", LabTitle: "Numbers", Stage: "waiting for capacity", Queue: 3},
+			view:       ProgressView{SessionID: "s1", LabID: "numbers", LabTitle: "Numbers", Stages: testStages, Stage: "queue", Queue: 3},
 			wantQueue:  "3",
-			wantStates: []string{"active", "pending", "pending", "pending", "pending"},
+			wantStates: []string{"active", "pending", "pending", "pending"},
 		},
 		{
 			name:       "claiming",
-			view:       ProgressView{SessionID: "s1", LabID: "numbers", Stage: "claiming cluster"},
-			wantStates: []string{"done", "active", "pending", "pending", "pending"},
+			view:       ProgressView{SessionID: "s1", LabID: "numbers", Stages: testStages, Stage: "files"},
+			wantStates: []string{"done", "active", "pending", "pending"},
 		},
 		{
 			name:       "custom stages with an unknown one",
@@ -640,36 +633,15 @@ func TestErrorPage(t *testing.T) {
 	}
 }
 
+// TestLayoutBanner: every page has the (hidden) banner the instructor's live
+// messages appear in.
 func TestLayoutBanner(t *testing.T) {
-	tests := []struct {
-		name       string
-		chrome     Chrome
-		wantBanner bool
-		wantFlash  int
-	}{
-		{name: "quiet"},
-		{name: "broadcast", chrome: Chrome{Banner: "Break until 11:00"}, wantBanner: true},
-		{name: "flashes", chrome: Chrome{Flashes: []Flash{{Kind: FlashSuccess, Text: "Cluster reset"}, {Kind: "weird", Text: "x"}}}, wantFlash: 2},
+	d := render(t, Catalog(CatalogView{}))
+	if b := d.must("message-banner"); !hidden(b) {
+		t.Error("the message banner shows before any message")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := render(t, Catalog(CatalogView{Chrome: tt.chrome}))
-			b := d.must("message-banner")
-			if hidden(b) == tt.wantBanner {
-				t.Errorf("banner hidden = %v; want %v", hidden(b), !tt.wantBanner)
-			}
-			if got := text(d.must("message-text")); got != tt.chrome.Banner {
-				t.Errorf("message-text = %q; want %q", got, tt.chrome.Banner)
-			}
-			if got := len(d.testIDsWithPrefix("flash-")); got != tt.wantFlash {
-				t.Errorf("%d flashes; want %d", got, tt.wantFlash)
-			}
-			for _, f := range d.testIDsWithPrefix("flash-") {
-				if c := attrOr(d.must(f), "class"); !strings.Contains(c, "flash-success") && !strings.Contains(c, "flash-info") {
-					t.Errorf("%s class = %q", f, c)
-				}
-			}
-		})
+	if got := text(d.must("message-text")); got != "" {
+		t.Errorf("message-text = %q; want empty", got)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package store keeps kindlab's state in SQLite: learner sessions, their progress
-// through a lab, and the event log instructors export. Every write is one statement
+// through a lab, the event log instructors export, and workshops with their
+// learners (Workshops, the workshop.Store of package workshop). Every write is one statement
 // or one transaction, so a server killed mid-session loses nothing it acknowledged.
 package store
 

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
-
-	"github.com/kindlab/kindlab/internal/clock"
 )
 
 // DefaultQueueLen is how many events may wait for one subscriber before it is
@@ -20,7 +18,7 @@ import (
 const DefaultQueueLen = 1024
 
 // MaxBroadcastLen is the longest instructor message, in characters.
-const MaxBroadcastLen = 2000
+const MaxBroadcastLen = 500
 
 // Subscription end reasons, from Subscription.Err.
 var (
@@ -31,11 +29,9 @@ var (
 	ErrUnsubscribed = errors.New("workshop hub: unsubscribed")
 )
 
-// Hub fans a workshop's events out to its live subscribers: instructor
-// dashboards (every event) and learners (instructor messages). Publish never
+// Hub fans a workshop's events out to its instructor dashboards. Publish never
 // blocks; see the package documentation for the slow-subscriber policy.
 type Hub struct {
-	clock    clock.Clock
 	log      *slog.Logger
 	queueLen int
 
@@ -46,14 +42,13 @@ type Hub struct {
 	subs map[string]map[*Subscription]struct{} // by workshop ID
 }
 
-// NewHub returns a Hub. Options: WithQueueLen, WithClock, WithLogger.
+// NewHub returns a Hub. Options: WithQueueLen, WithLogger.
 func NewHub(opts ...Option) (*Hub, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("new hub: %w", err)
 	}
 	return &Hub{
-		clock:    cfg.clock,
 		log:      cfg.log,
 		queueLen: cfg.queueLen,
 		subs:     make(map[string]map[*Subscription]struct{}),
@@ -64,8 +59,6 @@ func NewHub(opts ...Option) (*Hub, error) {
 // canceled or dropped; then Events is closed and Err says why.
 type Subscription struct {
 	workshop string
-	session  string // learner subscriptions only
-	learner  bool
 	ch       chan Event
 	dropped  atomic.Bool // set by the first publisher that finds the queue full
 	err      error       // guarded by Hub.mu
@@ -83,25 +76,11 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// wants reports whether the subscription receives e.
-func (s *Subscription) wants(e Event) bool {
-	if !s.learner {
-		return true
-	}
-	return e.Kind == KindMessage && (e.Session == "" || e.Session == s.session)
-}
-
 // Subscribe returns an instructor dashboard's subscription to every event of
 // one workshop, and the function that cancels it (safe to call more than
 // once, and after a drop).
 func (h *Hub) Subscribe(workshopID string) (*Subscription, func()) {
 	return h.subscribe(&Subscription{workshop: workshopID})
-}
-
-// SubscribeLearner returns a learner's subscription to one workshop's
-// message events: broadcasts, and messages addressed to that session.
-func (h *Hub) SubscribeLearner(workshopID, session string) (*Subscription, func()) {
-	return h.subscribe(&Subscription{workshop: workshopID, session: session, learner: true})
 }
 
 func (h *Hub) subscribe(s *Subscription) (*Subscription, func()) {
@@ -118,13 +97,12 @@ func (h *Hub) subscribe(s *Subscription) (*Subscription, func()) {
 	return s, func() { h.remove(s, ErrUnsubscribed) }
 }
 
-// Publish hands e to every live subscription of e.Workshop that wants it,
-// without blocking. A subscription whose queue is full is dropped.
+// Publish hands e to every live subscription of e.Workshop, without blocking. A subscription whose queue is full is dropped.
 func (h *Hub) Publish(e Event) {
 	var full []*Subscription
 	h.mu.RLock()
 	for s := range h.subs[e.Workshop] {
-		if s.dropped.Load() || !s.wants(e) {
+		if s.dropped.Load() {
 			continue
 		}
 		select {
@@ -137,23 +115,19 @@ func (h *Hub) Publish(e Event) {
 	}
 	h.mu.RUnlock()
 	for _, s := range full {
-		h.log.Warn("hub: dropping slow subscriber", slog.String("workshop", s.workshop),
-			slog.Bool("learnerSubscriber", s.learner), slog.String("learner", s.session),
-			slog.Int("queue", h.queueLen))
+		h.log.Warn("hub: dropping slow subscriber", slog.String("workshop", s.workshop), slog.Int("queue", h.queueLen))
 		h.remove(s, ErrSlowSubscriber)
 	}
 }
 
-// Broadcast sends an instructor message to everyone in the workshop
-// (learners and dashboards). The text is trimmed and must be 1 to
+// Message checks an instructor's broadcast: the text, trimmed, must be 1 to
 // MaxBroadcastLen characters of valid UTF-8.
-func (h *Hub) Broadcast(workshopID, text string) error {
+func Message(text string) (string, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || !utf8.ValidString(text) || utf8.RuneCountInString(text) > MaxBroadcastLen {
-		return fmt.Errorf("%w: message must be 1 to %d characters", ErrInvalid, MaxBroadcastLen)
+		return "", fmt.Errorf("%w: message must be 1 to %d characters", ErrInvalid, MaxBroadcastLen)
 	}
-	h.Publish(Event{At: h.clock.Now(), Workshop: workshopID, Kind: KindMessage, Message: text})
-	return nil
+	return text, nil
 }
 
 // Subscribers returns how many live subscriptions a workshop has.

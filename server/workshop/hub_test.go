@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,10 +54,6 @@ func TestHubRouting(t *testing.T) {
 			wantMsg: []string{"a1", "a-broadcast", "a-to-s2"}},
 		{name: "dashboard B", sub: func(h *Hub) (*Subscription, func()) { return h.Subscribe("B") },
 			wantMsg: []string{"b1", "b-broadcast"}},
-		{name: "learner s1 in A", sub: func(h *Hub) (*Subscription, func()) { return h.SubscribeLearner("A", "s1") },
-			wantMsg: []string{"a-broadcast"}},
-		{name: "learner s2 in A", sub: func(h *Hub) (*Subscription, func()) { return h.SubscribeLearner("A", "s2") },
-			wantMsg: []string{"a-broadcast", "a-to-s2"}},
 		{name: "dashboard of an unknown workshop", sub: func(h *Hub) (*Subscription, func()) { return h.Subscribe("C") }},
 	}
 	for _, tt := range tests {
@@ -159,7 +156,7 @@ func TestHubCancel(t *testing.T) {
 	}
 }
 
-func TestHubBroadcast(t *testing.T) {
+func TestMessage(t *testing.T) {
 	tests := []struct {
 		name    string
 		text    string
@@ -167,30 +164,16 @@ func TestHubBroadcast(t *testing.T) {
 		wantErr error
 	}{
 		{name: "ok", text: " Break: back at 11:00 ", want: "Break: back at 11:00"},
+		{name: "longest", text: strings.Repeat("é", MaxBroadcastLen), want: strings.Repeat("é", MaxBroadcastLen)},
 		{name: "empty", text: "  ", wantErr: ErrInvalid},
-		{name: "too long", text: string(make([]byte, MaxBroadcastLen+1)) + "x", wantErr: ErrInvalid},
+		{name: "too long", text: strings.Repeat("x", MaxBroadcastLen+1), wantErr: ErrInvalid},
 		{name: "invalid utf-8", text: "a\xffb", wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			h := newTestHub(t, WithClock(clock))
-			learner, cancel := h.SubscribeLearner("A", "s1")
-			defer cancel()
-			err := h.Broadcast("A", tt.text)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Broadcast(%q) = %v; want %v", tt.text, err, tt.wantErr)
-			}
-			got := drain(learner)
-			if tt.wantErr != nil {
-				if len(got) != 0 {
-					t.Errorf("learner received %+v after a refused broadcast", got)
-				}
-				return
-			}
-			want := []Event{{At: clock.Now(), Workshop: "A", Kind: KindMessage, Message: tt.want}}
-			if !slices.Equal(got, want) {
-				t.Errorf("learner received %+v; want %+v", got, want)
+			got, err := Message(tt.text)
+			if got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Errorf("Message(%.20q) = %.20q, %v; want %.20q, %v", tt.text, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

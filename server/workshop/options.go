@@ -48,7 +48,7 @@ func newConfig(opts []Option) (config, error) {
 }
 
 // WithClock sets the clock (Registry: creation and join times, end of
-// workshop; Hub: time of broadcast messages).
+// workshop; Grid: time on a step).
 func WithClock(c clock.Clock) Option {
 	return optionFunc(func(cfg *config) error {
 		if c == nil {
