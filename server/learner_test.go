@@ -141,3 +141,47 @@ func TestInstructorResetsALearner(t *testing.T) {
 		t.Errorf("reset from the learner's browser = %d; want 403", resp.StatusCode)
 	}
 }
+
+// TestDashboardHasAGridPerLab: in a workshop of two labs, each learner shows in
+// the grid of the lab they picked, with that lab's steps.
+func TestDashboardHasAGridPerLab(t *testing.T) {
+	ts := newWorkshopServer(t)
+	instr := browser(t)
+	resp, _ := postForm(t, instr, ts.URL+"/instructor/login", url.Values{"token": {testInstructorToken}, "csrf": {csrfFor(t, instr, ts.URL+"/instructor")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login = %d", resp.StatusCode)
+	}
+	resp, body := postForm(t, instr, ts.URL+"/instructor/workshops", url.Values{"title": {"Two labs"}, "lab": {"numbers", "services-dns"},
+		"capacity": {"5"}, "duration": {"60"}, "csrf": {csrfFor(t, instr, ts.URL+"/instructor")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create = %d\n%s", resp.StatusCode, body)
+	}
+	dash := ts.URL + resp.Header.Get("Location") + "/"
+	_, doc := get(t, instr, dash)
+	join := attr(byTestID(doc, "join-url"), "href")
+	join = ts.URL + mustURL(t, join).Path
+	for _, who := range []struct{ name, lab string }{{"Ada", "numbers"}, {"Grace", "services-dns"}} {
+		c := browser(t)
+		resp, body := postForm(t, c, join, url.Values{"name": {who.name}, "lab": {who.lab}, "csrf": {csrfFor(t, c, join)}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("join as %s = %d\n%s", who.name, resp.StatusCode, body)
+		}
+	}
+	_, doc = get(t, instr, dash)
+	for _, tt := range []struct{ lab, learner, other, steps string }{
+		{lab: "numbers", learner: "Ada", other: "Grace", steps: "5"},
+		{lab: "services-dns", learner: "Grace", other: "Ada", steps: "8"},
+	} {
+		grid := byTestID(doc, "lab-grid-"+tt.lab)
+		if grid == nil {
+			t.Fatalf("no grid for %s", tt.lab)
+		}
+		text := textOf(grid)
+		if !strings.Contains(text, tt.learner) || strings.Contains(text, tt.other) {
+			t.Errorf("grid of %s shows %q; want %s and not %s", tt.lab, text, tt.learner, tt.other)
+		}
+		if got := attr(byTestID(grid, "grid-live"), "data-steps"); got != tt.steps {
+			t.Errorf("grid of %s has %s steps; want %s", tt.lab, got, tt.steps)
+		}
+	}
+}
