@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
-
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
@@ -81,13 +79,7 @@ func (c *cli) serve(args []string) error {
 	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
 		Warm: *warm, Max: *maxClusters, Logger: c.log,
-		Prepare: func(ctx context.Context, cl *cluster.Cluster) error {
-			conn, err := workstation.Connect(cl.Kubeconfig)
-			if err != nil {
-				return err
-			}
-			return cluster.Prepare(ctx, conn, platform)
-		},
+		Prepare: cluster.Preparer(platform),
 	})
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
 	if len(allowed) == 0 {
@@ -113,7 +105,6 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
@@ -127,10 +118,17 @@ func (c *cli) serve(args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "instructors: %s/instructor with the token you gave\n", base)
 	}
+	return c.listenAndServe(ln, srv.Handler(), *tlsCert, *tlsKey)
+}
+
+// listenAndServe serves h on ln (over TLS when cert is set) until the CLI's
+// context ends, then shuts down gracefully.
+func (c *cli) listenAndServe(ln net.Listener, h http.Handler, cert, key string) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() {
-		if *tlsCert != "" {
-			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+		if cert != "" {
+			errc <- hs.ServeTLS(ln, cert, key)
 			return
 		}
 		errc <- hs.Serve(ln)

@@ -30,6 +30,18 @@ const (
 	fieldManager = "kindlab"
 )
 
+// Preparer returns what a Pool runs on each new cluster (PoolOptions.Prepare):
+// Prepare, on a connection to it.
+func Preparer(platformFS fs.FS) func(ctx context.Context, c *Cluster) error {
+	return func(ctx context.Context, c *Cluster) error {
+		conn, err := workstation.Connect(c.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		return Prepare(ctx, conn, platformFS)
+	}
+}
+
 // Prepare sets a cluster up for a learner: the platform objects from platformFS
 // (learner ServiceAccount and RBAC, admission guard, workstation pod), then waits
 // for the workstation to be Ready. A lab's files go in later, when a learner

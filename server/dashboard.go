@@ -152,23 +152,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	send := func() error {
-		grids, err := s.gridViews(r.Context(), ws, csrf)
-		if err != nil {
-			return err
-		}
-		var html strings.Builder
-		if err := web.DashboardGrids(grids).Render(r.Context(), &html); err != nil {
-			return err
-		}
-		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if err := conn.WriteJSON(map[string]any{"type": "grid", "html": html.String()}); err != nil {
-			return err
-		}
-		p := s.Pool.Stats()
-		return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "claimed": p.Claimed, "creating": p.Creating,
-			"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
-	}
+	send := func() error { return s.sendDashboard(r.Context(), conn, ws, csrf) }
 	if send() != nil {
 		return
 	}
@@ -186,25 +170,48 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		case _, ok := <-sub.Events():
-			if !ok {
+			if !ok || !coalesce(sub) {
 				return // too slow: the browser reconnects and gets a fresh grid
-			}
-			time.Sleep(100 * time.Millisecond) // coalesce a burst
-		drain:
-			for {
-				select {
-				case _, ok := <-sub.Events():
-					if !ok {
-						return
-					}
-				default:
-					break drain
-				}
 			}
 		case <-tick.C:
 		}
 		if send() != nil {
 			return
+		}
+	}
+}
+
+// sendDashboard writes the grids (as rendered HTML) and the capacity.
+func (s *Server) sendDashboard(ctx context.Context, conn *websocket.Conn, ws workshop.Workshop, csrf string) error {
+	grids, err := s.gridViews(ctx, ws, csrf)
+	if err != nil {
+		return err
+	}
+	var html strings.Builder
+	if err := web.DashboardGrids(grids).Render(ctx, &html); err != nil {
+		return err
+	}
+	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.WriteJSON(map[string]any{"type": "grid", "html": html.String()}); err != nil {
+		return err
+	}
+	p := s.Pool.Stats()
+	return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "claimed": p.Claimed, "creating": p.Creating,
+		"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
+}
+
+// coalesce waits a moment for the rest of a burst of events and takes them; it
+// reports false when the subscription was dropped.
+func coalesce(sub *workshop.Subscription) bool {
+	time.Sleep(100 * time.Millisecond)
+	for {
+		select {
+		case _, ok := <-sub.Events():
+			if !ok {
+				return false
+			}
+		default:
+			return true
 		}
 	}
 }

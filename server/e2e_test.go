@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
-
 	"golang.org/x/time/rate"
 
 	"github.com/chromedp/chromedp"
@@ -94,13 +92,7 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
 	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(),
-		Prepare: func(ctx context.Context, c *cluster.Cluster) error {
-			conn, err := workstation.Connect(c.Kubeconfig)
-			if err != nil {
-				return err
-			}
-			return cluster.Prepare(ctx, conn, platformFS)
-		}})
+		Prepare: cluster.Preparer(platformFS)})
 	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
 		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}}) // benchmarks start many
