@@ -37,9 +37,11 @@ vet:
 	$(GO) vet -tags e2e ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-## unit: tests that need no Docker, with the race detector.
+## unit: tests that need no Docker, with the race detector; the load tests
+## (Load200) again without it, since it slows every goroutine many times over.
 unit:
 	$(GO) test -race ./...
+	$(GO) test -count=1 -run 'Load200' ./server/...
 
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images

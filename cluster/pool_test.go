@@ -47,6 +47,12 @@ func (f *fakeCreator) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+func (f *fakeCreator) exists(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.live[name]
+}
+
 func (f *fakeCreator) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -77,7 +83,7 @@ func TestPoolWarmClaimRefill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.live[c.Name] {
+	if !f.exists(c.Name) {
 		t.Errorf("claimed %s, which does not exist", c.Name)
 	}
 	// The pool refills to 2 warm while 1 is claimed: 3 in total, the maximum.

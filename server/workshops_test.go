@@ -214,6 +214,9 @@ func textOf(n *html.Node) string {
 // dashboard must see the last event's effect; the fan-out latency (event recorded
 // to the next grid message a dashboard receives) is logged.
 func TestDashboardLoad200(t *testing.T) {
+	if raceDetector {
+		t.Skip("a load test: make unit runs it without the race detector")
+	}
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
 		t.Fatal(err)

@@ -92,15 +92,17 @@ func (f *fixture) kinds() []workshop.Kind {
 // waitFor reads the learner's page events until one satisfies ok.
 func waitFor(t *testing.T, events <-chan session.Event, what string, ok func(session.Event) bool) session.Event {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
+	var last session.Event
 	for {
 		select {
 		case e := <-events:
 			if ok(e) {
 				return e
 			}
+			last = e
 		case <-timeout:
-			t.Fatalf("no %s within 10s", what)
+			t.Fatalf("no %s within 30s; the last event was %s %+v", what, last.Name, last.Data)
 		}
 	}
 }
@@ -172,10 +174,11 @@ func TestStepPassesWhenTheWorkIsDone(t *testing.T) {
 	f := newFixture(t)
 	l, events := startReady(t, f)
 	c := f.clusters.Cluster(l.Session().Cluster)
-	waitFor(t, events, "failing checks", func(e session.Event) bool {
-		ch, ok := e.Data.(session.Checks)
-		return ok && ch.Step == 1 && len(ch.Results) == 1 && ch.Results[0].Status == check.Fail
-	})
+	// The first results may have come before the ready progress: read the state.
+	waitUntil(t, func() bool {
+		ch := l.Checks()
+		return ch.Step == 1 && len(ch.Results) == 1 && ch.Results[0].Status == check.Fail
+	}, "step 1's check failing before the work")
 	createConfigMap(t, c, "first")
 	waitFor(t, events, "step 1 passing", allPassed(1))
 
@@ -338,7 +341,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 
 func waitUntil(t *testing.T, ok func() bool, what string) {
 	t.Helper()
-	for range 500 {
+	for range 3000 {
 		if ok() {
 			return
 		}

@@ -183,6 +183,9 @@ func TestMessage(t *testing.T) {
 // dashboards. Every dashboard that was not dropped must see every event, in
 // order per learner.
 func TestHubLoad200(t *testing.T) {
+	if raceDetector {
+		t.Skip("a load test: make unit runs it without the race detector")
+	}
 	const learners, perLearner, dashboards = 200, 50, 3
 	h := newTestHub(t)
 
