@@ -15,12 +15,17 @@ import (
 	"github.com/kindlab/kindlab/manifests"
 )
 
-// loadCatalog loads the built-in labs; with dir set, labs and manifests come from a
-// source tree on disk instead (dir/labs/catalog and dir/manifests).
+// loadCatalog loads the built-in labs. With dir set, the labs come from dir/labs
+// (one folder per lab; dir/labs/catalog in kindlab's own tree) and their files
+// from dir/manifests; the platform objects are always kindlab's own.
 func loadCatalog(dir string) (*labs.Catalog, *catalogFS, error) {
 	fsys := &catalogFS{labs: labs.Builtin(), manifests: manifests.FS()}
 	if dir != "" {
-		fsys = &catalogFS{labs: os.DirFS(filepath.Join(dir, "labs", "catalog")), manifests: os.DirFS(filepath.Join(dir, "manifests"))}
+		labsDir := filepath.Join(dir, "labs")
+		if info, err := os.Stat(filepath.Join(labsDir, "catalog")); err == nil && info.IsDir() {
+			labsDir = filepath.Join(labsDir, "catalog")
+		}
+		fsys = &catalogFS{labs: os.DirFS(labsDir), manifests: manifests.WithPlatform(os.DirFS(filepath.Join(dir, "manifests")))}
 	}
 	cat, err := labs.LoadCatalog(fsys.labs, fsys.manifests)
 	return cat, fsys, err

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeAuthorLab writes a one-step lab into a folder of its own, as a lab author
+// outside kindlab's tree has it: labs/<id> and manifests/<id>, nothing else.
+func writeAuthorLab(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"labs/hello-cm/lab.yaml": `id: hello-cm
+title: Hello, ConfigMap
+summary: Apply a ConfigMap from a file of the lab.
+duration: 5m
+files:
+  - hello-cm/hello.yaml
+steps:
+  - 01-apply.md
+`,
+		"labs/hello-cm/01-apply.md": "---\n" + `title: Apply the ConfigMap
+checks:
+  - id: hello-exists
+    kind: resource
+    apiVersion: v1
+    resource: configmaps
+    name: hello
+solution:
+  - kubectl apply -f hello.yaml
+---
+Apply the file the lab copied into your home folder:
+
+` + "```bash run\nkubectl apply -f hello.yaml\n```\n",
+		"manifests/hello-cm/hello.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: hi\n",
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestLintAuthorFolder: an author's folder holding only labs/<id> and
+// manifests/<id> lints; kindlab's own tree (labs/catalog) still does, and a
+// broken lab in such a folder is reported with its file.
+func TestLintAuthorFolder(t *testing.T) {
+	dir := writeAuthorLab(t)
+	broken := writeAuthorLab(t)
+	os.Remove(filepath.Join(broken, "manifests/hello-cm/hello.yaml"))
+	tests := []struct {
+		name     string
+		dir      string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "author's folder", dir: dir, wantOut: "1 labs, 1 steps: no problems"},
+		{name: "kindlab's own tree", dir: ".", wantOut: "4 labs"},
+		{name: "a file the lab lists is missing", dir: broken, wantCode: 1, wantOut: "hello-cm/hello.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"lint", "--dir", tt.dir}, &stdout, &stderr)
+			out := stdout.String() + stderr.String()
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) {
+				t.Errorf("lint --dir = %d, %q; want %d with %q", code, out, tt.wantCode, tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestAuthorFolderGetsKindlabsPlatform: the platform objects come from kindlab,
+// whatever the author's folder holds.
+func TestAuthorFolderGetsKindlabsPlatform(t *testing.T) {
+	dir := writeAuthorLab(t)
+	os.MkdirAll(filepath.Join(dir, "manifests/platform"), 0o755)
+	os.WriteFile(filepath.Join(dir, "manifests/platform/evil.yaml"), []byte("kind: ClusterRoleBinding\n"), 0o644)
+	_, fsys, err := loadCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fsys.manifests.Open("platform/workstation.yaml"); err != nil {
+		t.Errorf("kindlab's workstation is not there: %v", err)
+	}
+	if _, err := fsys.manifests.Open("platform/evil.yaml"); err == nil {
+		t.Error("the author's folder added a platform object")
+	}
+	if _, err := fsys.manifests.Open("hello-cm/hello.yaml"); err != nil {
+		t.Errorf("the lab's own file is not there: %v", err)
+	}
+}
