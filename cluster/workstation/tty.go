@@ -10,13 +10,18 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 )
 
-// Terminal starts the learner's login shell (bash -l) with a TTY in the
-// workstation. The stream lives until the shell exits, Close is called or ctx is
+// Terminal starts the learner's shell with a TTY in the workstation: an
+// interactive bash whose rc file (terminal.rc of manifests/platform/workstation.yaml)
+// reads the login environment and adds the shell integration marks kindlab
+// strips from the output (terminal.Mark). The stream lives until the shell exits, Close is called or ctx is
 // done; ctx should be the session's lifetime, not a request's. Failing to start
 // (no such pod, forbidden) is reported by Read, like the shell's exit status.
 func (c *Conn) Terminal(ctx context.Context) (*TTY, error) {
-	return c.tty(ctx, Namespace, Pod, Container, []string{"bash", "-l"})
+	return c.tty(ctx, Namespace, Pod, Container, terminalCommand())
 }
+
+// terminalCommand is the learner's shell.
+func terminalCommand() []string { return []string{"bash", "--rcfile", "/kindlab/terminal.rc", "-i"} }
 
 func (c *Conn) tty(ctx context.Context, namespace, pod, container string, command []string) (*TTY, error) {
 	if len(command) == 0 {

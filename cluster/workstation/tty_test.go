@@ -79,16 +79,16 @@ func TestTerminal(t *testing.T) {
 			api := &fakeExec{queries: make(chan url.Values, 1), sizes: make(chan remotecommand.TerminalSize, 4)}
 			srv := httptest.NewServer(api) // 127.0.0.1
 			t.Cleanup(srv.Close)
-			term, err := mustNew(t, &rest.Config{Host: srv.URL}).tty(t.Context(), Namespace, tt.pod, Container, []string{"bash", "-l"})
+			term, err := mustNew(t, &rest.Config{Host: srv.URL}).tty(t.Context(), Namespace, tt.pod, Container, terminalCommand())
 			if err != nil {
 				t.Fatalf("tty: %v", err)
 			}
 			defer term.Close()
 			if tt.pod == "workstation" {
 				q := <-api.queries
-				if !slices.Equal(q["command"], []string{"bash", "-l"}) || q.Get("container") != "shell" ||
+				if !slices.Equal(q["command"], terminalCommand()) || q.Get("container") != "shell" ||
 					q.Get("tty") != "true" || q.Get("stdin") != "true" || q.Get("stdout") != "true" || q.Has("stderr") {
-					t.Errorf("exec query = %v; want command bash -l in container shell with tty, stdin, stdout", q)
+					t.Errorf("exec query = %v; want the learner's shell in container shell with tty, stdin, stdout", q)
 				}
 				if err := term.Resize(100, 30); err != nil {
 					t.Fatal(err)

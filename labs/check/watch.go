@@ -30,6 +30,9 @@ type Watcher struct {
 	// Tick re-evaluates everything periodically, for the checks no watch
 	// covers (exec, dns, http, history, script). Zero means DefaultTick.
 	Tick time.Duration
+	// Poke re-evaluates everything at once on each value: the learner's
+	// command has just ended, so what it did can be seen now. Nil: no pokes.
+	Poke <-chan struct{}
 }
 
 // source is one watch on the API server.
@@ -144,6 +147,8 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 			timer, fire = nil, nil
 			evaluate()
 		case <-ticker.C:
+			evaluate()
+		case <-w.Poke:
 			evaluate()
 		}
 	}

@@ -185,6 +185,24 @@ func TestWatcherTick(t *testing.T) {
 	}
 }
 
+// TestWatcherPoke: a poke (a command ended) evaluates at once, long before the tick.
+func TestWatcherPoke(t *testing.T) {
+	e := newEnv()
+	e.exec.set(answer("ls\n", "", 0, nil))
+	hist := labs.Check{ID: "pf", Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: "port-forward"}}
+	poke := make(chan struct{}, 1)
+	out := watchStep(t, e, &Watcher{Tick: time.Hour, Poke: poke}, hist)
+	if got := statuses(next(t, out)); got != "pf=fail" {
+		t.Fatalf("first results %s; want pf=fail", got)
+	}
+	e.exec.set(answer("ls\nkubectl port-forward svc/homepage 8080:80\n", "", 0, nil))
+	quiet(t, out, 100*time.Millisecond) // no tick, no watch: nothing yet
+	poke <- struct{}{}
+	if got := statuses(next(t, out)); got != "pf=pass" {
+		t.Errorf("after the poke: %s; want pf=pass", got)
+	}
+}
+
 func TestWatcherWatchError(t *testing.T) {
 	e := newEnv(pod("web-1", "web", "10.244.0.5", "ready"))
 	var fail atomic.Bool

@@ -53,13 +53,15 @@ type Learner struct {
 	unwatch  context.CancelFunc // the current step's check watcher
 	unguard  context.CancelFunc // the namespace guard of the current cluster
 	subs     map[chan Event]struct{}
-	busy     bool // provisioning or resetting
+	busy     bool          // provisioning or resetting
+	poke     chan struct{} // a command ended in the terminal: look at the checks now
+	ended    time.Time     // when the last command in the terminal ended
 }
 
 func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {
 	life, stop := context.WithCancel(m.ctx)
 	return &Learner{m: m, id: sess.ID, lab: lab, sess: sess, log: m.cfg.Logger.With("session", sess.ID, "lab", lab.ID),
-		life: life, stop: stop, subs: map[chan Event]struct{}{}}
+		life: life, stop: stop, subs: map[chan Event]struct{}{}, poke: make(chan struct{}, 1)}
 }
 
 // ID is the session's ID.
@@ -239,7 +241,7 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int) {
 		l.log.Warn("begin step", "step", n, "error", err)
 	}
 	out := make(chan []check.Result, 1)
-	w := &check.Watcher{Engine: engine, Tick: l.m.cfg.CheckTick}
+	w := &check.Watcher{Engine: engine, Tick: l.m.cfg.CheckTick, Poke: l.poke}
 	go w.Watch(ctx, state, step.Checks, out)
 	passed := false
 	for {
@@ -270,8 +272,15 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int) {
 		}
 		if now.AllPassed && !passed {
 			passed = true
-			if err := l.m.cfg.Store.StepPassed(context.WithoutCancel(ctx), l.id, n, l.m.cfg.Clock.Now()); err != nil {
+			now := l.m.cfg.Clock.Now()
+			if err := l.m.cfg.Store.StepPassed(context.WithoutCancel(ctx), l.id, n, now); err != nil {
 				l.log.Error("store step pass", "step", n, "error", err)
+			}
+			l.mu.Lock()
+			ended := l.ended
+			l.mu.Unlock()
+			if !ended.IsZero() {
+				l.log.Info("step passed", "step", n, "after_command", now.Sub(ended))
 			}
 			l.record(ctx, workshop.KindStepPass, n, "")
 		}
@@ -329,7 +338,7 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log))
+	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithMarks(l.commandMarks()))
 	if err != nil {
 		tty.Close()
 		return nil, err

@@ -1,5 +1,5 @@
 // Package store keeps kindlab's state in SQLite: learner sessions, their progress
-// through a lab, the event log instructors export, and workshops with their
+// through a lab, the commands they ran, the event log instructors export, and workshops with their
 // learners (Workshops, the workshop.Store of package workshop). Every write is one statement
 // or one transaction, so a server killed mid-session loses nothing it acknowledged.
 package store
@@ -58,6 +58,15 @@ CREATE TABLE IF NOT EXISTS events (
 	status   TEXT NOT NULL DEFAULT '',
 	message  TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS commands (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	session TEXT NOT NULL,
+	step    INTEGER NOT NULL,
+	at      INTEGER NOT NULL,
+	line    TEXT NOT NULL DEFAULT '',
+	exit    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commands_session ON commands(session, step, id);
 CREATE INDEX IF NOT EXISTS events_workshop ON events(workshop, at);
 CREATE INDEX IF NOT EXISTS events_session ON events(session, at);
 `
@@ -255,6 +264,47 @@ func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
 		}
 		e.At = time.UnixMilli(at)
 		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Command is one command line the learner ran in their terminal, as their shell
+// reported it (shell integration marks): on which step, when it ended, the line
+// ("" when the shell kept it out of history) and its exit code.
+type Command struct {
+	Session string
+	Step    int
+	At      time.Time
+	Line    string
+	Exit    int
+}
+
+// AddCommand records a command the learner ran.
+func (s *Store) AddCommand(ctx context.Context, c Command) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO commands (session, step, at, line, exit) VALUES (?, ?, ?, ?, ?)`,
+		c.Session, c.Step, c.At.UnixMilli(), c.Line, c.Exit)
+	if err != nil {
+		return fmt.Errorf("add command: %w", err)
+	}
+	return nil
+}
+
+// Commands returns the commands a session ran on a step, in order.
+func (s *Store) Commands(ctx context.Context, session string, step int) ([]Command, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT step, at, line, exit FROM commands WHERE session = ? AND step = ? ORDER BY id`, session, step)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Command
+	for rows.Next() {
+		c := Command{Session: session}
+		var at int64
+		if err := rows.Scan(&c.Step, &at, &c.Line, &c.Exit); err != nil {
+			return nil, err
+		}
+		c.At = time.UnixMilli(at)
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }

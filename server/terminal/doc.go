@@ -2,7 +2,8 @@
 // that knows nothing of websockets, a Session that owns one Terminal and keeps a
 // bounded replay buffer, and a websocket Handler speaking the kindlab.term.v1
 // protocol. The learner's shell itself (a TTY in the workstation pod) comes from
-// package workstation.
+// package workstation. A Session given WithMarks strips the shell's integration
+// marks (Mark) from the output before any client sees them, and reports them.
 //
 // # Protocol (subprotocol kindlab.term.v1)
 //

@@ -90,6 +90,19 @@ func WithClock(c clock.Clock) SessionOption {
 	})
 }
 
+// WithMarks strips shell integration marks (see Mark) from the terminal's
+// output before any client sees it, and hands each one to f, in order, from
+// the session's reader goroutine.
+func WithMarks(f func(Mark)) SessionOption {
+	return sessionOptionFunc(func(s *Session) error {
+		if f == nil {
+			return errors.New("marks: func must not be nil")
+		}
+		s.onMark = f
+		return nil
+	})
+}
+
 // WithLogger sets the session's logger, typically carrying learner and lab keys.
 func WithLogger(l *slog.Logger) SessionOption {
 	return sessionOptionFunc(func(s *Session) error {
@@ -111,6 +124,8 @@ type Session struct {
 	log      *slog.Logger
 	maxBytes int
 	queueLen int
+	onMark   func(Mark) // nil: marks are output like anything else
+	marks    markFilter
 
 	inMu      sync.Mutex // serializes Write and Resize
 	closeOnce sync.Once
@@ -155,12 +170,30 @@ func (s *Session) readLoop() {
 	for {
 		n, err := s.term.Read(buf)
 		if n > 0 {
-			s.publish(bytes.Clone(buf[:n]))
+			s.output(buf[:n])
 		}
 		if err != nil {
+			if held := s.marks.flush(); len(held) > 0 {
+				s.publish(held)
+			}
 			s.end(err)
 			return
 		}
+	}
+}
+
+// output publishes what the terminal wrote, without its marks.
+func (s *Session) output(p []byte) {
+	if s.onMark == nil {
+		s.publish(bytes.Clone(p))
+		return
+	}
+	data, marks := s.marks.filter(p)
+	if len(data) > 0 {
+		s.publish(data)
+	}
+	for _, m := range marks {
+		s.onMark(m)
 	}
 }
 
