@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/labs"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -157,6 +158,47 @@ func TestE2EClusterNetworking(t *testing.T) {
 		out := execOK(t, ctx, execer, sleepPod.Name, "nslookup homepage")
 		if !strings.Contains(out, svc.Spec.ClusterIP) {
 			t.Errorf("nslookup homepage = %q; want ClusterIP %s", out, svc.Spec.ClusterIP)
+		}
+	})
+	t.Run("dns checks: answers, records and names that do not resolve", func(t *testing.T) {
+		_, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "homepage-pods"},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: labels,
+				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80)}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, two, no := 1, 2, false
+		dns := func(d labs.DNSCheck) labs.Check {
+			d.From = "deploy/sleep"
+			return labs.Check{ID: "dns", Kind: labs.KindDNS, DNS: &d}
+		}
+		tests := []struct {
+			name  string
+			check labs.Check
+			want  check.Status
+		}{
+			{"the ClusterIP, one record", dns(labs.DNSCheck{Name: "homepage", Service: "homepage", Records: &one}), check.Pass},
+			{"a headless Service answers the ready pod", dns(labs.DNSCheck{Name: "homepage-pods", Service: "homepage-pods", Answers: labs.AnswersReadyPods, Records: &one}), check.Pass},
+			{"two records expected, one there", dns(labs.DNSCheck{Name: "homepage-pods", Service: "homepage-pods", Records: &two, Answers: labs.AnswersReadyPods}), check.Fail},
+			{"the ClusterIP of a headless Service", dns(labs.DNSCheck{Name: "homepage-pods", Service: "homepage-pods"}), check.Fail},
+			{"a name that does not resolve", dns(labs.DNSCheck{Name: "no-such-service", Resolves: &no}), check.Pass},
+			{"a name that resolves, expected not to", dns(labs.DNSCheck{Name: "homepage", Resolves: &no}), check.Fail},
+		}
+		engine := conn.Checks()
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var r check.Result
+				// A new Service's records take a moment to reach CoreDNS.
+				wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+					r = engine.Evaluate(ctx, check.StepState{Namespace: ns}, tt.check)
+					return r.Status == tt.want, nil
+				})
+				if r.Status != tt.want {
+					t.Errorf("%s: %s; want %s", r.Status, r.Message, tt.want)
+				}
+			})
 		}
 	})
 	t.Run("curl through the Service reaches the homepage", func(t *testing.T) {

@@ -40,6 +40,14 @@ func TestLintBroken(t *testing.T) {
 			},
 		},
 		{
+			name: "dns-options",
+			want: []string{
+				"demo/01-step.md:9: check none-but-service: resolves: false expects no answer; drop service, answers and records",
+				"demo/01-step.md:15: check bad-answers: answers \"podIPs\"; use clusterIP or readyPods",
+				"demo/01-step.md:21: check zero-records: records 0; a name that resolves has at least 1 record (use resolves: false for none)",
+			},
+		},
+		{
 			name: "unknown-kind",
 			want: []string{
 				"demo/01-step.md:5: check pods: unknown kind \"podz\"; use one of resource, pods, endpoints, replaced, exec, http, dns, history, script",

@@ -157,13 +157,29 @@ type HTTPCheck struct {
 	From     string `yaml:"from"` // empty: API server proxy; else a target as in exec
 }
 
-// DNSCheck looks a name up from a pod and expects a Service's ClusterIP.
+// DNSCheck looks a name up from a pod (nslookup) and expects, by Answers, the
+// ClusterIP of Service (the default) or exactly the IPs of the ready pods the
+// Service selects (a headless Service); Records, when set, is how many
+// addresses must answer. With Resolves false the name must not resolve at all
+// (and Service is not used).
 type DNSCheck struct {
-	Name             string `yaml:"name"`
-	From             string `yaml:"from"`
-	Service          string `yaml:"service"`
-	ServiceNamespace string `yaml:"serviceNamespace"`
+	Name             string     `yaml:"name"`
+	From             string     `yaml:"from"`
+	Service          string     `yaml:"service"`
+	ServiceNamespace string     `yaml:"serviceNamespace"`
+	Answers          DNSAnswers `yaml:"answers"`
+	Records          *int       `yaml:"records"`
+	Resolves         *bool      `yaml:"resolves"`
 }
+
+// DNSAnswers is what a dns check expects the name to answer with.
+type DNSAnswers string
+
+// The answers a dns check may expect.
+const (
+	AnswersClusterIP DNSAnswers = "clusterIP" // the Service's ClusterIP (the default)
+	AnswersReadyPods DNSAnswers = "readyPods" // the IPs of the ready pods the Service selects
+)
 
 // HistoryCheck passes when a command in the workstation's history matches Pattern.
 type HistoryCheck struct {

@@ -159,7 +159,20 @@ func (v validator) validate(c *Check) {
 		if req("from", n.From) {
 			v.target("from", n.From)
 		}
-		req("service", n.Service)
+		switch {
+		case n.Resolves != nil && !*n.Resolves:
+			if n.Service != "" || n.Answers != "" || n.Records != nil {
+				v.errorf("resolves", "resolves: false expects no answer; drop service, answers and records")
+			}
+		default:
+			req("service", n.Service)
+			if n.Answers != "" && n.Answers != AnswersClusterIP && n.Answers != AnswersReadyPods {
+				v.errorf("answers", "answers %q; use clusterIP or readyPods", n.Answers)
+			}
+			if n.Records != nil && *n.Records < 1 {
+				v.errorf("records", "records %d; a name that resolves has at least 1 record (use resolves: false for none)", *n.Records)
+			}
+		}
 	case KindHistory:
 		if req("pattern", c.History.Pattern) {
 			v.regexp("pattern", c.History.Pattern)

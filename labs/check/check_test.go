@@ -213,6 +213,9 @@ func TestEvaluate(t *testing.T) {
 	}}
 	nslookupOK := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.96.44.1\n"
 	nslookupOther := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.96.0.12\n"
+	nslookupPods := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.244.0.6\nName:\thomepage.default.svc.cluster.local\nAddress: 10.244.0.5\n"
+	headless := service("homepage", "web", "None")
+	two, no := 2, false
 	nslookupNX := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\n** server can't find homepage: NXDOMAIN\n"
 
 	tests := []struct {
@@ -532,6 +535,54 @@ func TestEvaluate(t *testing.T) {
 			objs:   withSleep(homepage),
 			exec:   answer("", "", -1, errors.New("upgrade request required")),
 			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Service: "homepage"}},
+			status: Error,
+			msg:    "could not run nslookup homepage in pod sleep-abc: upgrade request required (not a problem with your work)",
+		},
+		{
+			name:   "dns readyPods: the ready pods' IPs, not the not-ready one",
+			objs:   withSleep(headless, pod("web-1", "web", "10.244.0.5", "ready"), pod("web-2", "web", "10.244.0.6", "ready"), pod("web-3", "web", "10.244.0.7", "running")),
+			exec:   answer(nslookupPods, "", 0, nil),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Service: "homepage", Answers: labs.AnswersReadyPods, Records: &two}},
+			status: Pass,
+			msg:    "nslookup homepage from deploy/sleep returned 10.244.0.5, 10.244.0.6, the IPs of the ready pods of Service homepage (10.244.0.5, 10.244.0.6)",
+		},
+		{
+			name:   "dns readyPods: a stale answer",
+			objs:   withSleep(headless, pod("web-1", "web", "10.244.0.5", "ready"), pod("web-2", "web", "10.244.0.9", "ready")),
+			exec:   answer(nslookupPods, "", 0, nil),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Service: "homepage", Answers: labs.AnswersReadyPods}},
+			status: Fail,
+			msg:    "nslookup homepage from deploy/sleep returned 10.244.0.5, 10.244.0.6; expected the IPs of the ready pods of Service homepage (10.244.0.5, 10.244.0.9)",
+		},
+		{
+			name:   "dns records: one ClusterIP, not two",
+			objs:   withSleep(homepage),
+			exec:   answer(nslookupOK, "", 0, nil),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Service: "homepage", Records: &two}},
+			status: Fail,
+			msg:    "nslookup homepage from deploy/sleep returned 1 addresses (10.96.44.1); expected 2",
+		},
+		{
+			name:   "dns resolves false: no answer",
+			objs:   withSleep(),
+			exec:   answer(nslookupNX, "", 1, nil),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "sleep-abc", From: "deploy/sleep", Resolves: &no}},
+			status: Pass,
+			msg:    "nslookup sleep-abc from deploy/sleep found no address, as expected",
+		},
+		{
+			name:   "dns resolves false: it does resolve",
+			objs:   withSleep(),
+			exec:   answer(nslookupOK, "", 0, nil),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Resolves: &no}},
+			status: Fail,
+			msg:    "nslookup homepage from deploy/sleep returned 10.96.44.1; expected the name not to resolve",
+		},
+		{
+			name:   "dns resolves false: the lookup cannot run",
+			objs:   withSleep(),
+			exec:   answer("", "", -1, errors.New("upgrade request required")),
+			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Resolves: &no}},
 			status: Error,
 			msg:    "could not run nslookup homepage in pod sleep-abc: upgrade request required (not a problem with your work)",
 		},

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kindlab/kindlab/labs"
 )
@@ -205,43 +207,104 @@ func excerpt(s string) string {
 }
 
 func (e *Engine) dns(ctx context.Context, ns string, c *labs.DNSCheck) (string, error) {
+	what := "nslookup " + c.Name
+	if c.Resolves != nil && !*c.Resolves {
+		t, addrs, _, err := e.nslookup(ctx, ns, c)
+		if err != nil {
+			return "", err
+		}
+		if len(addrs) > 0 {
+			return "", failf("%s from %s returned %s; expected the name not to resolve", what, t.name, strings.Join(addrs, ", "))
+		}
+		return fmt.Sprintf("%s from %s found no address, as expected", what, t.name), nil
+	}
 	svcNS := c.ServiceNamespace
 	if svcNS == "" {
 		svcNS = ns
 	}
 	svc, err := e.cfg.Client.CoreV1().Services(svcNS).Get(ctx, c.Service, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", failf("Service %s does not exist in namespace %s, so nslookup %s has no ClusterIP to find", c.Service, svcNS, c.Name)
+		missing := "no ClusterIP"
+		if c.Answers == labs.AnswersReadyPods {
+			missing = "no pod IPs"
+		}
+		return "", failf("Service %s does not exist in namespace %s, so %s has %s to find", c.Service, svcNS, what, missing)
 	}
 	if err != nil {
 		return "", apiError(err)
 	}
-	if !hasClusterIP(svc) {
-		return "", failf("Service %s is headless (it has no ClusterIP); expected a ClusterIP for nslookup %s to return", c.Service, c.Name)
-	}
-	want := svc.Spec.ClusterIP
-	t, err := e.resolveTarget(ctx, ns, c.From, "")
-	if err != nil {
-		return "", err
-	}
-	what := "nslookup " + c.Name
-	stdout, stderr, _, err := e.runIn(ctx, t, []string{"nslookup", c.Name}, what)
-	if err != nil {
-		return "", err
-	}
-	addrs := nslookupAddresses(stdout)
-	expected := fmt.Sprintf("the ClusterIP of Service %s (%s)", c.Service, want)
-	for _, a := range addrs {
-		for _, ip := range append(svc.Spec.ClusterIPs, want) {
-			if a == ip {
-				return fmt.Sprintf("%s from %s returned %s, %s", what, t.name, a, expected), nil
+	var want []string
+	var expected string
+	if c.Answers == labs.AnswersReadyPods {
+		pods, err := e.selectedPods(ctx, svcNS, svc)
+		if err != nil {
+			return "", err
+		}
+		for _, p := range pods {
+			if isReady(&p) {
+				want = append(want, podIPs(&p)...)
 			}
 		}
+		slices.Sort(want)
+		expected = fmt.Sprintf("the IPs of the ready pods of Service %s (%s)", c.Service, listOrNone(want))
+	} else {
+		if !hasClusterIP(svc) {
+			return "", failf("Service %s is headless (it has no ClusterIP); expected a ClusterIP for %s to return", c.Service, what)
+		}
+		want = append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...)
+		expected = fmt.Sprintf("the ClusterIP of Service %s (%s)", c.Service, svc.Spec.ClusterIP)
+	}
+	t, addrs, out, err := e.nslookup(ctx, ns, c)
+	if err != nil {
+		return "", err
 	}
 	if len(addrs) == 0 {
-		return "", failf("%s from %s found no address (%s); expected %s", what, t.name, nslookupError(stdout+"\n"+stderr), expected)
+		return "", failf("%s from %s found no address (%s); expected %s", what, t.name, nslookupError(out), expected)
+	}
+	if c.Records != nil && len(addrs) != *c.Records {
+		return "", failf("%s from %s returned %d addresses (%s); expected %d", what, t.name, len(addrs), strings.Join(addrs, ", "), *c.Records)
+	}
+	if c.Answers == labs.AnswersReadyPods {
+		got := slices.Sorted(slices.Values(addrs))
+		if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
+			return "", failf("%s from %s returned %s; expected %s", what, t.name, strings.Join(got, ", "), expected)
+		}
+		return fmt.Sprintf("%s from %s returned %s, %s", what, t.name, strings.Join(got, ", "), expected), nil
+	}
+	for _, a := range addrs {
+		if slices.Contains(want, a) {
+			return fmt.Sprintf("%s from %s returned %s, %s", what, t.name, a, expected), nil
+		}
 	}
 	return "", failf("%s from %s returned %s; expected %s", what, t.name, strings.Join(addrs, ", "), expected)
+}
+
+// nslookup looks c.Name up from c.From; out is what nslookup printed.
+func (e *Engine) nslookup(ctx context.Context, ns string, c *labs.DNSCheck) (target, []string, string, error) {
+	t, err := e.resolveTarget(ctx, ns, c.From, "")
+	if err != nil {
+		return t, nil, "", err
+	}
+	stdout, stderr, _, err := e.runIn(ctx, t, []string{"nslookup", c.Name}, "nslookup "+c.Name)
+	if err != nil {
+		return t, nil, "", err
+	}
+	return t, nslookupAddresses(stdout), stdout + "\n" + stderr, nil
+}
+
+// selectedPods lists the pods a Service's selector matches.
+func (e *Engine) selectedPods(ctx context.Context, ns string, svc *corev1.Service) ([]corev1.Pod, error) {
+	if len(svc.Spec.Selector) == 0 {
+		return nil, failf("Service %s has no selector, so no pods are its own", svc.Name)
+	}
+	return e.listPods(ctx, ns, labels.SelectorFromSet(svc.Spec.Selector).String())
+}
+
+func listOrNone(ips []string) string {
+	if len(ips) == 0 {
+		return "none ready"
+	}
+	return strings.Join(ips, ", ")
 }
 
 var nslookupAddr = regexp.MustCompile(`^Address(?:\s+\d+)?:\s*(\S+)`)
