@@ -291,17 +291,7 @@ func startSession(t testing.TB, base string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
-	resp, err := c.Get(base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-	if m == nil {
-		t.Fatal("no csrf field on the catalog")
-	}
-	resp, err = c.PostForm(base+"/labs/services-dns/start", url.Values{"csrf": {string(m[1])}})
+	resp, err := c.PostForm(base+"/labs/services-dns/start", url.Values{"csrf": {pageCSRF(t, c, base+"/")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,17 +531,7 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 	// The learner joins and waits for their cluster.
 	jar, _ := cookiejar.New(nil)
 	lc := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
-	resp, err := lc.Get(p.URL + "/join/" + code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
-	if csrf == nil {
-		t.Fatal("no csrf on the join page")
-	}
-	resp, err = lc.PostForm(p.URL+"/join/"+code, url.Values{"name": {"Ada"}, "csrf": {string(csrf[1])}})
+	resp, err := lc.PostForm(p.URL+"/join/"+code, url.Values{"name": {"Ada"}, "csrf": {pageCSRF(t, lc, p.URL+"/join/"+code)}})
 	if err != nil {
 		t.Fatal(err)
 	}
