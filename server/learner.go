@@ -9,31 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/web"
 )
-
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
-		s.Logger.Error("render", "path", r.URL.Path, "error", err)
-	}
-}
-
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, err error) {
-	if err != nil && status >= 500 {
-		s.Logger.Error("request failed", "path", r.URL.Path, "error", err)
-	}
-	s.render(w, r, status, web.ErrorPage(web.NewErrorView(status, err, middleware.GetReqID(r.Context()))))
-}
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 	v := web.CatalogView{CSRF: s.csrfToken(w, r)}

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/static"
+	"github.com/kindlab/kindlab/web"
 )
 
 // Pool is what the server needs of the warm pool.
@@ -265,6 +267,24 @@ func (s *Server) authorizeTerminal(r *http.Request, hello terminal.Hello) (*term
 	l.Touch()
 	t, err := l.Terminal()
 	return t, false, err
+}
+
+// render writes a page; errorPage writes the error page for status, logging
+// server errors.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.Logger.Error("render", "path", r.URL.Path, "error", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if err != nil && status >= 500 {
+		s.Logger.Error("request failed", "path", r.URL.Path, "error", err)
+	}
+	s.render(w, r, status, web.ErrorPage(web.NewErrorView(status, err, middleware.GetReqID(r.Context()))))
 }
 
 // publicError is an error whose message is written for learners.

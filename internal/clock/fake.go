@@ -92,13 +92,6 @@ func (c *Fake) Advance(d time.Duration) {
 	}
 }
 
-// Set moves the clock to t (forward or back) without firing anything.
-func (c *Fake) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // WaitTimers waits until n timers or tickers are pending, so that Advance does
 // not run before the code under test has set them.
 func (c *Fake) WaitTimers(tb TB, n int) {
