@@ -13,7 +13,7 @@ import (
 // Terminal starts the learner's shell with a TTY in the workstation: an
 // interactive bash whose rc file (terminal.rc of manifests/platform/workstation.yaml)
 // reads the login environment and adds the shell integration marks kindlab
-// strips from the output (terminal.Mark). The stream lives until the shell exits, Close is called or ctx is
+// strips from the output (shellmark.Mark). The stream lives until the shell exits, Close is called or ctx is
 // done; ctx should be the session's lifetime, not a request's. Failing to start
 // (no such pod, forbidden) is reported by Read, like the shell's exit status.
 func (c *Conn) Terminal(ctx context.Context) (*TTY, error) {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 )
@@ -15,11 +16,11 @@ import (
 // with its step, history entry and exit code. The marks come from the
 // learner's shell, which the learner controls, so they only say when to look:
 // nothing passes because of a mark.
-func (l *Learner) commandMarks() func(terminal.Mark) {
+func (l *Learner) commandMarks() terminal.Observer {
 	running := false  // a command line started (133 C) and has not ended
 	entry := ""       // the last history entry the shell reported (633 E)
 	lastNumber := "-" // the history number of the last command recorded
-	return func(m terminal.Mark) {
+	return markFunc(func(m shellmark.Mark) {
 		if len(m.Args) == 0 {
 			return
 		}
@@ -47,8 +48,15 @@ func (l *Learner) commandMarks() func(terminal.Mark) {
 			}
 			l.commandEnded(line, exit)
 		}
-	}
+	})
 }
+
+// markFunc is an Observer of marks only.
+type markFunc func(shellmark.Mark)
+
+func (f markFunc) Typed([]byte)          {}
+func (f markFunc) Output([]byte)         {}
+func (f markFunc) Mark(m shellmark.Mark) { f(m) }
 
 // historyEntry splits bash's "  12  kubectl get pods" into its number and line.
 func historyEntry(s string) (number, line string) {

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/terminal"
 )
 
-func mark(code string, args ...string) terminal.Mark { return terminal.Mark{Code: code, Args: args} }
+func mark(code string, args ...string) shellmark.Mark { return shellmark.Mark{Code: code, Args: args} }
 
 // TestCommandMarks: the marks of a terminal become the step's commands, each
 // poking the checks; an empty line, the first prompt and marks out of order
@@ -29,9 +29,9 @@ func TestCommandMarks(t *testing.T) {
 	l := newLearner(m, lab, store.Session{ID: "s1", Step: 2})
 	on := l.commandMarks()
 	pokes := 0
-	feed := func(marks ...terminal.Mark) {
+	feed := func(marks ...shellmark.Mark) {
 		for _, mk := range marks {
-			on(mk)
+			on.Mark(mk)
 			select {
 			case <-l.poke:
 				pokes++

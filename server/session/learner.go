@@ -338,7 +338,7 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithMarks(l.commandMarks()))
+	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.commandMarks()))
 	if err != nil {
 		tty.Close()
 		return nil, err

@@ -2,8 +2,9 @@
 // that knows nothing of websockets, a Session that owns one Terminal and keeps a
 // bounded replay buffer, and a websocket Handler speaking the kindlab.term.v1
 // protocol. The learner's shell itself (a TTY in the workstation pod) comes from
-// package workstation. A Session given WithMarks strips the shell's integration
-// marks (Mark) from the output before any client sees them, and reports them.
+// package workstation. A Session given WithObserver strips the shell's
+// integration marks (package shellmark) from the output before any client sees
+// them, and tells the observer what was typed, written and marked.
 //
 // # Protocol (subprotocol kindlab.term.v1)
 //

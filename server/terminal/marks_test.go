@@ -7,91 +7,55 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/internal/shellmark"
 )
 
-const (
-	markC = "\x1b]133;C\a"
-	markE = "\x1b]633;E;  12  kubectl get ep \\x3b echo \\\\done\x1b\\"
-	markD = "\x1b]133;D;1\a"
-)
-
-var wantMarks = []Mark{
-	{Code: "133", Args: []string{"C"}},
-	{Code: "633", Args: []string{"E", `  12  kubectl get ep ; echo \done`}},
-	{Code: "133", Args: []string{"D", "1"}},
+// recorder is an Observer that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	typed  strings.Builder
+	output strings.Builder
+	marks  []string
 }
 
-func TestMarkFilter(t *testing.T) {
-	tests := []struct {
-		name      string
-		in        string
-		wantOut   string
-		wantMarks []Mark
-	}{
-		{name: "plain output", in: "learner:~$ ls\r\nfile\r\n", wantOut: "learner:~$ ls\r\nfile\r\n"},
-		{name: "a command's marks", in: "$ kubectl get ep\r\n" + markC + "No resources found\r\n" + markE + markD + "$ ",
-			wantOut: "$ kubectl get ep\r\nNo resources found\r\n$ ", wantMarks: wantMarks},
-		{name: "other escape sequences stay", in: "\x1b[1;32mgreen\x1b[0m \x1b]0;title\a \x1b]1337;x\a",
-			wantOut: "\x1b[1;32mgreen\x1b[0m \x1b]0;title\a \x1b]1337;x\a"},
-		{name: "an unterminated long sequence is output", in: "\x1b]133;" + strings.Repeat("x", maxMarkSize) + "!",
-			wantOut: "\x1b]133;" + strings.Repeat("x", maxMarkSize) + "!"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			// Whole, and split at every byte: the result is the same.
-			for split := 0; split <= len(tt.in); split++ {
-				var f markFilter
-				out1, m1 := f.filter([]byte(tt.in[:split]))
-				out2, m2 := f.filter([]byte(tt.in[split:]))
-				out := string(out1) + string(out2) + string(f.flush())
-				marks := append(m1, m2...)
-				if out != tt.wantOut || !slices.EqualFunc(marks, tt.wantMarks, sameMark) {
-					t.Fatalf("split at %d: out %q, marks %q; want %q, %q", split, out, marks, tt.wantOut, tt.wantMarks)
-				}
-			}
-		})
-	}
+func (r *recorder) Typed(p []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.typed.Write(p)
 }
 
-// TestMarkFilterByteAtATime: a terminal that writes one byte per read still
-// never lets a mark, or a piece of one, through.
-func TestMarkFilterByteAtATime(t *testing.T) {
-	in := "a" + markC + "b" + markE + markD + "c"
-	var f markFilter
-	var out []byte
-	var marks []Mark
-	for i := range len(in) {
-		o, m := f.filter([]byte{in[i]})
-		out = append(out, o...)
-		marks = append(marks, m...)
-	}
-	out = append(out, f.flush()...)
-	if string(out) != "abc" || !slices.EqualFunc(marks, wantMarks, sameMark) {
-		t.Errorf("out %q, marks %q; want %q and the three marks", out, marks, "abc")
-	}
+func (r *recorder) Output(p []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.output.Write(p)
 }
 
-func sameMark(a, b Mark) bool { return a.Code == b.Code && slices.Equal(a.Args, b.Args) }
+func (r *recorder) Mark(m shellmark.Mark) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.marks = append(r.marks, m.Code+";"+strings.Join(m.Args, ";"))
+}
 
-// TestSessionStripsMarks: with WithMarks, no client (nor the replay buffer) ever
-// sees a mark, and the marks reach the callback in order.
+// TestSessionStripsMarks: with WithObserver, no client (nor the replay buffer)
+// ever sees a mark, the marks reach the observer in order, and so does what a
+// client typed.
 func TestSessionStripsMarks(t *testing.T) {
 	term := newFakeTerm(false)
-	var mu sync.Mutex
-	var got []Mark
-	s := newTestSession(t, term, WithMarks(func(m Mark) {
-		mu.Lock()
-		got = append(got, m)
-		mu.Unlock()
-	}))
+	rec := &recorder{}
+	s := newTestSession(t, term, WithObserver(rec))
 	c, _ := s.Attach(0, false)
-	in := "$ kubectl get ep\r\n" + markC + "No resources found\r\n" + markE + markD + "$ "
+	if _, err := c.Write([]byte("kubectl get ep\r")); err != nil {
+		t.Fatal(err)
+	}
+	in := "$ kubectl get ep\r\n\x1b]133;C\aNo resources found\r\n\x1b]633;E;  12  kubectl get ep\x1b\\\x1b]133;D;1\a$ "
 	for _, part := range []string{in[:20], in[20:23], in[23:60], in[60:]} {
 		term.emit([]byte(part))
 	}
+	const want = "$ kubectl get ep\r\nNo resources found\r\n$ "
 	var seen strings.Builder
 	deadline := time.After(5 * time.Second)
-	for seen.String() != "$ kubectl get ep\r\nNo resources found\r\n$ " {
+	for seen.String() != want {
 		select {
 		case ch := <-c.Output():
 			seen.Write(ch.Data)
@@ -102,10 +66,16 @@ func TestSessionStripsMarks(t *testing.T) {
 	if strings.Contains(seen.String(), "\x1b]") {
 		t.Errorf("a mark reached the client: %q", seen.String())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.EqualFunc(got, wantMarks, sameMark) {
-		t.Errorf("marks = %q; want %q", got, wantMarks)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := []string{"133;C", "633;E;  12  kubectl get ep", "133;D;1"}; !slices.Equal(rec.marks, want) {
+		t.Errorf("marks = %q; want %q", rec.marks, want)
+	}
+	if rec.output.String() != want {
+		t.Errorf("observed output %q; want %q", rec.output.String(), want)
+	}
+	if rec.typed.String() != "kubectl get ep\r" {
+		t.Errorf("observed input %q", rec.typed.String())
 	}
 	term.exit(errors.New("bye"))
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/shellmark"
+
 	"github.com/kindlab/kindlab/internal/clock"
 )
 
@@ -90,15 +92,25 @@ func WithClock(c clock.Clock) SessionOption {
 	})
 }
 
-// WithMarks strips shell integration marks (see Mark) from the terminal's
-// output before any client sees it, and hands each one to f, in order, from
-// the session's reader goroutine.
-func WithMarks(f func(Mark)) SessionOption {
+// Observer follows what passes through a terminal: what clients typed and, in
+// order, the output and the shell integration marks among it.
+type Observer interface {
+	// Typed is called with each client's input once the terminal took it.
+	Typed(p []byte)
+	// Output and Mark are called from the session's reader goroutine.
+	Output(p []byte)
+	Mark(m shellmark.Mark)
+}
+
+// WithObserver strips shell integration marks (see shellmark.Mark) from the
+// terminal's output before any client sees it, and tells o what is typed,
+// written and marked.
+func WithObserver(o Observer) SessionOption {
 	return sessionOptionFunc(func(s *Session) error {
-		if f == nil {
-			return errors.New("marks: func must not be nil")
+		if o == nil {
+			return errors.New("observer: must not be nil")
 		}
-		s.onMark = f
+		s.observer = o
 		return nil
 	})
 }
@@ -124,8 +136,8 @@ type Session struct {
 	log      *slog.Logger
 	maxBytes int
 	queueLen int
-	onMark   func(Mark) // nil: marks are output like anything else
-	marks    markFilter
+	observer Observer // nil: marks are output like anything else
+	marks    shellmark.Filter
 
 	inMu      sync.Mutex // serializes Write and Resize
 	closeOnce sync.Once
@@ -173,7 +185,7 @@ func (s *Session) readLoop() {
 			s.output(buf[:n])
 		}
 		if err != nil {
-			if held := s.marks.flush(); len(held) > 0 {
+			if held := s.marks.Flush(); len(held) > 0 {
 				s.publish(held)
 			}
 			s.end(err)
@@ -184,16 +196,21 @@ func (s *Session) readLoop() {
 
 // output publishes what the terminal wrote, without its marks.
 func (s *Session) output(p []byte) {
-	if s.onMark == nil {
+	if s.observer == nil {
 		s.publish(bytes.Clone(p))
 		return
 	}
-	data, marks := s.marks.filter(p)
+	var data []byte
+	for _, piece := range s.marks.Filter(p) {
+		if piece.Mark != nil {
+			s.observer.Mark(*piece.Mark)
+			continue
+		}
+		data = append(data, piece.Output...)
+		s.observer.Output(piece.Output)
+	}
 	if len(data) > 0 {
 		s.publish(data)
-	}
-	for _, m := range marks {
-		s.onMark(m)
 	}
 }
 
@@ -339,7 +356,11 @@ func (c *Client) Write(p []byte) (int, error) {
 	}
 	c.s.inMu.Lock()
 	defer c.s.inMu.Unlock()
-	return c.s.term.Write(p)
+	n, err := c.s.term.Write(p)
+	if n > 0 && c.s.observer != nil {
+		c.s.observer.Typed(p[:n])
+	}
+	return n, err
 }
 
 // Resize sets the terminal's size; cols and rows must be in 1..MaxSize.

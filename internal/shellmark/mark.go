@@ -1,4 +1,10 @@
-package terminal
+// Package shellmark reads shell integration marks: the OSC 133 and OSC 633
+// sequences the workstation's shell writes around each command (see
+// manifests/platform/workstation.yaml, terminal.rc), the way terminal
+// emulators learn where prompts and commands are. A Filter takes them out of a
+// terminal's output; a Tracker turns them, with what the learner typed, into
+// the commands command checks judge.
+package shellmark
 
 import (
 	"bytes"
@@ -14,10 +20,8 @@ import (
 //	ESC ] 633 ; E ; <line> BEL   the history entry of the last command line
 //	ESC ] 133 ; D ; <exit> BEL   it ended with that exit code (PROMPT_COMMAND)
 //
-// A Session given WithMarks strips every such sequence from the output before
-// any client sees it, across chunk boundaries, and reports it. Marks come from
-// the learner's own shell, which the learner controls: they are hints (when to
-// look again), not evidence of what was done.
+// Marks come from the learner's own shell, which the learner controls: see
+// Tracker for what kindlab believes of them.
 type Mark struct {
 	Code string   // "133" or "633"
 	Args []string // the fields after the code, e.g. ["D", "0"]; 633 E's line is unescaped
@@ -30,20 +34,28 @@ const (
 
 var markCodes = []string{"133;", "633;"}
 
-// markFilter takes shell integration marks out of a stream of chunks.
-type markFilter struct {
+// Piece is a run of output or one mark, in the order the terminal wrote them.
+type Piece struct {
+	Output []byte
+	Mark   *Mark
+}
+
+// Filter takes shell integration marks out of a stream of chunks, across chunk
+// boundaries. The zero Filter is ready to use.
+type Filter struct {
 	held []byte // the start of a mark (or what may become one) at the end of the last chunk
 }
 
-// filter returns p without the marks in it, and the marks. Bytes that may be
-// the start of a mark split across chunks are held back until the next call.
-func (f *markFilter) filter(p []byte) (out []byte, marks []Mark) {
+// Filter splits p into output and marks, in order. Bytes that may be the start
+// of a mark split across chunks are held back until the next call.
+func (f *Filter) Filter(p []byte) []Piece {
 	data := p
 	if len(f.held) > 0 {
 		data = append(f.held, p...)
 		f.held = nil
 	}
-	out = make([]byte, 0, len(data))
+	var pieces []Piece
+	out := make([]byte, 0, len(data))
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, 0x1b)
 		if i < 0 {
@@ -73,14 +85,22 @@ func (f *markFilter) filter(p []byte) (out []byte, marks []Mark) {
 			data = data[1:]
 			continue
 		}
-		marks = append(marks, parseMark(strings.TrimSuffix(code, ";"), string(body[:end])))
+		if len(out) > 0 {
+			pieces = append(pieces, Piece{Output: out})
+			out = nil
+		}
+		m := parseMark(strings.TrimSuffix(code, ";"), string(body[:end]))
+		pieces = append(pieces, Piece{Mark: &m})
 		data = body[end+termLen:]
 	}
-	return out, marks
+	if len(out) > 0 {
+		pieces = append(pieces, Piece{Output: out})
+	}
+	return pieces
 }
 
-// flush returns what is held back, at the end of the stream.
-func (f *markFilter) flush() []byte {
+// Flush returns what is held back, at the end of the stream.
+func (f *Filter) Flush() []byte {
 	out := f.held
 	f.held = nil
 	return out
