@@ -50,8 +50,8 @@ func TestLintBroken(t *testing.T) {
 		{
 			name: "unknown-kind",
 			want: []string{
-				"demo/01-step.md:5: check pods: unknown kind \"podz\"; use one of resource, pods, endpoints, replaced, exec, http, dns, history, script",
-				"demo/01-step.md:7: check nokind: missing kind; use one of resource, pods, endpoints, replaced, exec, http, dns, history, script",
+				"demo/01-step.md:5: check pods: unknown kind \"podz\"; use one of resource, pods, endpoints, replaced, exec, http, dns, command, script",
+				"demo/01-step.md:7: check nokind: missing kind; use one of resource, pods, endpoints, replaced, exec, http, dns, command, script",
 			},
 		},
 		{
@@ -70,7 +70,6 @@ func TestLintBroken(t *testing.T) {
 		{
 			name: "everything",
 			want: []string{
-				"demo/01-step.md:2: step has no solution; list the commands a learner types under solution",
 				"demo/01-step.md:3: estimate: invalid duration \"3\": use a Go duration like 90s or 3m",
 				"demo/01-step.md:7: check a: invalid selector \"app in (\": unable to parse requirement: found '', expected: ',', ')' or identifier",
 				"demo/01-step.md:8: check a: ready: expected a whole number, found \"one\"",
@@ -83,7 +82,7 @@ func TestLintBroken(t *testing.T) {
 				"demo/01-step.md:23: check ex: target \"svc/homepage\": use deploy/<name>, pod/<name> or a label selector like app=sleep",
 				"demo/01-step.md:24: check ex: missing command (required for kind exec)",
 				"demo/01-step.md:25: check ex: matches: unknown placeholder \"nodeIP\"; use {{clusterIP \"service\"}} or {{podIP \"selector\"}}",
-				"demo/01-step.md:28: check hist: invalid regexp in pattern: error parsing regexp: missing closing ): `kubectl (`",
+				"demo/01-step.md:28: check hist: \"kubectl get pods | head\": a model command is one simple command, without ;, && or |",
 				"demo/01-step.md:29: check Bad_ID: id must be lowercase letters, digits and dashes",
 				"demo/01-step.md:29: check Bad_ID: missing from (required for kind dns)",
 				"demo/01-step.md:29: check Bad_ID: missing service (required for kind dns)",
@@ -93,9 +92,8 @@ func TestLintBroken(t *testing.T) {
 				"demo/01-step.md:41: runnable block is empty; put the command to run in it",
 				"demo/01-step.md:44: runnable block holds 2 commands; put one command per block (continue long lines with a trailing \\)",
 				"demo/01-step.md:49: runnable blocks are marked ```bash run, not ```sh run",
-				"demo/02-step.md:2: step has no solution; list the commands a learner types under solution",
+				"demo/02-step.md:2: step has no Run buttons and no solution; add a ```bash run block, or list the commands a learner types under solution",
 				"demo/02-step.md:3: step has no checks; add one, or set manual: true with checks: [] for a step that only explains",
-				"demo/03-step.md:2: manual step has runnable blocks but no solution; list the commands under solution",
 				"demo/03-step.md:10: code fence ``` is never closed",
 				"demo/extra.md: step file is not listed under steps in lab.yaml",
 				"demo/lab.yaml:1: id \"other\" does not match the folder name \"demo\"",
@@ -216,8 +214,9 @@ func TestLoadCatalogValid(t *testing.T) {
 		t.Errorf("step 3 manual=%v checks=%d", s.Manual, len(s.Checks))
 	}
 	hist := lab.Steps[3].Checks
-	if hist[0].History.Pattern != `kubectl\s+port-forward` || !strings.Contains(hist[1].Script.Run, "FAIL: homepage.yaml is gone") {
-		t.Errorf("history/script checks = %+v %+v", hist[0].History, hist[1].Script)
+	if c := hist[0].Command; c == nil || !reflect.DeepEqual(c.Command, OneOrMore{"kubectl port-forward svc/homepage 8080:80"}) ||
+		!c.Running || c.Output != "Forwarding from" || !strings.Contains(hist[1].Script.Run, "FAIL: homepage.yaml is gone") {
+		t.Errorf("command/script checks = %+v %+v", hist[0].Command, hist[1].Script)
 	}
 }
 

@@ -50,6 +50,19 @@ type Step struct {
 	Runnable []RunnableBlock
 }
 
+// Walk is what solves the step as a learner would: its Run buttons in the
+// order shown or, when the step has a solution, its commands instead.
+func (s Step) Walk() []RunnableBlock {
+	if len(s.Solution) == 0 {
+		return s.Runnable
+	}
+	out := make([]RunnableBlock, len(s.Solution))
+	for i, c := range s.Solution {
+		out[i] = RunnableBlock{Command: c}
+	}
+	return out
+}
+
 // RunnableBlock is a fenced block marked `bash run` or `bash run-interrupt`.
 type RunnableBlock struct {
 	Command   string // the command, possibly spanning lines ending in `\`
@@ -69,13 +82,13 @@ const (
 	KindExec      Kind = "exec"
 	KindHTTP      Kind = "http"
 	KindDNS       Kind = "dns"
-	KindHistory   Kind = "history"
+	KindCommand   Kind = "command"
 	KindScript    Kind = "script"
 )
 
 // Kinds lists every check kind.
 func Kinds() []Kind {
-	return []Kind{KindResource, KindPods, KindEndpoints, KindReplaced, KindExec, KindHTTP, KindDNS, KindHistory, KindScript}
+	return []Kind{KindResource, KindPods, KindEndpoints, KindReplaced, KindExec, KindHTTP, KindDNS, KindCommand, KindScript}
 }
 
 // Check is one check of a step. Exactly one of the kind fields is set: the one
@@ -94,7 +107,7 @@ type Check struct {
 	Exec      *ExecCheck
 	HTTP      *HTTPCheck
 	DNS       *DNSCheck
-	History   *HistoryCheck
+	Command   *CommandCheck
 	Script    *ScriptCheck
 }
 
@@ -181,9 +194,41 @@ const (
 	AnswersReadyPods DNSAnswers = "readyPods" // the IPs of the ready pods the Service selects
 )
 
-// HistoryCheck passes when a command in the workstation's history matches Pattern.
-type HistoryCheck struct {
-	Pattern string `yaml:"pattern"`
+// CommandCheck passes when the learner ran, in the terminal since the step
+// began, a command doing what one of Command does (see package cmdline) or, as
+// an escape hatch, a command line matching the regexp Matches. The command
+// counts when it exited with Exit ("" is 0; "any" is any status); with
+// Running, a command still running counts too, whatever its status. When
+// Output is set, what the command printed must contain it.
+type CommandCheck struct {
+	Command OneOrMore `yaml:"command"`
+	Matches string    `yaml:"matches"`
+	Exit    string    `yaml:"exit"`
+	Running bool      `yaml:"running"`
+	Output  string    `yaml:"output"`
+}
+
+// ExitAny is CommandCheck.Exit for a command that counts whatever its status.
+const ExitAny = "any"
+
+// OneOrMore is a YAML string or list of strings.
+type OneOrMore []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (o *OneOrMore) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*o = OneOrMore{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return fmt.Errorf("expected a command or a list of commands")
+		}
+		*o = list
+		return nil
+	}
+	return fmt.Errorf("expected a command or a list of commands")
 }
 
 // ScriptCheck runs a bash script in the workstation; exit 0 passes.

@@ -73,14 +73,12 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 	switch {
 	case step.Manual && len(step.Checks) > 0:
 		d.errorf(checksLine, "a manual step has no checks: set checks: [] or remove manual: true")
-	case step.Manual && len(step.Runnable) > 0 && len(step.Solution) == 0:
-		d.errorf(root.Line, "manual step has runnable blocks but no solution; list the commands under solution")
 	case !step.Manual:
 		if len(step.Checks) == 0 && !hasBrokenCheck(checksNode) {
 			d.errorf(checksLine, "step has no checks; add one, or set manual: true with checks: [] for a step that only explains")
 		}
-		if len(step.Solution) == 0 {
-			d.errorf(root.Line, "step has no solution; list the commands a learner types under solution")
+		if len(step.Walk()) == 0 {
+			d.errorf(root.Line, "step has no Run buttons and no solution; add a ```bash run block, or list the commands a learner types under solution")
 		}
 	}
 	return step, d.sorted()
@@ -343,9 +341,12 @@ func (d *decoder) check(n *yaml.Node) (Check, bool) {
 	case KindDNS:
 		c.DNS = &DNSCheck{}
 		spec = c.DNS
-	case KindHistory:
-		c.History = &HistoryCheck{}
-		spec = c.History
+	case KindCommand:
+		c.Command = &CommandCheck{}
+		spec = c.Command
+	case "history":
+		d.errorf(seen["kind"].Line, "%s: history checks are gone; use kind: command, which judges the commands run since the step began (see labs/FORMAT.md)", name)
+		return c, false
 	case KindScript:
 		c.Script = &ScriptCheck{}
 		spec = c.Script

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kindlab/kindlab/labs/cmdline"
+
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -173,9 +175,25 @@ func (v validator) validate(c *Check) {
 				v.errorf("records", "records %d; a name that resolves has at least 1 record (use resolves: false for none)", *n.Records)
 			}
 		}
-	case KindHistory:
-		if req("pattern", c.History.Pattern) {
-			v.regexp("pattern", c.History.Pattern)
+	case KindCommand:
+		x := c.Command
+		switch {
+		case len(x.Command) == 0 && x.Matches == "":
+			v.errorf("command", "needs command: (a model command, or a list of them) or matches: (a regexp)")
+		case len(x.Command) > 0 && x.Matches != "":
+			v.errorf("matches", "has both command and matches; use one")
+		case x.Matches != "":
+			v.regexp("matches", x.Matches)
+		}
+		for _, m := range x.Command {
+			if _, err := cmdline.Compile(m); err != nil {
+				v.errorf("command", "%v", err)
+			}
+		}
+		if x.Exit != "" && x.Exit != ExitAny {
+			if n, err := strconv.Atoi(x.Exit); err != nil || n < 0 || n > 255 {
+				v.errorf("exit", "exit %q; use a status from 0 to 255, or any", x.Exit)
+			}
 		}
 	case KindScript:
 		req("run", c.Script.Run)

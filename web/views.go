@@ -227,7 +227,10 @@ func CheckLabel(c labs.Check) string {
 		return "Service " + c.HTTP.Service + " answers on " + path
 	case c.DNS != nil:
 		return c.DNS.Name + " resolves to Service " + c.DNS.Service
-	case c.History != nil:
+	case c.Command != nil:
+		if c.Command.Running {
+			return "You started the command and it is running"
+		}
 		return "You ran the command"
 	}
 	return "Check " + c.ID

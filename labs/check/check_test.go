@@ -651,36 +651,6 @@ func TestEvaluate(t *testing.T) {
 			status: Error,
 			msg:    "could not run curl in pod sleep-abc: EOF (not a problem with your work)",
 		},
-		// history
-		{
-			name:   "history matches",
-			exec:   answer("#1700000000\nkubectl get pods\n#1700000001\nkubectl port-forward svc/homepage 8080:80\n", "", 0, nil),
-			check:  labs.Check{Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: `kubectl\s+port-forward`}},
-			status: Pass,
-			msg:    `you ran "kubectl port-forward svc/homepage 8080:80"`,
-			cmd:    `kindlab/workstation/shell: sh -c cat "$HOME"/'.bash_history' 2>/dev/null; true`,
-		},
-		{
-			name:   "history without a match",
-			exec:   answer("kubectl get pods\nls\n", "", 0, nil),
-			check:  labs.Check{Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: `kubectl\s+port-forward`}},
-			status: Fail,
-			msg:    `none of the 2 commands in your terminal history matches kubectl\s+port-forward`,
-		},
-		{
-			name:   "history empty",
-			exec:   answer("", "", 0, nil),
-			check:  labs.Check{Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: `kubectl`}},
-			status: Fail,
-			msg:    "no commands in your terminal history yet; expected one matching kubectl",
-		},
-		{
-			name:   "history exec error",
-			exec:   answer("", "", -1, errors.New("container not found (\"shell\")")),
-			check:  labs.Check{Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: `kubectl`}},
-			status: Error,
-			msg:    "could not run `cat ~/.bash_history` in pod workstation: container not found (\"shell\") (not a problem with your work)",
-		},
 		// script
 		{
 			name:   "script passes",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/internal/shellmark"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -25,17 +26,15 @@ type Execer interface {
 	Exec(ctx context.Context, namespace, pod, container string, cmd []string) (stdout, stderr string, exitCode int, err error)
 }
 
-// Workstation is the learner's workstation pod, where history and script
-// checks run.
+// Workstation is the learner's workstation pod, where script checks run.
 type Workstation struct {
 	Namespace string
 	Pod       string
 	Container string
-	HistFile  string // bash history; default "~/.bash_history"
 }
 
 // Config holds what an Engine talks to. Client is required; Dynamic is needed
-// by resource checks, Exec by exec, dns, http-from-a-pod, history and script.
+// by resource checks, Exec by exec, dns, http-from-a-pod and script.
 type Config struct {
 	Client      kubernetes.Interface
 	Dynamic     dynamic.Interface
@@ -60,9 +59,6 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.RunTimeout <= 0 {
 		cfg.RunTimeout = 10 * time.Second
-	}
-	if cfg.Workstation.HistFile == "" {
-		cfg.Workstation.HistFile = "~/.bash_history"
 	}
 	return &Engine{cfg: cfg, scopes: map[schema.GroupVersionResource]bool{}}
 }
@@ -90,6 +86,9 @@ type StepState struct {
 	Namespace string            `json:"namespace"` // the lab's namespace
 	Began     time.Time         `json:"began"`
 	Pods      map[string]PodSet `json:"pods,omitempty"` // by podSetKey(namespace, selector)
+	// Commands lists the commands the learner ran in the terminal since the
+	// step began, for command checks; nil when there is no terminal.
+	Commands func() []shellmark.Command `json:"-"`
 }
 
 // PodSet is the pods a selector matched when the step began.
@@ -176,8 +175,8 @@ func (e *Engine) run(ctx context.Context, st StepState, c labs.Check) (string, e
 		return e.http(ctx, ns, c.HTTP)
 	case c.Kind == labs.KindDNS && c.DNS != nil:
 		return e.dns(ctx, ns, c.DNS)
-	case c.Kind == labs.KindHistory && c.History != nil:
-		return e.history(ctx, c.History)
+	case c.Kind == labs.KindCommand && c.Command != nil:
+		return command(st, ns, c.Command)
 	case c.Kind == labs.KindScript && c.Script != nil:
 		return e.script(ctx, c.Script)
 	}

@@ -484,46 +484,6 @@ func (e *Engine) workstation() (target, error) {
 	return target{name: "the workstation", namespace: w.Namespace, pod: w.Pod, container: w.Container}, nil
 }
 
-var histTimestamp = regexp.MustCompile(`^#\d+$`)
-
-func (e *Engine) history(ctx context.Context, h *labs.HistoryCheck) (string, error) {
-	re, err := regexp.Compile(h.Pattern)
-	if err != nil {
-		return "", fmt.Errorf("invalid pattern %q in the lab: %w", h.Pattern, err)
-	}
-	t, err := e.workstation()
-	if err != nil {
-		return "", err
-	}
-	file := e.cfg.Workstation.HistFile
-	if rest, ok := strings.CutPrefix(file, "~/"); ok {
-		file = `"$HOME"/` + shellQuote(rest)
-	} else {
-		file = shellQuote(file)
-	}
-	stdout, _, _, err := e.runIn(ctx, t, []string{"sh", "-c", "cat " + file + " 2>/dev/null; true"}, "`cat "+e.cfg.Workstation.HistFile+"`")
-	if err != nil {
-		return "", err
-	}
-	n, match := 0, ""
-	for l := range strings.SplitSeq(stdout, "\n") {
-		if l = strings.TrimSpace(l); l == "" || histTimestamp.MatchString(l) {
-			continue
-		}
-		n++
-		if re.MatchString(l) {
-			match = l
-		}
-	}
-	switch {
-	case match != "":
-		return "you ran " + excerpt(match), nil
-	case n == 0:
-		return "", failf("no commands in your terminal history yet; expected one matching %s", h.Pattern)
-	}
-	return "", failf("none of the %s in your terminal history matches %s", plural(n, "command"), h.Pattern)
-}
-
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

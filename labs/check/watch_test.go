@@ -172,14 +172,14 @@ func TestWatcher(t *testing.T) {
 
 func TestWatcherTick(t *testing.T) {
 	e := newEnv()
-	e.exec.set(answer("ls\n", "", 0, nil))
-	hist := labs.Check{ID: "pf", Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: "port-forward"}}
+	e.exec.set(answer("", "FAIL: not yet\n", 1, nil))
+	hist := labs.Check{ID: "pf", Kind: labs.KindScript, Script: &labs.ScriptCheck{Run: "test -e ~/done"}}
 	out := watchStep(t, e, &Watcher{Tick: 20 * time.Millisecond}, hist)
 	if got := statuses(next(t, out)); got != "pf=fail" {
 		t.Fatalf("first results %s; want pf=fail", got)
 	}
 	quiet(t, out, 100*time.Millisecond) // ticks with nothing new send nothing
-	e.exec.set(answer("ls\nkubectl port-forward svc/homepage 8080:80\n", "", 0, nil))
+	e.exec.set(answer("", "", 0, nil))
 	if got := statuses(next(t, out)); got != "pf=pass" {
 		t.Errorf("after the tick: %s; want pf=pass", got)
 	}
@@ -188,14 +188,14 @@ func TestWatcherTick(t *testing.T) {
 // TestWatcherPoke: a poke (a command ended) evaluates at once, long before the tick.
 func TestWatcherPoke(t *testing.T) {
 	e := newEnv()
-	e.exec.set(answer("ls\n", "", 0, nil))
-	hist := labs.Check{ID: "pf", Kind: labs.KindHistory, History: &labs.HistoryCheck{Pattern: "port-forward"}}
+	e.exec.set(answer("", "FAIL: not yet\n", 1, nil))
+	hist := labs.Check{ID: "pf", Kind: labs.KindScript, Script: &labs.ScriptCheck{Run: "test -e ~/done"}}
 	poke := make(chan struct{}, 1)
 	out := watchStep(t, e, &Watcher{Tick: time.Hour, Poke: poke}, hist)
 	if got := statuses(next(t, out)); got != "pf=fail" {
 		t.Fatalf("first results %s; want pf=fail", got)
 	}
-	e.exec.set(answer("ls\nkubectl port-forward svc/homepage 8080:80\n", "", 0, nil))
+	e.exec.set(answer("", "", 0, nil))
 	quiet(t, out, 100*time.Millisecond) // no tick, no watch: nothing yet
 	poke <- struct{}{}
 	if got := statuses(next(t, out)); got != "pf=pass" {

@@ -1,7 +1,9 @@
 // Package runner runs labs headlessly, the way `kindlab validate` does: a fresh
 // cluster per lab, and for every step its checks must fail first, then the step's
-// solution runs in the workstation exactly as a learner would type it, then every
-// check must pass within its timeout.
+// Run buttons (or its solution, when it has one) are typed into the learner's own
+// shell in a terminal, as a learner clicking them would (workstation.Typist), then
+// every check must pass within its timeout. So a lab that validates is a lab that
+// can be passed as written.
 package runner
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/kindlab/kindlab/cluster/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 )
@@ -34,7 +37,7 @@ type Runner struct {
 	Manifests fs.FS // the manifests/ folder: lab files and platform/
 	Parallel  int   // labs at once (default 1)
 	Repeat    int   // evaluations of each check after it passes, to find flaky ones (default 1)
-	// CommandTimeout bounds one solution command (default 3m).
+	// CommandTimeout bounds one command (default 3m).
 	CommandTimeout time.Duration
 	Log            *slog.Logger
 	// Keep leaves clusters in place after the run, for debugging.
@@ -104,10 +107,13 @@ func (s StepResult) Failed() bool {
 	return false
 }
 
-// Command is one solution command as it ran.
+// Command is one command of the step as it ran. A Run button's command that
+// fails is not an error of the step (some steps are about a failure); the
+// checks judge.
 type Command struct {
 	Line     string        `json:"line"`
-	ExitCode int           `json:"exitCode"`
+	ExitCode int           `json:"exitCode"` // -1 while Running
+	Running  bool          `json:"running"`  // left running, as a learner would go on
 	Output   string        `json:"output"`
 	Duration time.Duration `json:"duration"`
 }
@@ -189,7 +195,7 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 		res.Error = err.Error()
 		return res
 	}
-	defer env.shell.Close()
+	defer env.typist.Close()
 
 	for _, step := range lab.Steps {
 		sr := r.runStep(ctx, env, lab, step)
@@ -199,7 +205,7 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 			res.Error = "validation cancelled"
 			break
 		}
-		if sr.Error != "" && env.shellDead() {
+		if sr.Error != "" && env.shellDead(ctx) {
 			res.Error = fmt.Sprintf("step %s: %s; the remaining steps were not run", step.File, sr.Error)
 			break
 		}
@@ -207,13 +213,15 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 	return res
 }
 
-// env is a prepared cluster: an engine for checks and a shell in the workstation.
+// env is a prepared cluster: an engine for checks and the learner's shell.
 type env struct {
 	engine *check.Engine
-	shell  *workstation.Shell
+	typist *workstation.Typist
 }
 
-func (e *env) shellDead() bool { return e.shell.Dead() }
+// shellDead reports whether the shell is gone or stuck (no prompt in 30 s
+// after Ctrl-C): the steps after cannot run.
+func (e *env) shellDead(ctx context.Context) bool { return e.typist.Interrupt(ctx) != nil }
 
 // connect readies a new cluster as the server readies a pooled one, then hands it
 // to the lab as a learner's claim does: platform objects, the lab's files copied
@@ -246,11 +254,11 @@ func newEnv(ctx context.Context, conn *workstation.Conn, limits cluster.Namespac
 	if err := limits.Guard(ctx, conn.Client, nil); err != nil {
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
-	shell, err := conn.Shell(ctx)
+	typist, err := conn.Typist(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &env{engine: conn.Checks(), shell: shell}, nil
+	return &env{engine: conn.Checks(), typist: typist}, nil
 }
 
 func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) (sr StepResult) {
@@ -271,21 +279,26 @@ func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.S
 		}
 		sr.Checks = append(sr.Checks, cr)
 	}
-	// 2. The solution, typed into the workstation shell.
+	// 2. The Run buttons (or the solution), typed into the learner's shell.
+	commands := e.typist.Commands()
+	first := commands.Next()
+	state.Commands = func() []shellmark.Command { return commands.Since(first) }
 	timeout := r.CommandTimeout
 	if timeout == 0 {
 		timeout = 3 * time.Minute
 	}
-	for _, line := range step.Solution {
+	blocks := step.Walk()
+	for i, b := range blocks {
 		cstart := time.Now()
-		out, code, err := e.shell.Run(ctx, line, timeout)
-		sr.Commands = append(sr.Commands, Command{Line: line, ExitCode: code, Output: out, Duration: time.Since(cstart)})
+		mayLeave := i == len(blocks)-1 || blocks[i+1].Interrupt
+		c, err := e.typist.Run(ctx, b, mayLeave, timeout)
+		sr.Commands = append(sr.Commands, Command{Line: b.Command, ExitCode: c.Exit, Running: c.Running, Output: c.Output, Duration: time.Since(cstart)})
 		if err != nil {
-			sr.Error = fmt.Sprintf("solution command %q: %v", line, err)
+			sr.Error = fmt.Sprintf("command %q: %v (the terminal shows: %s)", b.Command, err, lastLines(e.typist.Screen(), 5))
 			return sr
 		}
-		if code != 0 {
-			sr.Error = fmt.Sprintf("solution command %q exited %d: %s", line, code, lastLines(out, 5))
+		if len(step.Solution) > 0 && c.Exit != 0 {
+			sr.Error = fmt.Sprintf("solution command %q exited %d: %s", b.Command, c.Exit, lastLines(c.Output, 5))
 			return sr
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/server/store"
@@ -53,15 +54,18 @@ type Learner struct {
 	unwatch  context.CancelFunc // the current step's check watcher
 	unguard  context.CancelFunc // the namespace guard of the current cluster
 	subs     map[chan Event]struct{}
-	busy     bool          // provisioning or resetting
-	poke     chan struct{} // a command ended in the terminal: look at the checks now
-	ended    time.Time     // when the last command in the terminal ended
+	busy     bool               // provisioning or resetting
+	cmds     *shellmark.Tracker // the commands run in the terminal
+	poke     chan struct{}      // a command ended in the terminal: look at the checks now
+	ended    time.Time          // when the last command in the terminal ended
 }
 
 func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {
 	life, stop := context.WithCancel(m.ctx)
-	return &Learner{m: m, id: sess.ID, lab: lab, sess: sess, log: m.cfg.Logger.With("session", sess.ID, "lab", lab.ID),
+	l := &Learner{m: m, id: sess.ID, lab: lab, sess: sess, log: m.cfg.Logger.With("session", sess.ID, "lab", lab.ID),
 		life: life, stop: stop, subs: map[chan Event]struct{}{}, poke: make(chan struct{}, 1)}
+	l.cmds = shellmark.NewTracker(m.cfg.Clock.Now, l.commandChanged)
+	return l
 }
 
 // ID is the session's ID.
@@ -229,17 +233,19 @@ func (l *Learner) startStep(n int) {
 	}
 	l.record(ctx, workshop.KindStepStart, n, "")
 	if engine != nil {
-		go l.watch(ctx, engine, n)
+		go l.watch(ctx, engine, n, l.cmds.Next())
 	}
 }
 
-// watch evaluates step n's checks until ctx ends, publishing each change.
-func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int) {
+// watch evaluates step n's checks until ctx ends, publishing each change. The
+// step's commands are those from firstCommand on.
+func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstCommand uint64) {
 	step := l.lab.Steps[n-1]
 	state, err := engine.Begin(ctx, step, l.lab.WorkNamespace())
 	if err != nil {
 		l.log.Warn("begin step", "step", n, "error", err)
 	}
+	state.Commands = func() []shellmark.Command { return l.cmds.Since(firstCommand) }
 	out := make(chan []check.Result, 1)
 	w := &check.Watcher{Engine: engine, Tick: l.m.cfg.CheckTick, Poke: l.poke}
 	go w.Watch(ctx, state, step.Checks, out)
@@ -338,7 +344,8 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.commandMarks()))
+	l.cmds.Restart()
+	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.cmds))
 	if err != nil {
 		tty.Close()
 		return nil, err
@@ -394,15 +401,17 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 	if conn == nil {
 		return ErrNotReady
 	}
-	sh, err := conn.Shell(ctx)
+	ty, err := conn.Typist(ctx)
 	if err != nil {
 		return err
 	}
-	defer sh.Close()
+	defer ty.Close() // and with it a command the steps left running
 	for i := l.Session().Step; i < n; i++ {
-		for _, cmd := range l.lab.Steps[i-1].Solution {
-			if _, code, err := sh.Run(ctx, cmd, 3*time.Minute); err != nil || code != 0 {
-				return fmt.Errorf("step %d: %q: exit %d, %v", i, cmd, code, err)
+		blocks := l.lab.Steps[i-1].Walk()
+		for j, b := range blocks {
+			mayLeave := j == len(blocks)-1 || blocks[j+1].Interrupt
+			if _, err := ty.Run(ctx, b, mayLeave, 3*time.Minute); err != nil {
+				return fmt.Errorf("step %d: %w", i, err)
 			}
 		}
 	}

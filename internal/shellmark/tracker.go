@@ -1,0 +1,370 @@
+package shellmark
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxOutput is how much of a command's output a Command keeps.
+const MaxOutput = 16 << 10
+
+// Command is one command line the learner ran in the terminal.
+type Command struct {
+	Seq     uint64 // 1, 2, ... in the order the commands started
+	Line    string // the command line; while running, what was typed for it
+	Exit    int    // its exit status; -1 while running
+	Pipe    []int  // the exit status of each command of its last pipeline (bash's PIPESTATUS)
+	Running bool
+	Started time.Time
+	Ended   time.Time // zero while running
+	Output  string    // the first MaxOutput bytes it printed, marks removed
+	Voided  bool      // a mark was printed from inside it: it no longer counts
+}
+
+// Tracker turns what passes through a learner's terminal into the commands
+// the learner ran. It is a terminal Observer: Typed gets the learner's
+// keystrokes, Output and Mark the shell's output and marks in order.
+//
+// The marks come from the learner's shell, which the learner controls, and
+// any program can print one. So a mark is believed only as far as the
+// keystrokes, which only the learner's browser sends through kindlab, agree:
+//
+//   - A command exists only after Enter was typed at the prompt: a start mark
+//     (133 C) with no line typed since the last prompt starts nothing, so a
+//     script or a background job printing marks adds no command.
+//   - Its line, from the history entry (633 E), must be what was typed: equal
+//     to it when the learner only typed and erased, holding what was typed in
+//     order when Tab completed words, or a line accepted before when it came
+//     from history (arrow keys, Ctrl-R). A printf of a forged mark reports a
+//     line the learner did not type and is not believed.
+//   - One Enter, one command: an end mark (133 D) after the command already
+//     ended means a mark was printed from inside it; that command is voided.
+//
+// What a mark cannot prove is what the typed line did: a learner who
+// redefines kubectl as a shell function can fake its exit status. Checks of
+// the effect in the cluster are the ones to use where there is an effect;
+// command checks are for steps whose point is to look (get, logs, a
+// port-forward).
+type Tracker struct {
+	now      func() time.Time
+	onChange func(Command)
+
+	mu        sync.Mutex
+	editor    lineEditor
+	submitted []typedLine // lines entered since the last prompt
+	entered   bool        // Enter was typed since the last end mark
+	running   *Command    // started and not ended
+	untrusted bool        // the running command was not typed at the prompt
+	entry     string      // the last history entry reported (633 E)
+	lastEntry string      // its history number at the last prompt
+	prompts   uint64 // end marks seen: prompts the shell drew
+	accepted  map[string]bool
+	cmds      []Command
+	seq       uint64
+}
+
+// NewTracker returns a Tracker reading time from now and calling onChange (if
+// not nil) when a command starts, prints its first output, ends or is voided.
+// onChange is called without the Tracker's lock held.
+func NewTracker(now func() time.Time, onChange func(Command)) *Tracker {
+	return &Tracker{now: now, onChange: onChange, accepted: map[string]bool{}, lastEntry: "-"}
+}
+
+// Restart forgets the state of the last shell, for a new one in the same
+// terminal; the commands stay.
+func (t *Tracker) Restart() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.editor = lineEditor{}
+	t.submitted, t.entered, t.running, t.untrusted = nil, false, nil, false
+	t.entry, t.lastEntry = "", "-"
+}
+
+// Prompts counts the prompts the shell drew (its end marks), and reports
+// whether it is at one now: no command started since the last.
+func (t *Tracker) Prompts() (n uint64, idle bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.prompts, t.prompts > 0 && t.running == nil
+}
+
+// Command returns the command with seq, and whether there is one (a command
+// that was not believed has none).
+func (t *Tracker) Command(seq uint64) (Command, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r := t.running; r != nil && r.Seq == seq && !t.untrusted {
+		return *r, true
+	}
+	for _, c := range t.cmds {
+		if c.Seq == seq {
+			return c, true
+		}
+	}
+	return Command{}, false
+}
+
+// Next is the Seq the next command will get: Since(Next()) taken when a step
+// starts lists the commands of that step.
+func (t *Tracker) Next() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seq + 1
+}
+
+// Since returns the commands from seq on, oldest first, the running one last.
+func (t *Tracker) Since(seq uint64) []Command {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Command
+	for _, c := range t.cmds {
+		if c.Seq >= seq {
+			out = append(out, c)
+		}
+	}
+	if r := t.running; r != nil && !t.untrusted && r.Seq >= seq {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// Typed implements the terminal Observer: the learner's keystrokes.
+func (t *Tracker) Typed(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range t.editor.feed(p) {
+		t.submitted = append(t.submitted, l)
+		t.entered = true
+	}
+	if strings.IndexByte(string(p), 0x03) >= 0 { // Ctrl-C: bash draws a new prompt
+		t.entered = true
+	}
+}
+
+// Output implements the terminal Observer.
+func (t *Tracker) Output(p []byte) {
+	t.mu.Lock()
+	r := t.running
+	if r == nil || len(r.Output) >= MaxOutput {
+		t.mu.Unlock()
+		return
+	}
+	first := r.Output == ""
+	r.Output += string(p[:min(len(p), MaxOutput-len(r.Output))])
+	c, notify := *r, first && !t.untrusted
+	t.mu.Unlock()
+	if notify {
+		t.changed(c)
+	}
+}
+
+// Mark implements the terminal Observer.
+func (t *Tracker) Mark(m Mark) {
+	if len(m.Args) == 0 {
+		return
+	}
+	switch {
+	case m.Code == "133" && m.Args[0] == "C":
+		t.start()
+	case m.Code == "633" && m.Args[0] == "E" && len(m.Args) == 2:
+		t.mu.Lock()
+		t.entry = m.Args[1]
+		t.mu.Unlock()
+	case m.Code == "133" && m.Args[0] == "D":
+		t.end(m.Args[1:])
+	}
+}
+
+func (t *Tracker) start() {
+	t.mu.Lock()
+	if t.running != nil { // a start mark printed by the running command
+		t.mu.Unlock()
+		return
+	}
+	t.seq++
+	t.running = &Command{Seq: t.seq, Exit: -1, Running: true, Started: t.now()}
+	t.untrusted = len(t.submitted) == 0
+	if typed := joinLines(t.submitted); typed.plain() {
+		t.running.Line = strings.TrimSpace(typed.text)
+	}
+	c, notify := *t.running, !t.untrusted
+	t.mu.Unlock()
+	if notify {
+		t.changed(c)
+	}
+}
+
+func (t *Tracker) end(args []string) {
+	t.mu.Lock()
+	t.prompts++
+	number, line := historyEntry(t.entry)
+	inHistory := number != t.lastEntry
+	t.lastEntry = number
+	r := t.running
+	if r == nil {
+		// No command is running: the first prompt, an empty line, or a mark
+		// printed after the command's own end. Without an Enter since, the
+		// last command printed it: void that command.
+		voided, ok := Command{}, false
+		if !t.entered && len(t.cmds) > 0 {
+			voided, ok = t.cmds[len(t.cmds)-1], true
+			t.cmds = t.cmds[:len(t.cmds)-1]
+		}
+		t.submitted, t.entered = nil, false
+		t.mu.Unlock()
+		if ok {
+			voided.Voided = true
+			t.changed(voided)
+		}
+		return
+	}
+	typed := joinLines(t.submitted)
+	t.running, t.submitted, t.entered = nil, nil, false
+	r.Running, r.Ended = false, t.now()
+	r.Exit, r.Pipe = exitStatus(args)
+	switch {
+	case t.untrusted:
+	case inHistory && typed.agrees(line, t.accepted):
+		r.Line = line
+	case !inHistory && typed.plain(): // not in history: it began with a space
+		r.Line = strings.TrimSpace(typed.text)
+	default:
+		t.untrusted = true
+	}
+	if t.untrusted {
+		t.untrusted = false
+		t.mu.Unlock()
+		return
+	}
+	t.accepted[normalize(r.Line)] = true
+	t.cmds = append(t.cmds, *r)
+	c := *r
+	t.mu.Unlock()
+	t.changed(c)
+}
+
+func (t *Tracker) changed(c Command) {
+	if t.onChange != nil {
+		t.onChange(c)
+	}
+}
+
+// exitStatus reads an end mark's "<exit>;<pipestatus>".
+func exitStatus(args []string) (exit int, pipe []int) {
+	exit = -1
+	if len(args) > 0 {
+		if n, err := strconv.Atoi(args[0]); err == nil {
+			exit = n
+		}
+	}
+	if len(args) > 1 {
+		for f := range strings.FieldsSeq(args[1]) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return exit, nil
+			}
+			pipe = append(pipe, n)
+		}
+	}
+	return exit, pipe
+}
+
+// historyEntry splits bash's "  12  kubectl get pods" into its number and line.
+func historyEntry(s string) (number, line string) {
+	s = strings.TrimLeft(s, " ")
+	number, line, _ = strings.Cut(s, " ")
+	return number, strings.TrimLeft(line, " ")
+}
+
+// typedLine is one line the learner entered, as far as kindlab can replay the
+// line editor: the text, where Tab was pressed, and whether keys that kindlab
+// does not replay (arrows, history, Ctrl-R) were used.
+type typedLine struct {
+	text   string
+	tabs   []int // byte offsets in text where Tab was pressed
+	edited bool
+}
+
+func (l typedLine) plain() bool { return !l.edited && len(l.tabs) == 0 && strings.TrimSpace(l.text) != "" }
+
+func joinLines(lines []typedLine) typedLine {
+	var out typedLine
+	for i, l := range lines {
+		if i > 0 {
+			out.text += "\n"
+		}
+		for _, tab := range l.tabs {
+			out.tabs = append(out.tabs, len(out.text)+tab)
+		}
+		out.text += l.text
+		out.edited = out.edited || l.edited
+	}
+	return out
+}
+
+// agrees reports whether line, reported by the shell, is what was typed.
+func (l typedLine) agrees(line string, accepted map[string]bool) bool {
+	want := normalize(line)
+	switch {
+	case want == "":
+		return false
+	case l.edited:
+		typed := normalize(l.text)
+		return accepted[want] || (typed != "" && subsequence(typed, want))
+	case len(l.tabs) > 0:
+		return tabsAgree(l, want)
+	}
+	return normalize(l.text) == want
+}
+
+// tabsAgree: the typed pieces between Tabs appear in order in line, the first
+// at its start and the last at its end unless Tab was pressed last.
+func tabsAgree(l typedLine, line string) bool {
+	var expr strings.Builder
+	expr.WriteString("^")
+	from := 0
+	for _, at := range append(slices.Clone(l.tabs), len(l.text)) {
+		expr.WriteString(regexp.QuoteMeta(collapse(l.text[from:at])))
+		if at < len(l.text) || at == l.tabs[len(l.tabs)-1] {
+			expr.WriteString(".*?")
+		}
+		from = at
+	}
+	expr.WriteString("$")
+	re, err := regexp.Compile(expr.String())
+	return err == nil && re.MatchString(line)
+}
+
+// subsequence reports whether every rune of sub appears in s, in order.
+func subsequence(sub, s string) bool {
+	for _, r := range sub {
+		i := strings.IndexRune(s, r)
+		if i < 0 {
+			return false
+		}
+		s = s[i+utf8.RuneLen(r):]
+	}
+	return true
+}
+
+var lineContinuation = regexp.MustCompile(`\\\r?\n`)
+
+// normalize makes a command line comparable: continuations joined, runs of
+// white space one space, no space at either end.
+func normalize(s string) string {
+	return strings.TrimSpace(collapse(lineContinuation.ReplaceAllString(s, " ")))
+}
+
+func collapse(s string) string { return strings.Join(strings.Fields(s), " ") + trailingSpace(s) }
+
+func trailingSpace(s string) string {
+	if s != "" && strings.TrimRight(s, " \t\n") != s && strings.TrimSpace(s) != "" {
+		return " "
+	}
+	return ""
+}
