@@ -41,6 +41,7 @@ type platform struct {
 	m     *cluster.Manager
 	stop  func() // stops the server as a kill would: clusters and the store stay
 	store string // the SQLite file
+	db    *store.Store
 }
 
 // newManager makes a cluster manager for the images the source tree builds.
@@ -117,7 +118,7 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 		}
 	}
 	t.Cleanup(stop)
-	return &platform{URL: ts.URL, Pool: pool, m: m, stop: stop, store: dbPath}
+	return &platform{URL: ts.URL, Pool: pool, m: m, stop: stop, store: dbPath, db: st}
 }
 
 func newBrowser(t testing.TB) (context.Context, context.CancelFunc) {
@@ -164,7 +165,8 @@ func checkStatus(id string) string {
 }
 
 // TestE2ELearnerInBrowser: a learner opens the catalog, starts services-dns, runs
-// the first steps with the Run buttons, sees their checks turn green, reloads the
+// the first steps with the Run buttons and Next, sees their checks turn green
+// (step 2's while its port-forward still runs), reloads the
 // page and gets the terminal back with its history; another browser cannot open
 // their app link.
 func TestE2ELearnerInBrowser(t *testing.T) {
@@ -247,8 +249,13 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 		t.Errorf("app link from another browser = %d; want 403", resp.StatusCode)
 	}
 
+	// The step turns green while the port-forward runs, as the step asks.
+	if err := waitJS(ctx, checkStatus("port-forwarded")+` === "pass"`, time.Minute); err != nil {
+		t.Fatalf("step 2 check with the port-forward running: %v", err)
+	}
+
 	// Step 3: the interrupt variant stops the port-forward, then reads the logs.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="step-link-3"]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, onStep(3), 30*time.Second); err != nil {

@@ -228,10 +228,13 @@ func CheckLabel(c labs.Check) string {
 	case c.DNS != nil:
 		return c.DNS.Name + " resolves to Service " + c.DNS.Service
 	case c.Command != nil:
-		if c.Command.Running {
-			return "You started the command and it is running"
+		if len(c.Command.Command) == 0 {
+			return "You ran the command"
 		}
-		return "You ran the command"
+		if c.Command.Running {
+			return "You started " + c.Command.Command[0]
+		}
+		return "You ran " + c.Command.Command[0]
 	}
 	return "Check " + c.ID
 }

@@ -30,8 +30,8 @@ checks:
     kind: http
     service: homepage
   - id: ran-it
-    kind: history
-    pattern: kubectl
+    kind: command
+    command: kubectl apply -f homepage.yaml
 solution:
   - kubectl apply -f homepage.yaml
 hints:

@@ -1,0 +1,173 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/store"
+)
+
+// TestE2EWalkLabs: a learner walks every step of services-dns and numbers in
+// Chromium exactly as the page says: each Run button of the step in order,
+// waiting for each command as a learner would (or going on while it keeps
+// running, when the next button interrupts it), then Next. Every step must
+// turn green; no URL is typed and no step is skipped. The test logs, per step,
+// the time from the end of the step's last command (kindlab's record of it)
+// to the moment the page showed every check green.
+func TestE2EWalkLabs(t *testing.T) {
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPlatform(t, 1)
+	for _, id := range []string{"services-dns", "numbers"} {
+		lab, ok := cat.Lab(id)
+		if !ok {
+			t.Fatalf("no lab %s in the catalog", id)
+		}
+		t.Run(id, func(t *testing.T) { walkLab(t, p, lab) })
+	}
+}
+
+// greenObserver records in window.__green when every check of the page is
+// green, from the DOM change itself.
+const greenObserver = `(() => {
+	window.__green = 0;
+	const all = () => { const cs = [...document.querySelectorAll('[data-check-id]')]; return cs.length > 0 && cs.every(e => e.dataset.status === 'pass'); };
+	new MutationObserver(() => { if (!window.__green && all()) window.__green = Date.now(); })
+		.observe(document.querySelector('[data-testid="checks"]'), {subtree: true, attributes: true, attributeFilter: ['data-status']});
+	return all();
+})()`
+
+func walkLab(t *testing.T, p *platform, lab *labs.Lab) {
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer tcancel()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-`+lab.ID+`"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-`+lab.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	); err != nil {
+		t.Fatalf("start %s: %v", lab.ID, err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, 5*time.Minute); err != nil {
+		t.Fatalf("terminal: %v", err)
+	}
+	loc, err := evalString(ctx, `window.location.pathname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sessionID(t, loc)
+	var latencies []string
+	for n, step := range lab.Steps {
+		n++
+		if err := waitJS(ctx, onStep(n)+` && window.kindlab.connected`, time.Minute); err != nil {
+			t.Fatalf("step %d: %v", n, err)
+		}
+		if green, err := chromedp.Run(ctx, chromedp.Evaluate[bool](greenObserver)); err != nil || green {
+			t.Fatalf("step %d is green before anything ran (%v)", n, err)
+		}
+		lastEnd := runButtons(t, ctx, p.db, sid, n, step)
+		if err := waitJS(ctx, `window.__green > 0`, 3*time.Minute); err != nil {
+			msgs, _ := evalString(ctx, `[...document.querySelectorAll('[data-check-id]')].map(e => e.dataset.checkId + ": " + e.dataset.status + " " + e.innerText.replace(/\s+/g, " ")).join("\n")`)
+			term, _ := evalString(ctx, `window.kindlab.termText().slice(-1500)`)
+			t.Fatalf("step %d (%s) did not turn green: %v\nchecks:\n%s\nterminal:\n%s", n, step.File, err, msgs, term)
+		}
+		green, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.__green`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		latency := time.UnixMilli(int64(green)).Sub(lastEnd)
+		latencies = append(latencies, fmt.Sprintf("%d:%dms", n, latency.Milliseconds()))
+		t.Logf("step %d %s: green in the page %s after its last command ended", n, step.File, latency.Round(time.Millisecond))
+		if n < len(lab.Steps) {
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+				t.Fatalf("step %d: next: %v", n, err)
+			}
+		}
+	}
+	if err := waitJS(ctx, `!document.querySelector('[data-testid="complete-link"]').hidden`, 10*time.Second); err != nil {
+		t.Errorf("the last step does not offer completion: %v", err)
+	}
+	t.Logf("%s command end → green per step: %s", lab.ID, strings.Join(latencies, " "))
+}
+
+// runButtons clicks the step's Run buttons in order and waits for each
+// command the way a learner would: until it ended (kindlab recorded it), or,
+// for one the next button interrupts (or the last), until it has run a while.
+// It returns when the step's last command ended (or the last click, for one
+// left running).
+func runButtons(t *testing.T, ctx context.Context, db *store.Store, sid string, n int, step labs.Step) time.Time {
+	t.Helper()
+	var lastEnd time.Time
+	for i, b := range step.Runnable {
+		mayLeave := i == len(step.Runnable)-1 || step.Runnable[i+1].Interrupt
+		clicked := time.Now()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="run-%d"]`, i+1)))); err != nil {
+			t.Fatalf("step %d: run-%d: %v", n, i+1, err)
+		}
+		deadline := clicked.Add(4 * time.Minute)
+		for {
+			if at, ok := ended(t, db, sid, n, b.Command, clicked); ok {
+				lastEnd = at
+				break
+			}
+			if mayLeave && time.Since(clicked) > 5*time.Second {
+				lastEnd = clicked
+				break
+			}
+			if time.Now().After(deadline) {
+				term, _ := evalString(ctx, `window.kindlab.termText().slice(-1500)`)
+				t.Fatalf("step %d: %q did not end in 4 minutes\nterminal:\n%s", n, b.Command, term)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return lastEnd
+}
+
+// ended reports when kindlab recorded command ending on step n after since.
+func ended(t *testing.T, db *store.Store, sid string, n int, command string, since time.Time) (time.Time, bool) {
+	cmds, err := db.Commands(context.Background(), sid, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join(strings.Fields(command), " ")
+	i := slices.IndexFunc(cmds, func(c store.Command) bool {
+		return !c.At.Before(since) && strings.Join(strings.Fields(c.Line), " ") == want
+	})
+	if i < 0 {
+		return time.Time{}, false
+	}
+	return cmds[i].At, true
+}
+
+func evalString(ctx context.Context, expr string) (string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+}
+
+// sessionID reads the session out of a lab page's path, /s/<sid>/....
+func sessionID(t *testing.T, path string) string {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) < 2 || parts[0] != "s" {
+		t.Fatalf("lab page path %q", path)
+	}
+	sid, err := url.PathUnescape(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
+}
