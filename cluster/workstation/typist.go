@@ -114,12 +114,14 @@ func (t *Typist) Run(ctx context.Context, b labs.RunnableBlock, mayLeave bool, t
 	}
 	seq := t.cmds.Next()
 	prompts, _ := t.cmds.Prompts()
-	if _, err := io.WriteString(t.term, strings.ReplaceAll(b.Command, "\n", "\r")+"\r"); err != nil {
+	// The Tracker's Typed is what kindlab's terminal session calls for a
+	// browser's keystrokes, before the shell can see them; here the Typist is
+	// the browser.
+	keys := []byte(strings.ReplaceAll(b.Command, "\n", "\r") + "\r")
+	t.cmds.Typed(keys)
+	if _, err := t.term.Write(keys); err != nil {
 		return shellmark.Command{}, fmt.Errorf("type %q: %w", b.Command, err)
 	}
-	// The Tracker's Typed is what kindlab's terminal session calls for a
-	// browser's keystrokes; here the Typist is the browser.
-	t.cmds.Typed([]byte(strings.ReplaceAll(b.Command, "\n", "\r") + "\r"))
 	start, settle := time.Now(), t.Settle
 	if settle <= 0 {
 		settle = DefaultSettle
@@ -146,10 +148,10 @@ func (t *Typist) Run(ctx context.Context, b labs.RunnableBlock, mayLeave bool, t
 // new one even when no command was running).
 func (t *Typist) Interrupt(ctx context.Context) error {
 	before, _ := t.cmds.Prompts()
-	if _, err := io.WriteString(t.term, "\x03"); err != nil {
+	t.cmds.Typed([]byte{0x03})
+	if _, err := t.term.Write([]byte{0x03}); err != nil {
 		return fmt.Errorf("press Ctrl-C: %w", err)
 	}
-	t.cmds.Typed([]byte("\x03"))
 	return t.wait(ctx, 30*time.Second, func() bool {
 		n, idle := t.cmds.Prompts()
 		return idle && n > before

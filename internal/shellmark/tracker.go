@@ -62,7 +62,7 @@ type Tracker struct {
 	untrusted bool        // the running command was not typed at the prompt
 	entry     string      // the last history entry reported (633 E)
 	lastEntry string      // its history number at the last prompt
-	prompts   uint64 // end marks seen: prompts the shell drew
+	prompts   uint64      // end marks seen: prompts the shell drew
 	accepted  map[string]bool
 	cmds      []Command
 	seq       uint64
@@ -189,8 +189,10 @@ func (t *Tracker) start() {
 	t.seq++
 	t.running = &Command{Seq: t.seq, Exit: -1, Running: true, Started: t.now()}
 	t.untrusted = len(t.submitted) == 0
-	if typed := joinLines(t.submitted); typed.plain() {
-		t.running.Line = strings.TrimSpace(typed.text)
+	if len(t.submitted) > 0 {
+		if last := t.submitted[len(t.submitted)-1]; last.plain() {
+			t.running.Line = strings.TrimSpace(last.text)
+		}
 	}
 	c, notify := *t.running, !t.untrusted
 	t.mu.Unlock()
@@ -223,15 +225,15 @@ func (t *Tracker) end(args []string) {
 		}
 		return
 	}
-	typed := joinLines(t.submitted)
+	submitted := t.submitted
 	t.running, t.submitted, t.entered = nil, nil, false
 	r.Running, r.Ended = false, t.now()
 	r.Exit, r.Pipe = exitStatus(args)
-	switch {
+	switch typed, ok := agreeing(submitted, line, inHistory, t.accepted); {
 	case t.untrusted:
-	case inHistory && typed.agrees(line, t.accepted):
+	case ok && inHistory:
 		r.Line = line
-	case !inHistory && typed.plain(): // not in history: it began with a space
+	case ok: // not in history: it began with a space
 		r.Line = strings.TrimSpace(typed.text)
 	default:
 		t.untrusted = true
@@ -281,6 +283,21 @@ func historyEntry(s string) (number, line string) {
 	return number, strings.TrimLeft(line, " ")
 }
 
+// agreeing finds the lines entered for a command: the last one, or the last
+// few for a command continued over lines (input typed into the previous
+// command, say an interactive program, comes before them). With inHistory the
+// shell reported line and they must agree with it; without, the command is
+// not in the history and they must be plain typing.
+func agreeing(submitted []typedLine, line string, inHistory bool, accepted map[string]bool) (typedLine, bool) {
+	for i := len(submitted) - 1; i >= 0; i-- {
+		typed := joinLines(submitted[i:])
+		if inHistory && typed.agrees(line, accepted) || !inHistory && typed.plain() {
+			return typed, true
+		}
+	}
+	return typedLine{}, false
+}
+
 // typedLine is one line the learner entered, as far as kindlab can replay the
 // line editor: the text, where Tab was pressed, and whether keys that kindlab
 // does not replay (arrows, history, Ctrl-R) were used.
@@ -290,7 +307,9 @@ type typedLine struct {
 	edited bool
 }
 
-func (l typedLine) plain() bool { return !l.edited && len(l.tabs) == 0 && strings.TrimSpace(l.text) != "" }
+func (l typedLine) plain() bool {
+	return !l.edited && len(l.tabs) == 0 && strings.TrimSpace(l.text) != ""
+}
 
 func joinLines(lines []typedLine) typedLine {
 	var out typedLine

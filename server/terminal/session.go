@@ -356,11 +356,10 @@ func (c *Client) Write(p []byte) (int, error) {
 	}
 	c.s.inMu.Lock()
 	defer c.s.inMu.Unlock()
-	n, err := c.s.term.Write(p)
-	if n > 0 && c.s.observer != nil {
-		c.s.observer.Typed(p[:n])
+	if c.s.observer != nil { // before the shell can answer it
+		c.s.observer.Typed(p)
 	}
-	return n, err
+	return c.s.term.Write(p)
 }
 
 // Resize sets the terminal's size; cols and rows must be in 1..MaxSize.
