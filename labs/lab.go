@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -19,6 +20,7 @@ type labFile struct {
 	Images    []string `yaml:"images"`
 	Files     []string `yaml:"files"`
 	Namespace string   `yaml:"namespace"`
+	Apps      []App    `yaml:"apps"`
 	Steps     []string `yaml:"steps"`
 }
 
@@ -138,7 +140,7 @@ func parseLabYAML(file string, src []byte) (*labYAML, []Problem) {
 	}
 	y := &labYAML{
 		lab: &Lab{ID: f.ID, Title: f.Title, Summary: f.Summary, Duration: f.Duration,
-			Images: f.Images, Files: f.Files, Namespace: f.Namespace},
+			Images: f.Images, Files: f.Files, Namespace: f.Namespace, Apps: f.Apps},
 		idLine: line("id"),
 	}
 	switch {
@@ -190,5 +192,27 @@ func parseLabYAML(file string, src []byte) (*labYAML, []Problem) {
 			y.stepLines = append(y.stepLines, l)
 		}
 	}
+	for i, a := range f.Apps {
+		l := item("apps", i)
+		if !validID.MatchString(a.Service) {
+			d.errorf(l, "apps: service %q must be the name of a Service (lowercase letters, digits and dashes)", a.Service)
+		}
+		if a.Port != "" && !validPort(a.Port) {
+			d.errorf(l, "apps: port %q must be a number from 1 to 65535 or a port's name", a.Port)
+		}
+		for _, s := range a.Steps {
+			if !listed[s] {
+				d.errorf(l, "apps: step %q of %s is not listed under steps", s, a.Service)
+			}
+		}
+	}
 	return y, d.probs
+}
+
+// validPort reports whether p is a port number or an IANA-style port name.
+func validPort(p string) bool {
+	if n, err := strconv.Atoi(p); err == nil {
+		return n >= 1 && n <= 65535
+	}
+	return len(p) <= 15 && validID.MatchString(p)
 }

@@ -99,6 +99,9 @@ func TestLintBroken(t *testing.T) {
 				"demo/lab.yaml:1: id \"other\" does not match the folder name \"demo\"",
 				"demo/lab.yaml:3: duration: invalid duration \"30 minutes\": use a Go duration like 90s or 3m",
 				"demo/lab.yaml:8: steps: \"notes.txt\" must be a markdown file name in the lab's folder, like 01-deploy.md",
+				"demo/lab.yaml:10: apps: service \"Bad_Name\" must be the name of a Service (lowercase letters, digits and dashes)",
+				"demo/lab.yaml:10: apps: port \"0\" must be a number from 1 to 65535 or a port's name",
+				"demo/lab.yaml:10: apps: step \"99-nope.md\" of Bad_Name is not listed under steps",
 			},
 		},
 		{

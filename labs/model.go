@@ -2,6 +2,7 @@ package labs
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -24,7 +25,39 @@ type Lab struct {
 	Images    []string // images preloaded into the cluster
 	Files     []string // paths relative to manifests/, copied flat into ~
 	Namespace string   // working namespace; DefaultNamespace when unset
+	Apps      []App    // web apps the learner opens from the page (app links)
 	Steps     []Step
+}
+
+// App is a web app of a lab that the page links to: kindlab proxies the link
+// through the API server to the Service (or, before the Service exists, to a
+// ready pod of the Deployment of that name), for that learner only.
+type App struct {
+	Service string   `yaml:"service"`
+	Port    string   `yaml:"port"`  // number or name; empty: the first port
+	Label   string   `yaml:"label"` // the link's text; the service name when empty
+	Steps   []string `yaml:"steps"` // step files that show the link; empty: every step
+}
+
+// AppsOf returns the apps step shows a link to.
+func (l *Lab) AppsOf(step Step) []App {
+	var out []App
+	for _, a := range l.Apps {
+		if len(a.Steps) == 0 || slices.Contains(a.Steps, step.File) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// App returns the lab's app served by service.
+func (l *Lab) App(service string) (App, bool) {
+	for _, a := range l.Apps {
+		if a.Service == service {
+			return a, true
+		}
+	}
+	return App{}, false
 }
 
 // WorkNamespace is the namespace the lab works in.

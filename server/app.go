@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/web"
 )
 
@@ -29,8 +31,9 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	service := chi.URLParam(r, "service")
-	if !validName(service) {
-		s.errorPage(w, r, http.StatusNotFound, nil)
+	app, ok := l.Lab().App(service)
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, publicError{"This lab has no app called " + strconv.Quote(service) + "."})
 		return
 	}
 	ns := l.Lab().WorkNamespace()
@@ -41,7 +44,7 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	}
 	prefix := web.AppURL(l.ID(), service)
 	sub := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/"))
-	target, err := appTarget(r.Context(), conn.Client, ns, service)
+	target, err := appTarget(r.Context(), conn.Client, ns, app)
 	if err != nil {
 		s.errorPage(w, r, http.StatusBadGateway, publicError{"The app " + service + " is not running in your cluster yet: " + err.Error()})
 		return
@@ -111,9 +114,17 @@ func sandboxApp(h http.Header) {
 // appTarget is the API server path that reaches an app: its Service when there is
 // one (through the service proxy), else a ready pod of the Deployment of that name
 // (as a port-forward would, before the lab has made a Service).
-func appTarget(ctx context.Context, cs kubernetes.Interface, ns, name string) (string, error) {
+// appTarget is the API server proxy path to app: its Service's port, or,
+// before there is a Service, the matching container port of a ready pod of the
+// Deployment of that name.
+func appTarget(ctx context.Context, cs kubernetes.Interface, ns string, app labs.App) (string, error) {
+	name := app.Service
 	if _, err := cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		return fmt.Sprintf("/api/v1/namespaces/%s/services/%s/proxy", ns, name), nil
+		port := ""
+		if app.Port != "" {
+			port = ":" + app.Port
+		}
+		return fmt.Sprintf("/api/v1/namespaces/%s/services/%s%s/proxy", ns, name, port), nil
 	}
 	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -128,27 +139,41 @@ func appTarget(ctx context.Context, cs kubernetes.Interface, ns, name string) (s
 		return "", err
 	}
 	for _, p := range pods.Items {
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-				port := 80
-				if cs := p.Spec.Containers; len(cs) > 0 && len(cs[0].Ports) > 0 {
-					port = int(cs[0].Ports[0].ContainerPort)
-				}
-				return fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:%d/proxy", ns, p.Name, port), nil
-			}
+		if isReady(&p) {
+			return fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:%d/proxy", ns, p.Name, containerPort(&p, app.Port)), nil
 		}
 	}
 	return "", fmt.Errorf("no ready pod of Deployment %s", name)
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// containerPort is the pod's port named or numbered port, else its first one
+// (80 when it declares none).
+func containerPort(p *corev1.Pod, port string) int {
+	first := 0
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if port != "" && (cp.Name == port || strconv.Itoa(int(cp.ContainerPort)) == port) {
+				return int(cp.ContainerPort)
+			}
+			if first == 0 {
+				first = int(cp.ContainerPort)
+			}
+		}
+	}
+	if n, err := strconv.Atoi(port); err == nil && first == 0 {
+		return n
+	}
+	if first == 0 {
+		return 80
+	}
+	return first
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -110,7 +109,7 @@ func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, web.LabPage(web.LabPageView{
 		SessionID: sess.ID, CSRF: csrf, LabID: lab.ID, LabTitle: lab.Title,
 		Steps: web.StepLinks(*lab, s.passedSteps(r.Context(), l)), Step: sv, TerminalToken: sess.TermToken,
-		AppLinks: appLinks(sess.ID, step),
+		AppLinks: appLinks(sess.ID, lab, step),
 	}))
 }
 
@@ -140,13 +139,15 @@ func (s *Server) passedSteps(ctx context.Context, l *session.Learner) []bool {
 	return passed
 }
 
-// appLinks offers a link for each lab app a step's prose mentions by Service name.
-func appLinks(sid string, step labs.Step) []web.AppLink {
+// appLinks offers a link for each app the lab declares for step.
+func appLinks(sid string, lab *labs.Lab, step labs.Step) []web.AppLink {
 	var out []web.AppLink
-	for _, app := range []string{"homepage", "numbers-web"} {
-		if strings.Contains(step.Body, "app link") && strings.Contains(step.Body, app) {
-			out = append(out, web.AppLink{Name: app, URL: web.AppURL(sid, app)})
+	for _, app := range lab.AppsOf(step) {
+		label := app.Label
+		if label == "" {
+			label = "the " + app.Service + " app"
 		}
+		out = append(out, web.AppLink{Name: app.Service, Label: label, URL: web.AppURL(sid, app.Service)})
 	}
 	return out
 }

@@ -343,17 +343,18 @@ func TestForeignHostRefused(t *testing.T) {
 	}
 }
 
-// An app behind an app link cannot set a cookie on kindlab's origin, register a
+// An app behind an app link (the learner's own homepage Service, which they
+// control) cannot set a cookie on kindlab's origin, register a
 // service worker or run script with kindlab's origin, and sees none of kindlab's
 // cookies or the learner's other headers.
 func TestAppLinkIsSandboxed(t *testing.T) {
 	var seen http.Header
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/api/v1/namespaces/default/services/evil":
+		case r.URL.Path == "/api/v1/namespaces/default/services/homepage":
 			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "evil", "namespace": "default"}})
-		case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/default/services/evil/proxy"):
+			json.NewEncoder(w).Encode(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "homepage", "namespace": "default"}})
+		case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/default/services/homepage/proxy"):
 			seen = r.Header.Clone()
 			h := w.Header()
 			h.Set("Set-Cookie", "kindlab_csrf=stolen; Path=/")
@@ -374,12 +375,12 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the learner's cluster", func() bool { return l.Conn() != nil })
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "evil", Namespace: "default"}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "homepage", Namespace: "default"}}
 	if _, err := l.Conn().Client.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sid := l.ID()
-	req, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/evil/", nil)
+	req, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/homepage/", nil)
 	req.AddCookie(&http.Cookie{Name: sessionCookie(sid), Value: token})
 	req.Header.Set("Authorization", "Bearer learner-secret")
 	req.Header.Set("Referer", st.ts.URL+"/s/"+sid+"/")
@@ -390,6 +391,17 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("app link = %d; want 200", resp.StatusCode)
+	}
+	// A Service the lab does not declare as an app is not reachable, even the learner's own.
+	other, _ := http.NewRequest("GET", st.ts.URL+"/s/"+sid+"/apps/kubernetes/", nil)
+	other.AddCookie(&http.Cookie{Name: sessionCookie(sid), Value: token})
+	oresp, err := http.DefaultClient.Do(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oresp.Body.Close()
+	if oresp.StatusCode != http.StatusNotFound {
+		t.Errorf("an undeclared app = %d; want 404", oresp.StatusCode)
 	}
 	for _, h := range []string{"Set-Cookie", "Service-Worker-Allowed", "Clear-Site-Data"} {
 		if v := resp.Header.Get(h); v != "" {

@@ -82,8 +82,9 @@ func StepLinks(l labs.Lab, passed []bool) []StepLink {
 
 // AppLink is a lab app the learner can open in a new tab.
 type AppLink struct {
-	Name string // e.g. "homepage"
-	URL  string // e.g. AppURL(sid, "homepage")
+	Name  string // the Service, e.g. "homepage"
+	Label string // the link's text, e.g. "the homepage"
+	URL   string // e.g. AppURL(sid, "homepage")
 }
 
 // StepView is one step, ready to show.

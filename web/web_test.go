@@ -297,7 +297,7 @@ func TestLabPageFrame(t *testing.T) {
 			{Number: 3, Title: "Logs"},
 		},
 		Step:          stepView(t, 2, step, nil),
-		AppLinks:      []AppLink{{Name: "homepage", URL: AppURL("s/1", "homepage")}},
+		AppLinks:      []AppLink{{Name: "homepage", Label: "the homepage app", URL: AppURL("s/1", "homepage")}},
 		TerminalToken: "term-tok",
 	}
 	d := render(t, LabPage(v))
