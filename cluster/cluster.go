@@ -382,7 +382,7 @@ func (m *Manager) LoadImages(ctx context.Context, name string, images ...string)
 		m.log.Info("loading image", "cluster", name, "image", img)
 		var tar bytes.Buffer
 		if err := m.opts.Docker.Run(ctx, &tar, "save", img); err != nil {
-			return fmt.Errorf("load image %s: %w", img, err)
+			return fmt.Errorf("image %s is neither in the cluster's node nor in this host's Docker engine; build it or docker load it: %w", img, err)
 		}
 		if err := nodeutils.LoadImageArchive(node, &tar); err != nil {
 			return fmt.Errorf("load image %s into %s: %w", img, name, err)

@@ -63,8 +63,9 @@ func TestE2EValidateCatalog(t *testing.T) {
 }
 
 // TestE2EValidateBrokenLab: the validator reports a check that passes too early, a
-// solution that fails, and a check that never passes, each by lab/step/check, and
-// goes on to the next step.
+// solution that fails, a check that never passes and Run buttons that cannot be
+// clicked in order (a command that never ends before a button that is not an
+// interrupt), each by lab/step/check, and goes on to the next step.
 func TestE2EValidateBrokenLab(t *testing.T) {
 	fsys := os.DirFS("testdata/broken")
 	lab, probs := labs.ParseLab(fsys, "broken")
@@ -73,7 +74,7 @@ func TestE2EValidateBrokenLab(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r := &runner.Runner{Clusters: manager(t), Manifests: manifests.FS()}
+	r := &runner.Runner{Clusters: manager(t), Manifests: manifests.FS(), CommandTimeout: 20 * time.Second}
 	report := r.Run(ctx, []*labs.Lab{lab})
 	var out bytes.Buffer
 	report.WriteSummary(&out)
@@ -85,6 +86,7 @@ func TestE2EValidateBrokenLab(t *testing.T) {
 		"broken/01-already-true.md/default-namespace (resource): broken check: passes before",
 		`broken/02-failing-solution.md: solution command "kubectl get configmap does-not-exist" exited 1`,
 		"broken/03-never-passes.md/pods (pods): did not pass within 5s",
+		`broken/04-cannot-go-on.md: command "sleep 600": "sleep 600" did not finish within 20s`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)

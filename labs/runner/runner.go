@@ -29,6 +29,7 @@ import (
 type Clusters interface {
 	Create(ctx context.Context, name string) (*cluster.Cluster, error)
 	Delete(ctx context.Context, name string) error
+	LoadImages(ctx context.Context, name string, images ...string) error
 }
 
 // Runner validates labs.
@@ -189,6 +190,10 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 	// What runs against the cluster (the namespace guard) stops before it is deleted.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	if err := r.Clusters.LoadImages(ctx, c.Name, lab.Images...); err != nil {
+		res.Error = err.Error()
+		return res
+	}
 	env, err := r.connect(ctx, c, files)
 	res.Setup = time.Since(start)
 	if err != nil {

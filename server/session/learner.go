@@ -146,6 +146,11 @@ func (l *Learner) provision() {
 		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
 		return
 	}
+	// The images lab.yaml names (a pool cluster has kindlab's own already).
+	if err := l.m.cfg.Clusters.LoadImages(ctx, c.Name, l.lab.Images...); err != nil {
+		fail("The images this lab needs could not be loaded into your cluster; tell your instructor.", err)
+		return
+	}
 	l.setProgress(Progress{Stage: StageTerminal})
 	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
 		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)

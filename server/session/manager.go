@@ -44,11 +44,13 @@ type Pool interface {
 	Release(ctx context.Context, name string) error
 }
 
-// Clusters finds clusters by name (for sessions recovered after a restart).
+// Clusters finds clusters by name (for sessions recovered after a restart) and
+// loads the images a lab names into one.
 type Clusters interface {
 	Get(ctx context.Context, name string) (*cluster.Cluster, error)
 	List(ctx context.Context) ([]string, error)
 	Delete(ctx context.Context, name string) error
+	LoadImages(ctx context.Context, name string, images ...string) error
 }
 
 // Config holds a Manager's dependencies and settings.

@@ -28,7 +28,7 @@ import (
 var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 
 // testLab has two steps, each passed by a ConfigMap, and one file.
-var testLab = &labs.Lab{ID: "cm-lab", Title: "ConfigMaps", Files: []string{"cm-lab/notes.txt"}, Steps: []labs.Step{
+var testLab = &labs.Lab{ID: "cm-lab", Title: "ConfigMaps", Files: []string{"cm-lab/notes.txt"}, Images: []string{"kindlab/toolbox:lab"}, Steps: []labs.Step{
 	{Title: "First", Checks: []labs.Check{configMapCheck("first")}, Solution: []string{"kubectl create configmap first"}},
 	{Title: "Second", Checks: []labs.Check{configMapCheck("second")}, Solution: []string{"kubectl create configmap second"}},
 }}
@@ -147,6 +147,8 @@ func createConfigMap(t *testing.T, c *sessiontest.Cluster, name string) {
 	}
 }
 
+// TestProvisionCopiesFilesAndGetsReady: a start copies the lab's files, loads
+// the images lab.yaml names and gets the terminal ready.
 func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	f := newFixture(t)
 	l, _ := startReady(t, f)
@@ -161,6 +163,9 @@ func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	execs := f.clusters.Cluster(sess.Cluster).Execs()
 	if len(execs) != 1 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) {
 		t.Errorf("execs in the cluster = %q; want the lab file copy", execs)
+	}
+	if got := f.clusters.Loaded(sess.Cluster); !slices.Equal(got, testLab.Images) {
+		t.Errorf("images loaded = %q; want the lab's %q", got, testLab.Images)
 	}
 	if got, want := f.kinds(), []workshop.Kind{workshop.KindJoin, workshop.KindReady, workshop.KindStepStart}; !slices.Equal(got, want) {
 		t.Errorf("events = %v; want %v", got, want)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ type Clusters struct {
 	mu       sync.Mutex
 	n        int
 	byName   map[string]*Cluster
+	loaded   map[string][]string // images asked for, by cluster
 	released []string
 	fail     error
 }
@@ -113,6 +115,24 @@ func (f *Clusters) List(ctx context.Context) ([]string, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// LoadImages records the images a lab asked for; Loaded reports them.
+func (f *Clusters) LoadImages(ctx context.Context, name string, images ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loaded == nil {
+		f.loaded = map[string][]string{}
+	}
+	f.loaded[name] = append(f.loaded[name], images...)
+	return nil
+}
+
+// Loaded returns the images loaded into cluster name.
+func (f *Clusters) Loaded(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.loaded[name])
 }
 
 // Delete forgets a cluster.
