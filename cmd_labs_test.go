@@ -21,8 +21,11 @@ summary: Apply a ConfigMap from a file of the lab.
 duration: 5m
 files:
   - hello-cm/hello.yaml
+setup:
+  - hello-cm/settings.yaml
 steps:
   - 01-apply.md
+  - 02-fix.md
 `,
 		"labs/hello-cm/01-apply.md": "---\n" + `title: Apply the ConfigMap
 checks:
@@ -37,7 +40,34 @@ solution:
 Apply the file the lab copied into your home folder:
 
 ` + "```bash run\nkubectl apply -f hello.yaml\n```\n",
-		"manifests/hello-cm/hello.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: hi\n",
+		"labs/hello-cm/02-fix.md": "---\n" + `title: Fix what the lab broke
+setup:
+  - hello-cm/extra.yaml
+checks:
+  - id: settings-fixed
+    kind: resource
+    apiVersion: v1
+    resource: configmaps
+    name: settings
+    fields:
+      - path: '{.data.mode}'
+        equals: fixed
+  - id: extra-fixed
+    kind: resource
+    apiVersion: v1
+    resource: configmaps
+    name: extra
+    fields:
+      - path: '{.data.mode}'
+        equals: fixed
+---
+The lab set two ConfigMaps up broken, one when it started and one when this step did:
+
+` + "```bash run\nkubectl patch configmap settings -p '{\"data\":{\"mode\":\"fixed\"}}'\n```\n\n" +
+			"```bash run\nkubectl patch configmap extra -p '{\"data\":{\"mode\":\"fixed\"}}'\n```\n",
+		"manifests/hello-cm/hello.yaml":    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: hi\n",
+		"manifests/hello-cm/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: broken\n",
+		"manifests/hello-cm/extra.yaml":    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  mode: broken\n",
 	}
 	for name, data := range files {
 		path := filepath.Join(dir, name)
@@ -58,15 +88,18 @@ func TestLintAuthorFolder(t *testing.T) {
 	dir := writeAuthorLab(t)
 	broken := writeAuthorLab(t)
 	os.Remove(filepath.Join(broken, "manifests/hello-cm/hello.yaml"))
+	noSetup := writeAuthorLab(t)
+	os.Remove(filepath.Join(noSetup, "manifests/hello-cm/extra.yaml"))
 	tests := []struct {
 		name     string
 		dir      string
 		wantCode int
 		wantOut  string
 	}{
-		{name: "author's folder", dir: dir, wantOut: "1 labs, 1 steps: no problems"},
+		{name: "author's folder", dir: dir, wantOut: "1 labs, 2 steps: no problems"},
 		{name: "kindlab's own tree", dir: ".", wantOut: "4 labs"},
 		{name: "a file the lab lists is missing", dir: broken, wantCode: 1, wantOut: "hello-cm/hello.yaml"},
+		{name: "a step's setup is missing", dir: noSetup, wantCode: 1, wantOut: "hello-cm/02-fix.md:1: setup: hello-cm/extra.yaml is not a file under manifests/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,8 @@ import (
 
 // TestE2EValidateAuthorFolder: a lab written in a folder of its own (labs/<id> and
 // manifests/<id>, no platform objects) validates on a fresh cluster with --dir,
-// the way its author runs it.
+// the way its author runs it; its lab and step setup put broken state in that
+// its second step's Run buttons fix.
 func TestE2EValidateAuthorFolder(t *testing.T) {
 	dir := writeAuthorLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

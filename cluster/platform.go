@@ -83,25 +83,63 @@ func platformObjects(fsys fs.FS) ([]*unstructured.Unstructured, error) {
 	slices.Sort(names)
 	var objs []*unstructured.Unstructured
 	for _, name := range names {
-		data, err := fs.ReadFile(fsys, name)
+		o, err := decodeObjects(fsys, name, path.Join("platform", name))
 		if err != nil {
 			return nil, err
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var o unstructured.Unstructured
-			if err := dec.Decode(&o.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("%s: %w", path.Join("platform", name), err)
+		objs = append(objs, o...)
+	}
+	return objs, nil
+}
+
+// decodeObjects decodes every YAML document of file name in fsys; shown is its
+// name in errors.
+func decodeObjects(fsys fs.FS, name, shown string) ([]*unstructured.Unstructured, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var o unstructured.Unstructured
+		if err := dec.Decode(&o.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, nil
 			}
-			if len(o.Object) > 0 {
-				objs = append(objs, &o)
+			return nil, fmt.Errorf("%s: %w", shown, err)
+		}
+		if len(o.Object) > 0 {
+			objs = append(objs, &o)
+		}
+	}
+}
+
+// ApplySetup applies, with kindlab's own admin rights, the manifests a lab's or
+// a step's setup names (paths relative to manifests): the state a lab starts
+// from, broken on purpose if it likes. Objects without a namespace go to ns.
+func ApplySetup(ctx context.Context, conn *workstation.Conn, manifests fs.FS, ns string, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(conn.Client.Discovery()))
+	for _, p := range paths {
+		objs, err := decodeObjects(manifests, p, p)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		for _, o := range objs {
+			if o.GetNamespace() == "" {
+				if m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version); err == nil && m.Scope.Name() == meta.RESTScopeNameNamespace {
+					o.SetNamespace(ns)
+				}
+			}
+			if err := apply(ctx, conn.Dynamic, mapper, o); err != nil {
+				return fmt.Errorf("setup %s: %w", p, err)
 			}
 		}
 	}
-	return objs, nil
+	return nil
 }
 
 // apply server-side applies one object.

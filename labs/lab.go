@@ -21,6 +21,7 @@ type labFile struct {
 	Files     []string `yaml:"files"`
 	Namespace string   `yaml:"namespace"`
 	Apps      []App    `yaml:"apps"`
+	Setup     []string `yaml:"setup"`
 	Steps     []string `yaml:"steps"`
 }
 
@@ -40,6 +41,7 @@ type labYAML struct {
 	lab       *Lab
 	idLine    int
 	fileLines []int // line of each Files entry
+	setupLine int   // line of setup
 	stepLines []int // line of each Steps entry
 }
 
@@ -140,7 +142,7 @@ func parseLabYAML(file string, src []byte) (*labYAML, []Problem) {
 	}
 	y := &labYAML{
 		lab: &Lab{ID: f.ID, Title: f.Title, Summary: f.Summary, Duration: f.Duration,
-			Images: f.Images, Files: f.Files, Namespace: f.Namespace, Apps: f.Apps},
+			Images: f.Images, Files: f.Files, Namespace: f.Namespace, Apps: f.Apps, Setup: f.Setup},
 		idLine: line("id"),
 	}
 	switch {
@@ -192,6 +194,7 @@ func parseLabYAML(file string, src []byte) (*labYAML, []Problem) {
 			y.stepLines = append(y.stepLines, l)
 		}
 	}
+	y.setupLine = line("setup")
 	for i, a := range f.Apps {
 		l := item("apps", i)
 		if !validID.MatchString(a.Service) {

@@ -59,6 +59,17 @@ func load(fsys, manifests fs.FS) ([]*Lab, []Problem) {
 				probs = append(probs, Problem{path.Join(e.Name(), "lab.yaml"), y.fileLines[i], fmt.Sprintf("files: %s is a folder; list files", f)})
 			}
 		}
+		lintSetup := func(file string, line int, paths []string) {
+			for _, f := range paths {
+				if st, err := fs.Stat(manifests, f); !fs.ValidPath(f) || err != nil || st.IsDir() {
+					probs = append(probs, Problem{path.Join(e.Name(), file), line, fmt.Sprintf("setup: %s is not a file under manifests/", f)})
+				}
+			}
+		}
+		lintSetup("lab.yaml", y.setupLine, y.lab.Setup)
+		for _, s := range y.lab.Steps {
+			lintSetup(s.File, 1, s.Setup)
+		}
 		labs = append(labs, y.lab)
 	}
 	slices.SortStableFunc(probs, func(a, b Problem) int {

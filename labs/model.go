@@ -26,6 +26,7 @@ type Lab struct {
 	Files     []string // paths relative to manifests/, copied flat into ~
 	Namespace string   // working namespace; DefaultNamespace when unset
 	Apps      []App    // web apps the learner opens from the page (app links)
+	Setup     []string // paths relative to manifests/, applied with admin rights when the lab starts
 	Steps     []Step
 }
 
@@ -77,6 +78,7 @@ type Step struct {
 	Manual   bool     // purely explanatory step without checks
 	Checks   []Check
 	Solution []string // commands a learner types, in order
+	Setup    []string // paths relative to manifests/, applied with admin rights when the step starts
 	Hints    []string
 	Body     string // markdown source after the front matter
 	BodyLine int    // line of the file where Body starts

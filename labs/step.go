@@ -15,6 +15,7 @@ type frontMatter struct {
 	Estimate Duration `yaml:"estimate"`
 	Manual   bool     `yaml:"manual"`
 	Solution []string `yaml:"solution"`
+	Setup    []string `yaml:"setup"`
 	Hints    []string `yaml:"hints"`
 }
 
@@ -48,7 +49,7 @@ func ParseStep(file string, src []byte) (Step, []Problem) {
 		return step, d.sorted()
 	}
 	step.Title, step.Estimate, step.Manual = m.Title, m.Estimate, m.Manual
-	step.Solution, step.Hints = m.Solution, m.Hints
+	step.Solution, step.Hints, step.Setup = m.Solution, m.Hints, m.Setup
 
 	checksNode := mappingValue(root, "checks")
 	step.Checks = d.checks(checksNode)

@@ -196,6 +196,9 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 	}
 	env, err := r.connect(ctx, c, files)
 	res.Setup = time.Since(start)
+	if err == nil {
+		err = cluster.ApplySetup(ctx, env.conn, r.Manifests, lab.WorkNamespace(), lab.Setup)
+	}
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -220,6 +223,7 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 
 // env is a prepared cluster: an engine for checks and the learner's shell.
 type env struct {
+	conn   *workstation.Conn
 	engine *check.Engine
 	typist *workstation.Typist
 }
@@ -263,13 +267,17 @@ func newEnv(ctx context.Context, conn *workstation.Conn, limits cluster.Namespac
 	if err != nil {
 		return nil, err
 	}
-	return &env{engine: conn.Checks(), typist: typist}, nil
+	return &env{conn: conn, engine: conn.Checks(), typist: typist}, nil
 }
 
 func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) (sr StepResult) {
 	start := time.Now()
 	sr = StepResult{Step: step.File, Title: step.Title}
 	defer func() { sr.Duration = time.Since(start) }()
+	if err := cluster.ApplySetup(ctx, e.conn, r.Manifests, lab.WorkNamespace(), step.Setup); err != nil {
+		sr.Error = err.Error()
+		return sr
+	}
 	state, err := e.engine.Begin(ctx, step, lab.WorkNamespace())
 	if err != nil {
 		sr.Error = fmt.Sprintf("begin step: %v", err)

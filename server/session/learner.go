@@ -151,6 +151,10 @@ func (l *Learner) provision() {
 		fail("The images this lab needs could not be loaded into your cluster; tell your instructor.", err)
 		return
 	}
+	if err := cluster.ApplySetup(ctx, conn, l.m.cfg.Manifests, l.lab.WorkNamespace(), l.lab.Setup); err != nil {
+		fail("The lab could not set your cluster up; tell your instructor.", err)
+		return
+	}
 	l.setProgress(Progress{Stage: StageTerminal})
 	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
 		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
@@ -246,6 +250,10 @@ func (l *Learner) startStep(n int) {
 // step's commands are those from firstCommand on.
 func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstCommand uint64) {
 	step := l.lab.Steps[n-1]
+	if err := l.stepSetup(ctx, step); err != nil {
+		l.log.Error("step setup", "step", n, "error", err)
+		l.Tell("This step could not set your cluster up, so its checks may not pass. Tell your instructor.")
+	}
 	state, err := engine.Begin(ctx, step, l.lab.WorkNamespace())
 	if err != nil {
 		l.log.Warn("begin step", "step", n, "error", err)
@@ -296,6 +304,15 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstC
 			l.record(ctx, workshop.KindStepPass, n, "")
 		}
 	}
+}
+
+// stepSetup applies the step's setup with admin rights.
+func (l *Learner) stepSetup(ctx context.Context, step labs.Step) error {
+	conn := l.Conn()
+	if conn == nil || len(step.Setup) == 0 {
+		return nil
+	}
+	return cluster.ApplySetup(ctx, conn, l.m.cfg.Manifests, l.lab.WorkNamespace(), step.Setup)
 }
 
 // changed returns the results of now that are new or differ from before.
@@ -412,6 +429,9 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 	}
 	defer ty.Close() // and with it a command the steps left running
 	for i := l.Session().Step; i < n; i++ {
+		if err := l.stepSetup(ctx, l.lab.Steps[i-1]); err != nil {
+			return fmt.Errorf("step %d: %w", i, err)
+		}
 		blocks := l.lab.Steps[i-1].Walk()
 		for j, b := range blocks {
 			mayLeave := j == len(blocks)-1 || blocks[j+1].Interrupt
