@@ -27,11 +27,13 @@ type Watcher struct {
 	// one into a single evaluation. Zero means DefaultDebounce; negative means
 	// evaluate at once.
 	Debounce time.Duration
-	// Tick re-evaluates everything periodically, for the checks no watch
-	// covers (exec, dns, http, history, script). Zero means DefaultTick.
+	// Tick re-evaluates everything periodically, for what no watch covers:
+	// script checks, and what exec, dns and http checks see beyond the objects
+	// they depend on (a pod's process answering). Zero means DefaultTick.
 	Tick time.Duration
-	// Poke re-evaluates everything at once on each value: the learner's
-	// command has just ended, so what it did can be seen now. Nil: no pokes.
+	// Poke re-evaluates everything at once on each value: a command of the
+	// learner's has just started, printed or ended, so what it did can be seen
+	// now (command checks read nothing else). Nil: no pokes.
 	Poke <-chan struct{}
 }
 

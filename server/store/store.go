@@ -268,9 +268,9 @@ func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
 	return out, rows.Err()
 }
 
-// Command is one command line the learner ran in their terminal, as their shell
-// reported it (shell integration marks): on which step, when it ended, the line
-// ("" when the shell kept it out of history) and its exit code.
+// Command is one command line the learner ran in their terminal, as kindlab
+// believed it (see shellmark.Tracker): on which step, when it ended, the line
+// and its exit code.
 type Command struct {
 	Session string
 	Step    int
