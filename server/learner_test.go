@@ -169,7 +169,7 @@ func TestDashboardHasAGridPerLab(t *testing.T) {
 	}
 	_, doc = get(t, instr, dash)
 	for _, tt := range []struct{ lab, learner, other, steps string }{
-		{lab: "numbers", learner: "Ada", other: "Grace", steps: "5"},
+		{lab: "numbers", learner: "Ada", other: "Grace", steps: "6"},
 		{lab: "services-dns", learner: "Grace", other: "Ada", steps: "8"},
 	} {
 		grid := byTestID(doc, "lab-grid-"+tt.lab)
