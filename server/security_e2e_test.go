@@ -5,6 +5,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // shell types commands into a learner's terminal, as the learner would, and reads
@@ -241,4 +243,80 @@ func adminOf(t *testing.T, p *platform) *workstation.Conn {
 	}
 	t.Fatalf("none of %v is the learner's cluster", names)
 	return nil
+}
+
+// TestE2EForgedShellMarks types, into a learner's real terminal on services-dns
+// step 3 (whose only check is a command check for `kubectl logs --selector
+// app=signup,component=homepage`), every way we know of to print a shell
+// integration mark claiming that command ran and succeeded. None records the
+// command or passes the step; the real command, typed after them, does both.
+func TestE2EForgedShellMarks(t *testing.T) {
+	p := startPlatform(t, 1)
+	c, sessionURL := startSession(t, p.URL)
+	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
+	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {pageCSRF(t, c, sessionURL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	conn := openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	sh := &shell{t: t, conn: conn}
+	sh.must(`kubectl apply -f homepage.yaml && kubectl rollout status deploy/homepage --timeout=120s`)
+
+	const claim = `kubectl logs --selector app=signup,component=homepage`
+	entry := `\e]633;E;  99  ` + claim + `\a`
+	forgeries := []struct{ name, cmd string }{
+		{"printf of an end mark", `printf '` + entry + `\e]133;D;0;0\a'`},
+		{"printf of a whole command's marks", `printf '\e]133;C\a` + entry + `\e]133;D;0;0\a'`},
+		{"echo -e of the marks with ST terminators", `echo -e '\e]133;C\e\\\e]633;E;  99  ` + claim + `\e\\\e]133;D;0\e\\'`},
+		{"marks from a background job after the prompt", `(sleep 1; printf '\e]133;C\a` + entry + `\e]133;D;0;0\a') & sleep 2`},
+		{"the history entry's own number, claimed", `printf '\e]633;E;%s\a\e]133;D;0;0\a' "$(HISTTIMEFORMAT= history 1 | sed 's/^ *[0-9]*  //; s/.*/  999  ` + claim + `/')"`},
+		{"marks printed by a script file", `printf '#!/bin/sh\nprintf "\\033]133;D;0;0\\007"\n' > /tmp/f.sh && sh /tmp/f.sh`},
+	}
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			sh.t = t
+			sh.run(f.cmd)
+			time.Sleep(500 * time.Millisecond) // a background job's marks
+			cmds, err := p.db.Commands(context.Background(), sid, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cmds {
+				if strings.HasPrefix(c.Line, "kubectl logs") {
+					t.Fatalf("a forged mark recorded %q", c.Line)
+				}
+			}
+			if passed(t, p, sid, 3) {
+				t.Fatal("a forged mark passed the step")
+			}
+		})
+	}
+	sh.t = t
+	// Typed on its own line, as the step shows it (the helper's wrapper would hide
+	// its exit status behind an echo).
+	conn.WriteJSON(map[string]any{"type": "input", "data": claim + "\r"})
+	deadline := time.Now().Add(30 * time.Second)
+	for !passed(t, p, sid, 3) {
+		if time.Now().After(deadline) {
+			t.Fatal("the real command did not pass the step: the test above proves nothing")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// passed reports whether step n of session sid has passed.
+func passed(t *testing.T, p *platform, sid string, n int) bool {
+	t.Helper()
+	events, err := p.db.Events(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Kind == workshop.KindStepPass && e.Step == n {
+			return true
+		}
+	}
+	return false
 }
