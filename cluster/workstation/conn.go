@@ -1,7 +1,8 @@
 // Package workstation is kindlab's one way into a learner cluster and its
 // workstation pod: the clients of a cluster (built once per cluster), commands in
 // pods (the websocket exec protocol, with SPDY as the fallback), the learner's
-// interactive terminal, the scripted shell validate and fast-forward type into,
+// interactive terminal, the Typist that clicks a step's Run buttons into that
+// same shell for validate and fast-forward,
 // and delivering a lab's files into the learner's home folder. The server,
 // `kindlab validate`, fast-forward and the check engine all go through a Conn, so
 // validate exercises the path learners use.

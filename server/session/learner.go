@@ -413,8 +413,9 @@ func (l *Learner) disconnect() {
 	l.engine, l.conn = nil, nil
 }
 
-// FastForward runs the solutions of every step before n in the learner's
-// workstation, as the learner would type them, then moves them to step n.
+// FastForward clicks the Run buttons (or runs the solution) of every step
+// before n in the learner's workstation, in a terminal of its own, as the
+// learner would, then moves them to step n.
 func (l *Learner) FastForward(ctx context.Context, n int) error {
 	if n < 1 || n > len(l.lab.Steps) {
 		return fmt.Errorf("no step %d", n)

@@ -14,7 +14,7 @@ const (
 	KindStepPass    Kind = "step-pass"    // every check of a step passed
 	KindCheck       Kind = "check"        // one check's result changed
 	KindReset       Kind = "reset"        // the learner got a fresh cluster
-	KindFastForward Kind = "fast-forward" // the instructor ran the solutions up to a step
+	KindFastForward Kind = "fast-forward" // the instructor ran the earlier steps' Run buttons
 	KindMessage     Kind = "message"      // the instructor's broadcast
 )
 
