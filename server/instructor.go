@@ -236,7 +236,7 @@ func (s *Server) learnerAction(w http.ResponseWriter, r *http.Request) {
 				s.Logger.Error("fast-forward", "session", l.ID(), "error", err)
 			}
 		}()
-		reply(w, http.StatusAccepted, fmt.Sprintf("Running the Run buttons of steps 1 to %d for %s.", n-1, name))
+		reply(w, http.StatusAccepted, fmt.Sprintf("Clicking the Run buttons of steps 1 to %d for %s.", n-1, name))
 	default:
 		reply(w, http.StatusNotFound, "Unknown action.")
 	}
