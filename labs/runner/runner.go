@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -307,7 +308,7 @@ func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.S
 		c, err := e.typist.Run(ctx, b, mayLeave, timeout)
 		sr.Commands = append(sr.Commands, Command{Line: b.Command, ExitCode: c.Exit, Running: c.Running, Output: c.Output, Duration: time.Since(cstart)})
 		if err != nil {
-			sr.Error = fmt.Sprintf("command %q: %v (the terminal shows: %s)", b.Command, err, lastLines(e.typist.Screen(), 5))
+			sr.Error = fmt.Sprintf("command %q: %v (the terminal shows: %s)", b.Command, err, lastLines(plainText(e.typist.Screen()), 5))
 			return sr
 		}
 		if len(step.Solution) > 0 && c.Exit != 0 {
@@ -376,6 +377,13 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// terminalCodes are the escape sequences of a terminal's output (colours,
+// modes, titles).
+var terminalCodes = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|\r`)
+
+// plainText is terminal output as text.
+func plainText(s string) string { return terminalCodes.ReplaceAllString(s, "") }
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

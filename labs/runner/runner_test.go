@@ -50,3 +50,10 @@ func TestReports(t *testing.T) {
 		t.Errorf("JSON: %v\n%s", err, js.String())
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	in := "\x1b[?2004h\x1b[1;32mlearner\x1b[0m:\x1b[1;34m~\x1b[0m$ ^C\r\n\x1b]0;title\x07done"
+	if got, want := plainText(in), "learner:~$ ^C\ndone"; got != want {
+		t.Errorf("plainText = %q; want %q", got, want)
+	}
+}
