@@ -106,6 +106,16 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 	}
 
 	var last []Result
+	send := func(results []Result) {
+		if ctx.Err() != nil || !changed(last, results) {
+			return
+		}
+		select {
+		case out <- results:
+			last = results
+		case <-ctx.Done():
+		}
+	}
 	evaluate := func() {
 		results := w.Engine.EvaluateAll(ctx, state, checks)
 		for i := range results {
@@ -116,14 +126,22 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 				}
 			}
 		}
-		if ctx.Err() != nil || !changed(last, results) {
+		send(results)
+	}
+	// commandsFirst sends, at once, the command checks (which read only the
+	// learner's commands, no cluster) with the other results as last seen; the
+	// full evaluation that follows corrects anything that changed meanwhile.
+	commandsFirst := func() {
+		if last == nil {
 			return
 		}
-		select {
-		case out <- results:
-			last = results
-		case <-ctx.Done():
+		results := slices.Clone(last)
+		for i, c := range checks {
+			if c.Kind == labs.KindCommand {
+				results[i] = w.Engine.Evaluate(ctx, state, c)
+			}
 		}
+		send(results)
 	}
 	evaluate()
 
@@ -151,6 +169,7 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 		case <-ticker.C:
 			evaluate()
 		case <-w.Poke:
+			commandsFirst()
 			evaluate()
 		}
 	}

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/internal/shellmark"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -285,4 +289,52 @@ func BenchmarkCheckLatency(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestWatcherPokeCommandsFirst: on a poke, command checks (which read no
+// cluster) are sent at once with the other results as last seen, before a slow
+// check's new evaluation ends; that evaluation follows.
+func TestWatcherPokeCommandsFirst(t *testing.T) {
+	e := newEnv()
+	e.exec.set(answer("", "", 0, nil))
+	var mu sync.Mutex
+	var cmds []shellmark.Command
+	state := StepState{Namespace: "default", Commands: func() []shellmark.Command {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(cmds)
+	}}
+	checks := []labs.Check{
+		{ID: "slow", Kind: labs.KindScript, Script: &labs.ScriptCheck{Run: "sleep 1"}},
+		{ID: "ran", Kind: labs.KindCommand, Command: &labs.CommandCheck{Command: labs.OneOrMore{"kubectl get endpoints homepage"}}},
+	}
+	poke := make(chan struct{}, 1)
+	out := make(chan []Result)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go (&Watcher{Engine: e.engine, Tick: time.Hour, Poke: poke}).Watch(ctx, state, checks, out)
+	if got := statuses(next(t, out)); got != "slow=pass ran=fail" {
+		t.Fatalf("first results %s", got)
+	}
+	release := make(chan struct{})
+	e.exec.set(func(ctx context.Context, _, _, _ string, _ []string) (string, string, int, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "", "", 0, nil
+	})
+	mu.Lock()
+	cmds = append(cmds, shellmark.Command{Line: "kubectl get ep homepage", Exit: 0})
+	mu.Unlock()
+	poke <- struct{}{}
+	select {
+	case r := <-out:
+		if got := statuses(r); got != "slow=pass ran=pass" {
+			t.Errorf("after the poke: %s; want the command check passed, the slow one as last seen", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the command check waited for the slow check")
+	}
+	close(release)
 }
