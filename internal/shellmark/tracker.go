@@ -13,6 +13,9 @@ import (
 // MaxOutput is how much of a command's output a Command keeps.
 const MaxOutput = 16 << 10
 
+// outputNotice is how often, at most, a running command's new output is told.
+const outputNotice = 200 * time.Millisecond
+
 // Command is one command line the learner ran in the terminal.
 type Command struct {
 	Seq     uint64 // 1, 2, ... in the order the commands started
@@ -63,13 +66,15 @@ type Tracker struct {
 	entry     string      // the last history entry reported (633 E)
 	lastEntry string      // its history number at the last prompt
 	prompts   uint64      // end marks seen: prompts the shell drew
+	noticed   time.Time   // when new output was last told
 	accepted  map[string]bool
 	cmds      []Command
 	seq       uint64
 }
 
 // NewTracker returns a Tracker reading time from now and calling onChange (if
-// not nil) when a command starts, prints its first output, ends or is voided.
+// not nil) when a command starts, prints (at most every 200 ms), ends or is
+// voided.
 // onChange is called without the Tracker's lock held.
 func NewTracker(now func() time.Time, onChange func(Command)) *Tracker {
 	return &Tracker{now: now, onChange: onChange, accepted: map[string]bool{}, lastEntry: "-"}
@@ -154,9 +159,16 @@ func (t *Tracker) Output(p []byte) {
 		t.mu.Unlock()
 		return
 	}
-	first := r.Output == ""
 	r.Output += string(p[:min(len(p), MaxOutput-len(r.Output))])
-	c, notify := *r, first && !t.untrusted
+	// Tell of new output at most every outputNotice, so that a check waiting
+	// for a running command's output (running: true) sees it soon, and a
+	// command printing a lot does not set every check off on every chunk.
+	now := t.now()
+	notify := !t.untrusted && now.Sub(t.noticed) >= outputNotice
+	if notify {
+		t.noticed = now
+	}
+	c := *r
 	t.mu.Unlock()
 	if notify {
 		t.changed(c)

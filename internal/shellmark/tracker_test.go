@@ -196,3 +196,36 @@ func TestLineEditor(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerTellsOfOutput: a running command's output is told when it starts
+// and then at most every outputNotice, not on every chunk.
+func TestTrackerTellsOfOutput(t *testing.T) {
+	now := time.Unix(0, 0)
+	told := 0
+	tr := NewTracker(func() time.Time { return now }, func(c Command) {
+		if c.Running {
+			told++
+		}
+	})
+	var f Filter
+	write := func(s string) {
+		for _, p := range f.Filter([]byte(s)) {
+			if p.Mark != nil {
+				tr.Mark(*p.Mark)
+			} else {
+				tr.Output(p.Output)
+			}
+		}
+	}
+	write("\x1b]633;E;    1  ls\a\x1b]133;D;0;0\a$ ")
+	tr.Typed([]byte("kubectl get pods -w\r"))
+	write("\x1b]133;C\a") // started: told
+	for range 10 {
+		write("pod-1   Running\r\n") // the same instant: told once
+	}
+	now = now.Add(outputNotice)
+	write("pod-2   Running\r\n") // later: told again
+	if told != 3 {
+		t.Errorf("told %d times; want 3 (the start, the first output, output %s later)", told, outputNotice)
+	}
+}
