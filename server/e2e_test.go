@@ -81,7 +81,7 @@ func startPlatform(t testing.TB, warm int) *platform {
 
 // startServer runs a kindlab server over a manager and a store file, recovering
 // the sessions the store holds, as kindlab serve does.
-func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *platform {
+func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts ...func(*server.Config)) *platform {
 	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
@@ -94,9 +94,13 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int) *pla
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
 	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(),
 		Prepare: cluster.Preparer(platformFS)})
-	srv, err := server.New(server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
+	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
-		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}}) // benchmarks start many
+		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ type Config struct {
 	MaxAge      time.Duration
 	// CheckTick is the safety-net interval of check evaluation (default 5s).
 	CheckTick time.Duration
+	// HealthEvery is how often each claimed cluster is probed; 0 never.
+	HealthEvery time.Duration
 	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
 	// Without it, cookies are Secure when the request came over TLS, directly or
 	// through a trusted proxy that says so in X-Forwarded-Proto.
@@ -138,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 	s.sessions, err = session.New(ctx, session.Config{
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
-		CheckTick: cfg.CheckTick, Connect: cfg.Connect, OnEvent: s.onEvent,
+		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, Connect: cfg.Connect, OnEvent: s.onEvent,
 	})
 	if err != nil {
 		cancel()

@@ -205,6 +205,7 @@ func (l *Learner) use(c *cluster.Cluster) (*workstation.Conn, error) {
 	l.conn = conn
 	l.engine = conn.Checks()
 	l.mu.Unlock()
+	go l.watchHealth(guardCtx, conn)
 	return conn, nil
 }
 
@@ -420,6 +421,17 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 	if n < 1 || n > len(l.lab.Steps) {
 		return fmt.Errorf("no step %d", n)
 	}
+	if err := l.redo(ctx, l.Session().Step, n); err != nil {
+		return err
+	}
+	l.record(ctx, workshop.KindFastForward, n, "") // steps before n count as passed
+	l.startStep(n)
+	return nil
+}
+
+// redo clicks the Run buttons (or runs the solution) of steps from up to, not
+// including, to, with their setup, in a terminal of its own.
+func (l *Learner) redo(ctx context.Context, from, to int) error {
 	conn := l.Conn()
 	if conn == nil {
 		return ErrNotReady
@@ -429,7 +441,7 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 		return err
 	}
 	defer ty.Close() // and with it a command the steps left running
-	for i := l.Session().Step; i < n; i++ {
+	for i := from; i < to; i++ {
 		if err := l.stepSetup(ctx, l.lab.Steps[i-1]); err != nil {
 			return fmt.Errorf("step %d: %w", i, err)
 		}
@@ -441,8 +453,6 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 			}
 		}
 	}
-	l.record(ctx, workshop.KindFastForward, n, "") // steps before n count as passed
-	l.startStep(n)
 	return nil
 }
 

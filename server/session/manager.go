@@ -70,6 +70,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// CheckTick is the safety-net interval of check evaluation (0: the watcher's default).
 	CheckTick time.Duration
+	// HealthEvery is how often each claimed cluster is probed (0: never); a
+	// cluster that fails three probes in a row is replaced, the learner kept
+	// on their step.
+	HealthEvery time.Duration
 	// Connect opens a claimed cluster (default: workstation.Connect of its
 	// kubeconfig); unit tests hand out a fake.
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)

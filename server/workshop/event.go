@@ -16,6 +16,8 @@ const (
 	KindReset       Kind = "reset"        // the learner got a fresh cluster
 	KindFastForward Kind = "fast-forward" // the instructor ran the earlier steps' Run buttons
 	KindMessage     Kind = "message"      // the instructor's broadcast
+	KindLost        Kind = "cluster-lost" // the learner's cluster stopped answering
+	KindRecovered   Kind = "recovered"    // a new cluster took its place, back on the same step
 )
 
 // Check statuses. Only StatusFail counts towards Stuck.
