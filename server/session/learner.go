@@ -432,6 +432,9 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 // redo clicks the Run buttons (or runs the solution) of steps from up to, not
 // including, to, with their setup, in a terminal of its own.
 func (l *Learner) redo(ctx context.Context, from, to int) error {
+	if from >= to {
+		return nil
+	}
 	conn := l.Conn()
 	if conn == nil {
 		return ErrNotReady

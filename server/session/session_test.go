@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -48,7 +49,7 @@ type fixture struct {
 	events []workshop.Event
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
 	t.Helper()
 	st, err := store.Open(context.Background(), ":memory:")
 	if err != nil {
@@ -62,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{clusters: sessiontest.New(t, nil), store: st, clock: clock.NewFake(t0), limits: limits}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); st.Close() })
-	f.m, err = session.New(ctx, session.Config{
+	cfg := session.Config{
 		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
 		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
 		Store:     st, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: limits,
@@ -72,7 +73,11 @@ func newFixture(t *testing.T) *fixture {
 			f.events = append(f.events, e)
 			f.mu.Unlock()
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.m, err = session.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,4 +358,44 @@ func waitUntil(t *testing.T, ok func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("never: %s", what)
+}
+
+// TestLostClusterIsReplaced: a cluster that fails three health probes in a row
+// (the fake has no /readyz) is lost: the learner is told in plain words, gets a
+// new cluster and stays on their step; the events record the loss and the
+// recovery.
+func TestLostClusterIsReplaced(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
+	l, events := startReady(t, f)
+	old := l.Session().Cluster
+	told := make(chan string, 8)
+	go func() {
+		for e := range events {
+			if m, ok := e.Data.(session.Message); ok {
+				told <- m.Text
+			}
+		}
+	}()
+	for i := 0; i < 300 && (l.Session().Cluster == old || l.Session().State != store.StateReady); i++ {
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := l.Session(); s.Cluster == old || s.State != store.StateReady || s.Step != 1 {
+		t.Fatalf("session = %+v; want ready on a new cluster, still on step 1", s)
+	}
+	select {
+	case msg := <-told:
+		if !strings.Contains(msg, "Your cluster stopped") || !strings.Contains(msg, "step 1") {
+			t.Errorf("told %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the learner was not told")
+	}
+	waitKinds := time.Now().Add(10 * time.Second)
+	for !slices.Contains(f.kinds(), workshop.KindRecovered) && time.Now().Before(waitKinds) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k := f.kinds(); !slices.Contains(k, workshop.KindLost) || !slices.Contains(k, workshop.KindRecovered) {
+		t.Errorf("events = %v; want cluster-lost and recovered", k)
+	}
 }
