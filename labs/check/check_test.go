@@ -199,7 +199,7 @@ func (r fakeResponse) Stream(context.Context) (_ io.ReadCloser, err error) {
 
 var errRefused = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
 
-const apiDown = "could not reach the API server: dial tcp 127.0.0.1:6443: connect: connection refused (not a problem with your work)"
+const apiDown = "kindlab could not reach your cluster's API server; kindlab tries again in a moment (not a problem with your work)"
 
 func TestEvaluate(t *testing.T) {
 	sleepDeploy := []runtime.Object{deployment("sleep", "sleep"), pod("sleep-abc", "sleep", "10.244.0.9", "ready")}
@@ -487,7 +487,7 @@ func TestEvaluate(t *testing.T) {
 			exec:   answer("", "", -1, errors.New("error dialing backend: EOF")),
 			check:  labs.Check{Kind: labs.KindExec, Exec: &labs.ExecCheck{Target: "deploy/sleep", Command: "true"}},
 			status: Error,
-			msg:    "could not run `true` in pod sleep-abc: error dialing backend: EOF (not a problem with your work)",
+			msg:    "kindlab could not run `true` in pod sleep-abc; kindlab tries again in a moment (not a problem with your work)",
 		},
 		{
 			name:   "exec pod gone",
@@ -536,7 +536,7 @@ func TestEvaluate(t *testing.T) {
 			exec:   answer("", "", -1, errors.New("upgrade request required")),
 			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Service: "homepage"}},
 			status: Error,
-			msg:    "could not run nslookup homepage in pod sleep-abc: upgrade request required (not a problem with your work)",
+			msg:    "kindlab could not run nslookup homepage in pod sleep-abc; kindlab tries again in a moment (not a problem with your work)",
 		},
 		{
 			name:   "dns readyPods: the ready pods' IPs, not the not-ready one",
@@ -584,7 +584,7 @@ func TestEvaluate(t *testing.T) {
 			exec:   answer("", "", -1, errors.New("upgrade request required")),
 			check:  labs.Check{Kind: labs.KindDNS, DNS: &labs.DNSCheck{Name: "homepage", From: "deploy/sleep", Resolves: &no}},
 			status: Error,
-			msg:    "could not run nslookup homepage in pod sleep-abc: upgrade request required (not a problem with your work)",
+			msg:    "kindlab could not run nslookup homepage in pod sleep-abc; kindlab tries again in a moment (not a problem with your work)",
 		},
 		// http
 		{
@@ -649,7 +649,7 @@ func TestEvaluate(t *testing.T) {
 			exec:   answer("", "", -1, errors.New("EOF")),
 			check:  labs.Check{Kind: labs.KindHTTP, HTTP: &labs.HTTPCheck{Service: "homepage", From: "deploy/sleep"}},
 			status: Error,
-			msg:    "could not run curl in pod sleep-abc: EOF (not a problem with your work)",
+			msg:    "kindlab could not run curl in pod sleep-abc; kindlab tries again in a moment (not a problem with your work)",
 		},
 		// script
 		{
@@ -679,7 +679,7 @@ func TestEvaluate(t *testing.T) {
 			exec:   answer("", "", -1, errors.New("EOF")),
 			check:  labs.Check{Kind: labs.KindScript, Script: &labs.ScriptCheck{Run: "true"}},
 			status: Error,
-			msg:    "could not run the check script in pod workstation: EOF (not a problem with your work)",
+			msg:    "kindlab could not run the check script in pod workstation; kindlab tries again in a moment (not a problem with your work)",
 		},
 	}
 	for _, tt := range tests {
@@ -695,6 +695,10 @@ func TestEvaluate(t *testing.T) {
 			tt.check.ID = "c"
 			got := e.engine.Evaluate(context.Background(), tt.state, tt.check)
 			want := Result{CheckID: "c", Status: tt.status, Message: tt.msg, At: t0}
+			if got.Status == Error && got.Detail == "" {
+				t.Error("an error result without its detail (the cause, for logs)")
+			}
+			got.Detail = ""
 			if got != want {
 				t.Errorf("Evaluate =\n  %s %q\nwant\n  %s %q", got.Status, got.Message, want.Status, want.Message)
 			}

@@ -77,7 +77,8 @@ const (
 type Result struct {
 	CheckID string    `json:"checkId"`
 	Status  Status    `json:"status"`
-	Message string    `json:"message"`
+	Message string    `json:"message"`          // for the learner, in plain words
+	Detail  string    `json:"detail,omitempty"` // for an Error: the cause, for logs and authors
 	At      time.Time `json:"at"`
 }
 
@@ -142,7 +143,7 @@ func (e *Engine) Evaluate(ctx context.Context, state StepState, c labs.Check) Re
 	case errors.As(err, &f):
 		r.Status, r.Message = Fail, f.msg
 	default:
-		r.Status, r.Message = Error, notYourFault(err)
+		r.Status, r.Message, r.Detail = Error, notYourFault(err), err.Error()
 	}
 	return r
 }
@@ -203,17 +204,37 @@ func failf(format string, args ...any) error {
 	return &failure{msg: fmt.Sprintf(format, args...)}
 }
 
+// fault is a check that could not run: plain says so in the learner's words,
+// err is the cause, for logs.
+type fault struct {
+	plain string
+	err   error
+}
+
+func (f *fault) Error() string { return f.plain + ": " + f.err.Error() }
+func (f *fault) Unwrap() error { return f.err }
+
+func faultf(err error, format string, args ...any) error {
+	return &fault{plain: fmt.Sprintf(format, args...), err: err}
+}
+
 // apiError wraps an API error that is not the learner's doing.
 func apiError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("the API server did not answer in time: %w", err)
+		return faultf(err, "your cluster's API server did not answer in time")
 	}
 	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-		return fmt.Errorf("the checker is not allowed to read this: %w", err)
+		return faultf(err, "kindlab's checker is not allowed to read this")
 	}
-	return fmt.Errorf("could not reach the API server: %w", err)
+	return faultf(err, "kindlab could not reach your cluster's API server")
 }
 
+// notYourFault is the learner's message for a check that could not run: plain
+// words, never a Go error string.
 func notYourFault(err error) string {
+	var f *fault
+	if errors.As(err, &f) {
+		return f.plain + "; kindlab tries again in a moment (not a problem with your work)"
+	}
 	return err.Error() + " (not a problem with your work)"
 }

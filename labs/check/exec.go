@@ -104,7 +104,7 @@ func (e *Engine) runIn(ctx context.Context, t target, cmd []string, what string)
 	case apierrors.IsNotFound(err):
 		return "", "", 0, fmt.Errorf("pod %s went away while the check ran", t.pod)
 	}
-	return "", "", 0, fmt.Errorf("could not run %s in pod %s: %w", what, t.pod, err)
+	return "", "", 0, faultf(err, "kindlab could not run %s in pod %s", what, t.pod)
 }
 
 func (e *Engine) exec(ctx context.Context, ns string, x *labs.ExecCheck) (string, error) {

@@ -96,7 +96,7 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 		// Start every watch before the first evaluation, so no change is missed.
 		wi, err := s.watch(ctx)
 		if err != nil {
-			h.errs[key] = fmt.Errorf("could not watch %s: %w", s.name, err)
+			h.errs[key] = faultf(err, "kindlab could not watch %s", s.name)
 		}
 		wg.Go(func() { follow(ctx, h, key, s, wi) })
 	}
@@ -121,7 +121,7 @@ func (w *Watcher) Watch(ctx context.Context, state StepState, checks []labs.Chec
 		for i := range results {
 			for _, key := range deps[i] {
 				if err := h.get(key); err != nil {
-					results[i].Status, results[i].Message = Error, notYourFault(err)
+					results[i].Status, results[i].Message, results[i].Detail = Error, notYourFault(err), err.Error()
 					break
 				}
 			}
@@ -186,7 +186,7 @@ func follow(ctx context.Context, h *health, key string, s source, wi watch.Inter
 			}
 			var err error
 			if wi, err = s.watch(ctx); err != nil {
-				h.set(key, fmt.Errorf("could not watch %s: %w", s.name, err))
+				h.set(key, faultf(err, "kindlab could not watch %s", s.name))
 				backoff = min(2*backoff, 30*time.Second)
 				continue
 			}

@@ -219,9 +219,9 @@ func TestWatcherWatchError(t *testing.T) {
 	})
 	out := watchStep(t, e, &Watcher{Tick: time.Hour}, webReady)
 	got := next(t, out)
-	want := "could not watch pods in namespace default: too many requests (not a problem with your work)"
-	if got[0].Status != Error || got[0].Message != want {
-		t.Fatalf("results %+v; want an error %q", got, want)
+	want := "kindlab could not watch pods in namespace default; kindlab tries again in a moment (not a problem with your work)"
+	if got[0].Status != Error || got[0].Message != want || !strings.Contains(got[0].Detail, "too many requests") {
+		t.Fatalf("results %+v; want an error %q with the cause in its detail", got, want)
 	}
 	fail.Store(false) // the watch comes back after its backoff
 	if got := statuses(next(t, out)); got != "web=pass" {

@@ -345,6 +345,9 @@ func (r *Runner) awaitPass(ctx context.Context, engine *check.Engine, state chec
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if cr.Problem == "" {
 				cr.Problem = fmt.Sprintf("did not pass within %s: %s", timeout, cr.After.Message)
+				if cr.After.Detail != "" { // an author wants the cause
+					cr.Problem += " [" + cr.After.Detail + "]"
+				}
 			}
 			return
 		}

@@ -289,6 +289,10 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstC
 		l.mu.Unlock()
 		for _, r := range changed(before, now) {
 			l.recordCheck(ctx, n, r)
+			if r.Status == check.Error { // the learner sees plain words; the cause goes to the log
+				i := slices.IndexFunc(results, func(c check.Result) bool { return c.CheckID == r.ID })
+				l.log.Warn("check could not run", "step", n, "check", r.ID, "cause", results[i].Detail)
+			}
 		}
 		if now.AllPassed && !passed {
 			passed = true
