@@ -22,7 +22,7 @@ import (
 // kindlab declares the cluster lost within 10 s, tells the learner in plain
 // words, replaces the cluster from the pool, redoes step 1 on it and keeps the
 // learner on step 2 with a working terminal. It logs the time from the kill to
-// usable again.
+// usable again. Then "Start this step again" does the same on purpose.
 func TestE2EClusterLost(t *testing.T) {
 	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1,
 		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
@@ -91,6 +91,51 @@ func TestE2EClusterLost(t *testing.T) {
 	}
 	t.Logf("fault to usable again (new cluster, step 1 redone, terminal answering): %s (recovered event at %s)",
 		time.Since(killed).Round(100*time.Millisecond), recovered.Sub(killed).Round(100*time.Millisecond))
+
+	// "Start this step again" takes the same path on purpose: a fresh cluster,
+	// step 1 redone, still on step 2.
+	conn2.Close()
+	clicked := time.Now()
+	resp, err = c.PostForm(sessionURL+"/reset", url.Values{"keep": {"steps"}, "csrf": {pageCSRF(t, c, sessionURL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		s, err := p.db.Session(ctx, sid)
+		if err == nil && s.Cluster != after.Cluster && s.Cluster != "" && s.State == store.StateReady && recoveries(t, p, sid) == 2 {
+			if s.Step != 2 {
+				t.Errorf("after Start this step again the session is on step %d; want 2", s.Step)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Start this step again did not finish: %+v, %v", s, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	conn3 := openTerminal(t, c, sessionURL)
+	defer conn3.Close()
+	if out := (&shell{t: t, conn: conn3}).must(`kubectl get deploy homepage -o name`); !strings.Contains(out, "deployment.apps/homepage") {
+		t.Errorf("step 1's Deployment is not on the fresh cluster:\n%s", out)
+	}
+	t.Logf("Start this step again, click to usable: %s", time.Since(clicked).Round(100*time.Millisecond))
+}
+
+// recoveries counts session sid's recovered events.
+func recoveries(t *testing.T, p *platform, sid string) int {
+	events, err := p.db.Events(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Kind == workshop.KindRecovered {
+			n++
+		}
+	}
+	return n
 }
 
 // waitEvent waits for session sid's first event of kind and returns its time.

@@ -178,7 +178,11 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusTooManyRequests, errTooFast)
 		return
 	}
-	go l.Reset(s.ctx)
+	if r.PostFormValue("keep") == "steps" {
+		go l.RestartStep(s.ctx)
+	} else {
+		go l.Reset(s.ctx)
+	}
 	http.Redirect(w, r, web.SessionURL(l.ID()), http.StatusSeeOther)
 }
 

@@ -4,10 +4,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 )
@@ -182,6 +185,47 @@ func TestDashboardHasAGridPerLab(t *testing.T) {
 		}
 		if got := attr(byTestID(grid, "grid-live"), "data-steps"); got != tt.steps {
 			t.Errorf("grid of %s has %s steps; want %s", tt.lab, got, tt.steps)
+		}
+	}
+}
+
+// TestStartThisStepAgain: the lab page's "Start this step again" button gives
+// the learner a fresh cluster, gives the old one back and keeps them on their
+// step; the page tells them so in plain words.
+func TestStartThisStepAgain(t *testing.T) {
+	ts, srv, clusters := newClusterServer(t)
+	c := browser(t)
+	sessionURL := startLab(t, ts, c)
+	sid := readyLearner(t, srv, sessionURL)
+	l, _ := srv.sessions.Get(sid)
+	old := l.Session().Cluster
+	_, page := get(t, c, sessionURL)
+	if byTestID(page, "restart-step") == nil {
+		t.Fatal("the lab page has no Start this step again button")
+	}
+	events, unsubscribe := l.Subscribe()
+	defer unsubscribe()
+	resp, _ := postForm(t, c, sessionURL+"/reset", url.Values{"keep": {"steps"}, "csrf": {csrfFor(t, c, sessionURL)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST reset keep=steps = %d; want 303", resp.StatusCode)
+	}
+	waitFor(t, "a fresh cluster", func() bool {
+		s := l.Session()
+		return s.State == store.StateReady && s.Cluster != "" && s.Cluster != old
+	})
+	if s := l.Session().Step; s != 1 {
+		t.Errorf("step after the restart = %d; want 1", s)
+	}
+	waitFor(t, "the old cluster given back", func() bool { return slices.Contains(clusters.Released(), old) })
+	told := false
+	for !told {
+		select {
+		case e := <-events:
+			if m, ok := e.Data.(session.Message); ok && strings.Contains(m.Text, "back at the start of step 1") {
+				told = true
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the page was not told what happens")
 		}
 	}
 }

@@ -76,25 +76,37 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) e
 }
 
 // recover replaces a lost cluster and brings the learner back to the step
-// they were on: a fresh cluster from the pool, then the Run buttons of every
-// earlier step, as fast-forward does.
+// they were on.
 func (l *Learner) recover(ctx context.Context, cause error) {
+	step := l.Session().Step
+	l.log.Error("cluster lost", "cluster", l.Session().Cluster, "step", step, "error", cause)
+	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster stopped. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
+}
+
+// RestartStep gives the learner a fresh cluster and brings them back to their
+// step ("Start this step again on a fresh cluster"); Reset keeps only the step.
+func (l *Learner) RestartStep(ctx context.Context) {
+	step := l.Session().Step
+	l.replace(ctx, workshop.KindReset, fmt.Sprintf("A fresh cluster is on its way; you will be back at the start of step %d with the work of the steps before it done for you.", step))
+}
+
+// replace swaps the learner's cluster for a fresh one from the pool and redoes
+// the steps before the current one on it (their Run buttons, as fast-forward
+// does), recording why (kind) and telling the learner (told) first.
+func (l *Learner) replace(ctx context.Context, kind workshop.Kind, told string) {
 	l.mu.Lock()
 	if l.busy || l.life.Err() != nil {
 		l.mu.Unlock()
 		return
 	}
 	old, step := l.sess.Cluster, l.sess.Step
-	l.mu.Unlock()
-	start := l.m.cfg.Clock.Now()
-	l.log.Error("cluster lost", "cluster", old, "step", step, "error", cause)
-	l.record(ctx, workshop.KindLost, step, old)
-	l.Tell(fmt.Sprintf("Your cluster stopped. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
-	l.mu.Lock()
 	l.disconnect()
 	l.sess.Cluster = ""
 	l.checks = Checks{}
 	l.mu.Unlock()
+	start := l.m.cfg.Clock.Now()
+	l.record(ctx, kind, step, old)
+	l.Tell(told)
 	if old != "" {
 		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
 	}
