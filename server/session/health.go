@@ -94,24 +94,9 @@ func (l *Learner) RestartStep(ctx context.Context) {
 // the steps before the current one on it (their Run buttons, as fast-forward
 // does), recording why (kind) and telling the learner (told) first.
 func (l *Learner) replace(ctx context.Context, kind workshop.Kind, told string) {
-	l.mu.Lock()
-	if l.busy || l.life.Err() != nil {
-		l.mu.Unlock()
-		return
-	}
-	old, step := l.sess.Cluster, l.sess.Step
-	l.disconnect()
-	l.sess.Cluster = ""
-	l.checks = Checks{}
-	l.mu.Unlock()
 	start := l.m.cfg.Clock.Now()
-	l.record(ctx, kind, step, old)
-	l.Tell(told)
-	if old != "" {
-		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
-	}
-	l.provision()
-	if l.Session().Cluster == "" || l.Conn() == nil {
+	step := l.Session().Step
+	if !l.renew(ctx, kind, told) {
 		return // provision said what went wrong
 	}
 	if err := l.redo(ctx, 1, step); err != nil {

@@ -384,22 +384,39 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 // 4. What the learner and the instructor may do to a session.
 
 // Reset gives the learner a fresh cluster; progress and the current step stay.
-func (l *Learner) Reset(ctx context.Context) {
+func (l *Learner) Reset(ctx context.Context) { l.renew(ctx, workshop.KindReset, "") }
+
+// renew takes the learner's cluster away and provisions a fresh one, recording
+// why (kind) and telling the learner (told, when not empty) first, in the page
+// and in the terminal about to end. It reports whether the learner has a ready
+// cluster after it: false too when another provision was under way or the
+// session has ended.
+func (l *Learner) renew(ctx context.Context, kind workshop.Kind, told string) bool {
 	l.mu.Lock()
-	if l.busy {
+	if l.busy || l.life.Err() != nil {
 		l.mu.Unlock()
-		return
+		return false
 	}
 	old, step := l.sess.Cluster, l.sess.Step
+	if told != "" && l.term != nil {
+		l.term.Notice(told)
+	}
 	l.disconnect()
 	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
 	l.checks = Checks{}
 	l.mu.Unlock()
-	l.record(ctx, workshop.KindReset, step, old)
+	l.save(ctx)
+	l.record(ctx, kind, step, old)
+	if told != "" {
+		l.Tell(told)
+	}
 	if old != "" {
 		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
 	}
 	l.provision()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess.State == store.StateReady && l.conn != nil
 }
 
 // disconnect stops what runs against the learner's cluster; l.mu must be held.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/kindlab/kindlab/internal/shellmark"
 
@@ -297,6 +299,19 @@ func (s *Session) Wait() (code int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.code, s.err
+}
+
+// Notice writes a line from kindlab itself (not the shell) to every client,
+// on a line of its own, in bold yellow: what is about to happen to the
+// terminal, in plain words. Control characters in text are dropped.
+func (s *Session) Notice(text string) {
+	clean := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, text)
+	s.publish([]byte("\r\n\x1b[1;33m[kindlab] " + clean + "\x1b[0m\r\n"))
 }
 
 // Close ends the terminal. Attached clients get the remaining output and the

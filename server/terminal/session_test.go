@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -233,5 +234,25 @@ func TestSessionOptions(t *testing.T) {
 				t.Errorf("NewSession(%s) = nil error; want one", tt.name)
 			}
 		})
+	}
+}
+
+// A notice reaches every client, after the shell's output and before the end,
+// on a line of its own, and cannot smuggle control sequences in.
+func TestSessionNotice(t *testing.T) {
+	term := newFakeTerm(false)
+	s := newTestSession(t, term)
+	c, _ := s.Attach(0, false)
+	term.emit([]byte("$ "))
+	waitSeq(t, c, 1)
+	s.Notice("Your cluster stopped.\x1b]133;D;0\x07 A new one is on its way.")
+	s.Close()
+	var got strings.Builder
+	for ch := range c.Output() {
+		got.Write(ch.Data)
+	}
+	want := "\r\n\x1b[1;33m[kindlab] Your cluster stopped.]133;D;0 A new one is on its way.\x1b[0m\r\n"
+	if got.String() != want {
+		t.Errorf("the client saw %q; want %q", got.String(), want)
 	}
 }
