@@ -163,3 +163,32 @@ func TestPoolRetriesFailedCreate(t *testing.T) {
 	go p.Run(ctx)
 	eventually(t, "a warm cluster after two failures", func() bool { return p.Stats().Warm == 1 })
 }
+
+// A cluster that comes up broken (Prepare fails: CoreDNS never ready, say) is
+// deleted and replaced; a learner is never handed it.
+func TestPoolThrowsBrokenClusterAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	var broken atomic.Value
+	prepare := func(_ context.Context, c *Cluster) error {
+		if broken.CompareAndSwap(nil, c.Name) {
+			return errors.New("cluster DNS (CoreDNS) did not become ready")
+		}
+		return nil
+	}
+	p := NewPool(f, PoolOptions{Warm: 0, Max: 1, Backoff: time.Millisecond, Prepare: prepare})
+	go p.Run(ctx)
+	claimCtx, done := context.WithTimeout(ctx, 5*time.Second)
+	defer done()
+	c, err := p.Claim(claimCtx, nil)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if c.Name == broken.Load() {
+		t.Fatalf("handed out the broken cluster %s", c.Name)
+	}
+	if f.exists(broken.Load().(string)) || f.created.Load() != 2 {
+		t.Errorf("broken cluster still exists: %v; clusters created %d, want 2", f.exists(broken.Load().(string)), f.created.Load())
+	}
+}

@@ -490,3 +490,29 @@ func BenchmarkDashboardGrid200(b *testing.B) {
 	}
 	b.ReportMetric(float64(buf.Len()), "html-bytes")
 }
+
+// Learners whose cluster is not simply ready are marked in their row and
+// counted in the summary; the others carry no note.
+func TestDashboardGridClusters(t *testing.T) {
+	g := testGrid()
+	g.Learners[0].Cluster = workshop.ClusterRecovering
+	g.Learners[1].Cluster, g.Learners[1].Queue = workshop.ClusterWaiting, 2
+	g.Learners[2].Cluster = workshop.ClusterFailed // left: no note
+	g.Summary.Recovering, g.Summary.Waiting = 1, 1
+	d := render(t, DashboardGrid(DashboardGridView{WorkshopID: "w1", CSRF: "c", Grid: g, Steps: 3}))
+	for id, want := range map[string]string{
+		"cluster-s-ada":      "cluster lost: a new one is on its way",
+		"cluster-s-bob":      "waiting for a cluster: #2 in the queue",
+		"summary-recovering": "1 cluster lost, being replaced",
+		"summary-waiting":    "1 waiting for a cluster",
+	} {
+		if got := strings.Join(strings.Fields(text(d.must(id))), " "); got != want {
+			t.Errorf("%s = %q; want %q", id, got, want)
+		}
+	}
+	for _, id := range []string{"cluster-s-cy", "cluster-s-dee", "summary-failed"} {
+		if d.byTestID(id) != nil {
+			t.Errorf("%s is shown; want nothing", id)
+		}
+	}
+}

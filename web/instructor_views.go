@@ -241,6 +241,22 @@ func endsAtISO(t time.Time) string {
 }
 
 // rowClass is the class of a learner's row.
+// clusterNote says where a learner's cluster is when it is not simply ready.
+func clusterNote(row workshop.LearnerRow) string {
+	switch row.Cluster {
+	case workshop.ClusterWaiting:
+		if row.Queue > 0 {
+			return "waiting for a cluster: #" + itoa(row.Queue) + " in the queue"
+		}
+		return "cluster on its way"
+	case workshop.ClusterRecovering:
+		return "cluster lost: a new one is on its way"
+	case workshop.ClusterFailed:
+		return "no cluster: could not be made ready"
+	}
+	return ""
+}
+
 func rowClass(row workshop.LearnerRow) string {
 	switch {
 	case row.Left:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -118,9 +119,18 @@ func (l *Learner) provision() {
 		l.log.Error("provision failed", "error", err)
 		l.setState(ctx, store.StateFailed)
 		l.setProgress(Progress{Stage: StageQueue, Error: msg})
+		l.record(ctx, workshop.KindFailed, 0, msg)
 	}
 	l.setProgress(Progress{Stage: StageQueue})
-	c, err := l.m.cfg.Pool.Claim(ctx, func(pos int) { l.setProgress(Progress{Stage: StageQueue, Queue: pos}) })
+	told := 0
+	c, err := l.m.cfg.Pool.Claim(ctx, func(pos int) {
+		if pos == told {
+			return
+		}
+		told = pos
+		l.setProgress(Progress{Stage: StageQueue, Queue: pos})
+		l.record(ctx, workshop.KindQueued, 0, strconv.Itoa(pos)) // the instructor sees the queue too
+	})
 	if err != nil && ctx.Err() != nil {
 		return // the session ended while it waited: its place in the queue is gone
 	}

@@ -253,9 +253,35 @@ func TestFailedClaimOffersTryAgain(t *testing.T) {
 	if _, err := l.Terminal(); !errors.Is(err, session.ErrNotReady) {
 		t.Errorf("Terminal() = %v; want ErrNotReady", err)
 	}
+	if !slices.Contains(f.kinds(), workshop.KindFailed) {
+		t.Errorf("events = %v; want cluster-failed for the instructor", f.kinds())
+	}
 	f.clusters.FailClaims(nil)
 	l.Reset(context.Background()) // Try again
 	waitFor(t, events, "ready after Try again", ready)
+}
+
+// A learner who waits for a cluster sees their place in the queue, and so does
+// the instructor: one event per new place.
+func TestQueuePlacesAreTold(t *testing.T) {
+	f := newFixture(t)
+	f.clusters.Queue(3, 3, 2, 1, 1)
+	l, _, err := f.m.Start(context.Background(), "192.0.2.1", testLab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return l.Session().State == store.StateReady }, "ready")
+	var places []string
+	f.mu.Lock()
+	for _, e := range f.events {
+		if e.Kind == workshop.KindQueued {
+			places = append(places, e.Message)
+		}
+	}
+	f.mu.Unlock()
+	if want := []string{"3", "2", "1"}; !slices.Equal(places, want) {
+		t.Errorf("queued events = %q; want %q", places, want)
+	}
 }
 
 func TestReapEndsExpiredSessions(t *testing.T) {

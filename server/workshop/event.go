@@ -7,17 +7,19 @@ type Kind string
 
 // Event kinds, as stored and exported.
 const (
-	KindJoin        Kind = "join"         // a learner started a session
-	KindReady       Kind = "ready"        // their cluster and terminal are ready
-	KindLeave       Kind = "leave"        // the session ended
-	KindStepStart   Kind = "step-start"   // a step became current
-	KindStepPass    Kind = "step-pass"    // every check of a step passed
-	KindCheck       Kind = "check"        // one check's result changed
-	KindReset       Kind = "reset"        // the learner got a fresh cluster
-	KindFastForward Kind = "fast-forward" // the instructor ran the earlier steps' Run buttons
-	KindMessage     Kind = "message"      // the instructor's broadcast
-	KindLost        Kind = "cluster-lost" // the learner's cluster stopped answering
-	KindRecovered   Kind = "recovered"    // a new cluster took its place, back on the same step
+	KindJoin        Kind = "join"           // a learner started a session
+	KindReady       Kind = "ready"          // their cluster and terminal are ready
+	KindLeave       Kind = "leave"          // the session ended
+	KindStepStart   Kind = "step-start"     // a step became current
+	KindStepPass    Kind = "step-pass"      // every check of a step passed
+	KindCheck       Kind = "check"          // one check's result changed
+	KindReset       Kind = "reset"          // the learner got a fresh cluster
+	KindFastForward Kind = "fast-forward"   // the instructor ran the earlier steps' Run buttons
+	KindMessage     Kind = "message"        // the instructor's broadcast
+	KindLost        Kind = "cluster-lost"   // the learner's cluster stopped answering
+	KindRecovered   Kind = "recovered"      // a new cluster took its place, back on the same step
+	KindQueued      Kind = "queued"         // waiting for a cluster; Message is the place in the queue, from 1
+	KindFailed      Kind = "cluster-failed" // no cluster could be made ready; Message says why
 )
 
 // Check statuses. Only StatusFail counts towards Stuck.

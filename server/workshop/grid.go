@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,29 @@ func (s State) String() string {
 
 // MarshalText renders the state by name (for JSON and templates).
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Cluster is where a learner's cluster is, as the grid shows it.
+type Cluster int
+
+// Cluster states.
+const (
+	ClusterReady      Cluster = iota // the learner has a working cluster (or the grid never heard otherwise)
+	ClusterWaiting                   // a cluster is being made ready, or the learner waits in the queue for one
+	ClusterRecovering                // the cluster stopped answering; a new one is on its way
+	ClusterFailed                    // no cluster could be made ready; the learner must try again
+)
+
+var clusterNames = [...]string{"ready", "waiting", "recovering", "failed"}
+
+func (c Cluster) String() string {
+	if c < 0 || int(c) >= len(clusterNames) {
+		return fmt.Sprintf("Cluster(%d)", int(c))
+	}
+	return clusterNames[c]
+}
+
+// MarshalText renders the cluster state by name (for JSON and templates).
+func (c Cluster) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // Step describes one step of the workshop's lab.
 type Step struct {
@@ -91,6 +115,8 @@ type LearnerRow struct {
 	Left    bool
 	Current int  // step the learner is on, 0 before the first
 	Done    bool // every step passed
+	Cluster Cluster
+	Queue   int // place in the queue for a cluster while ClusterWaiting, from 1; 0 when not queued
 	Cells   []CellView
 }
 
@@ -111,6 +137,9 @@ type Summary struct {
 	Present       int // not left
 	Done          int
 	StuckLearners int
+	Waiting       int // present learners waiting for a cluster
+	Recovering    int // present learners whose cluster is being replaced
+	Failed        int // present learners without a cluster
 	NotStarted    int // cells
 	Working       int
 	Passed        int
@@ -145,6 +174,8 @@ type learnerState struct {
 	key     string // lower-case name, for sorting
 	left    bool
 	current int
+	cluster Cluster
+	queue   int
 	cells   []cell // index step-1
 }
 
@@ -206,6 +237,16 @@ func (g *Grid) Apply(e Event) {
 	switch e.Kind {
 	case KindJoin:
 		l.left = false
+		l.cluster, l.queue = ClusterWaiting, 0
+	case KindQueued:
+		l.cluster = ClusterWaiting
+		l.queue, _ = strconv.Atoi(e.Message)
+	case KindReady, KindRecovered:
+		l.cluster, l.queue = ClusterReady, 0
+	case KindLost:
+		l.cluster, l.queue = ClusterRecovering, 0
+	case KindFailed:
+		l.cluster, l.queue = ClusterFailed, 0
 	case KindLeave:
 		l.left = true
 	case KindStepStart:
@@ -255,6 +296,7 @@ func (g *Grid) Apply(e Event) {
 			}
 		}
 	case KindReset:
+		l.cluster, l.queue = ClusterWaiting, 0
 		if e.Step == 0 {
 			clear(l.cells)
 			l.current = 0
@@ -339,7 +381,7 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 	}
 	msgs := make([]CheckMessage, nmsgs) // one backing array for every cell's messages
 	for _, l := range order {
-		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true}
+		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true, Cluster: l.cluster, Queue: l.queue}
 		row.Cells, cells = cells[:len(g.steps):len(g.steps)], cells[len(g.steps):]
 		stuck := false
 		for i := range l.cells {
@@ -393,6 +435,14 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 		v.Summary.Learners++
 		if !l.left {
 			v.Summary.Present++
+			switch l.cluster {
+			case ClusterWaiting:
+				v.Summary.Waiting++
+			case ClusterRecovering:
+				v.Summary.Recovering++
+			case ClusterFailed:
+				v.Summary.Failed++
+			}
 		}
 		if row.Done {
 			v.Summary.Done++

@@ -182,6 +182,8 @@ func TestGridSnapshotView(t *testing.T) {
 		{At: t0, Session: "s-zed", Kind: KindJoin, Name: "zed"},
 		{At: t0, Session: "s-amy", Kind: KindJoin, Name: "Amy"},
 		{At: t0, Session: "s-bob", Kind: KindJoin, Name: "bob"},
+		{At: t0, Session: "s-amy", Kind: KindReady},
+		{At: t0, Session: "s-bob", Kind: KindReady},
 		{At: t0, Session: "s-amy", Kind: KindFastForward, Step: 3},
 		{At: at(time.Minute), Session: "s-amy", Kind: KindStepPass, Step: 3},
 		{At: t0, Session: "s-bob", Kind: KindStepStart, Step: 1}, // stuck by time at +30m
@@ -265,5 +267,62 @@ func TestStateString(t *testing.T) {
 				t.Errorf("State(%d).String() = %q; want %q", int(tt.s), got, tt.want)
 			}
 		})
+	}
+}
+
+// The grid follows each learner's cluster through the queue, a loss and its
+// recovery, and counts the present learners in each state.
+func TestGridClusterStates(t *testing.T) {
+	queued := func(d time.Duration, pos string) Event {
+		e := ev(d, KindQueued, 0)
+		e.Message = pos
+		return e
+	}
+	tests := []struct {
+		name      string
+		events    []Event
+		want      Cluster
+		wantQueue int
+	}{
+		{name: "never heard of", events: []Event{ev(0, KindStepStart, 1)}, want: ClusterReady},
+		{name: "joined", events: []Event{ev(0, KindJoin, 0)}, want: ClusterWaiting},
+		{name: "queued", events: []Event{ev(0, KindJoin, 0), queued(time.Second, "3")}, want: ClusterWaiting, wantQueue: 3},
+		{name: "moved up the queue", events: []Event{ev(0, KindJoin, 0), queued(time.Second, "3"), queued(2*time.Second, "1")}, want: ClusterWaiting, wantQueue: 1},
+		{name: "ready", events: []Event{ev(0, KindJoin, 0), queued(time.Second, "2"), ev(time.Minute, KindReady, 0)}, want: ClusterReady},
+		{name: "lost", events: []Event{ev(0, KindReady, 0), ev(time.Minute, KindLost, 2)}, want: ClusterRecovering},
+		{name: "lost, new cluster ready, steps being redone", events: []Event{ev(0, KindLost, 2), ev(time.Minute, KindReady, 0)}, want: ClusterReady},
+		{name: "recovered", events: []Event{ev(0, KindLost, 2), ev(time.Minute, KindRecovered, 2)}, want: ClusterReady},
+		{name: "reset", events: []Event{ev(0, KindReady, 0), ev(time.Minute, KindReset, 1)}, want: ClusterWaiting},
+		{name: "failed", events: []Event{ev(0, KindJoin, 0), ev(time.Minute, KindFailed, 0)}, want: ClusterFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := NewGrid(testSteps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tt.events {
+				g.Apply(e)
+			}
+			v := g.Snapshot(at(time.Hour))
+			row := v.Learners[0]
+			if row.Cluster != tt.want || row.Queue != tt.wantQueue {
+				t.Errorf("cluster %s, queue %d; want %s, %d", row.Cluster, row.Queue, tt.want, tt.wantQueue)
+			}
+			counts := map[Cluster]int{ClusterWaiting: v.Summary.Waiting, ClusterRecovering: v.Summary.Recovering, ClusterFailed: v.Summary.Failed}
+			for c, n := range counts {
+				if want := map[bool]int{true: 1}[c == tt.want]; n != want {
+					t.Errorf("summary counts %d %s; want %d", n, c, want)
+				}
+			}
+		})
+	}
+
+	// A learner who left is not counted.
+	g, _ := NewGrid(testSteps)
+	g.Apply(ev(0, KindLost, 1))
+	g.Apply(ev(time.Second, KindLeave, 0))
+	if s := g.Snapshot(at(time.Minute)).Summary; s.Recovering != 0 {
+		t.Errorf("a learner who left counts as recovering: %+v", s)
 	}
 }

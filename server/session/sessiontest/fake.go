@@ -42,6 +42,7 @@ type Clusters struct {
 	loaded   map[string][]string // images asked for, by cluster
 	released []string
 	fail     error
+	places   []int
 }
 
 // Cluster is one fake learner cluster.
@@ -68,10 +69,22 @@ func (f *Clusters) FailClaims(err error) {
 	f.fail = err
 }
 
-// Claim hands out a new cluster at once.
+// Queue makes the next Claim report these places in the queue (repeats
+// included, as the pool may) before it hands out a cluster.
+func (f *Clusters) Queue(places ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.places = places
+}
+
+// Claim hands out a new cluster at once, after the places in the queue set by Queue.
 func (f *Clusters) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, p := range f.places {
+		position(p)
+	}
+	f.places = nil
 	if f.fail != nil {
 		return nil, f.fail
 	}
