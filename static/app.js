@@ -557,7 +557,7 @@
       on("checks", onChecks);
       on("progress", onProgress);
       on("message", onMessage);
-      on("reset", onReset);
+      on("saving", onSaving);
     };
     open();
     window.addEventListener("pagehide", () => { if (es) es.close(); });
@@ -608,7 +608,7 @@
   // onProgress: {"stage","done","queue","error"} while the cluster is prepared.
   function onProgress(d) {
     const box = byTestId("progress");
-    if (!box) return;
+    if (!box) { onNewCluster(d); return; }
     const list = byTestId("progress-stages", box);
     const stage = String(d.stage || "");
     let items = $$(".stage", list);
@@ -645,6 +645,24 @@
     if (d.done && !d.error) setTimeout(() => window.location.reload(), 300);
   }
 
+  // onNewCluster follows, on the lab page, a cluster being replaced (lost, or
+  // Start this step again): its stages in the terminal bar, then a reload
+  // onto the new cluster. The progress a page gets when it subscribes ("done")
+  // changes nothing.
+  let renewing = false;
+  function onNewCluster(d) {
+    const status = byTestId("reset-status");
+    if (!d.done || d.error) renewing = true;
+    if (!renewing || !status) return;
+    const queue = Number(d.queue) || 0;
+    status.textContent = d.error ? d.error
+      : d.done ? "New cluster ready, reloading…"
+      : "New cluster: " + (d.stage || "starting") + (queue > 0 ? " (#" + queue + " in the queue)" : "") + "…";
+    status.dataset.state = d.error ? "failed" : d.done ? "done" : "active";
+    setHidden(status, false);
+    if (d.done && !d.error) setTimeout(() => window.location.reload(), 600);
+  }
+
   function stageItem(name) {
     const li = document.createElement("li");
     li.dataset.stage = name;
@@ -667,15 +685,18 @@
     setHidden(banner, !d.text);
   }
 
-  // onReset: {"stage","done"} while the learner's cluster is being reset; the
-  // page reloads when the fresh cluster is ready.
-  function onReset(d) {
-    const status = byTestId("reset-status");
-    if (status) {
-      status.textContent = d.done ? "Fresh cluster ready, reloading…" : "Resetting: " + (d.stage || "starting") + "…";
-      setHidden(status, false);
-    }
-    if (d.done) setTimeout(() => window.location.reload(), 600);
+  // onSaving: {"delayed","text"} whether kindlab's writes reach its database.
+  // A delay stays on screen until it is over; "saved again" fades after 5 s.
+  let savingTimer = 0;
+  function onSaving(d) {
+    const banner = byTestId("saving-banner");
+    if (!banner) return;
+    const text = byTestId("saving-text", banner);
+    if (text) text.textContent = d.text || "";
+    banner.dataset.delayed = d.delayed ? "true" : "false";
+    setHidden(banner, !d.text);
+    clearTimeout(savingTimer);
+    if (!d.delayed) savingTimer = setTimeout(() => setHidden(banner, true), 5000);
   }
 
   // --------------------------------------------------------------------- start

@@ -199,7 +199,7 @@ func Layout(v LayoutView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</span> <span class=\"banner-text\" data-testid=\"message-text\"></span> <button type=\"button\" class=\"banner-close\" data-dismiss aria-label=\"Dismiss\">×</button></div></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</span> <span class=\"banner-text\" data-testid=\"message-text\"></span> <button type=\"button\" class=\"banner-close\" data-dismiss aria-label=\"Dismiss\">×</button></div><div class=\"banner banner-saving\" role=\"status\" aria-live=\"polite\" data-testid=\"saving-banner\" data-delayed=\"false\" hidden><span class=\"banner-text\" data-testid=\"saving-text\"></span></div></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

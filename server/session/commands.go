@@ -31,7 +31,5 @@ func (l *Learner) commandChanged(c shellmark.Command) {
 		return
 	}
 	rec := store.Command{Session: l.id, Step: step, At: now, Line: c.Line, Exit: c.Exit}
-	if err := l.m.cfg.Store.AddCommand(context.WithoutCancel(l.life), rec); err != nil {
-		l.log.Error("record command", "error", err)
-	}
+	l.m.saver.save("command", func(ctx context.Context) error { return l.m.cfg.Store.AddCommand(ctx, rec) })
 }

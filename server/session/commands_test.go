@@ -2,10 +2,12 @@ package session
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
@@ -21,8 +23,11 @@ func TestCommandsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m := &Manager{cfg: Config{Store: st, Clock: clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)), Logger: slog.New(slog.DiscardHandler)},
-		ctx: context.Background()}
+	m, err := New(context.Background(), Config{Catalog: &labs.Catalog{}, Manifests: fstest.MapFS{}, Store: st, Pool: noPool{},
+		Clock: clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lab := &labs.Lab{ID: "l", Steps: []labs.Step{{Title: "one"}, {Title: "two"}}}
 	l := newLearner(m, lab, store.Session{ID: "s1", Step: 2})
 	pokes := 0
@@ -59,3 +64,11 @@ func TestCommandsRecorded(t *testing.T) {
 		t.Errorf("%d pokes; want at least the start, first output and end of the command", pokes)
 	}
 }
+
+// noPool hands out no clusters.
+type noPool struct{}
+
+func (noPool) Claim(context.Context, func(int)) (*cluster.Cluster, error) {
+	return nil, errors.New("no clusters here")
+}
+func (noPool) Release(context.Context, string) error { return nil }

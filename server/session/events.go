@@ -18,6 +18,7 @@ const (
 	EventProgress EventName = "progress" // Data is a Progress
 	EventChecks   EventName = "checks"   // Data is a Checks
 	EventMessage  EventName = "message"  // Data is a Message
+	EventSaving   EventName = "saving"   // Data is a Saving
 )
 
 // Event is one event for the learner's page.
@@ -64,6 +65,9 @@ func (l *Learner) Subscribe() (<-chan Event, func()) {
 		ch <- Event{EventChecks, l.checks}
 	}
 	l.mu.Unlock()
+	if s, _ := l.m.Saving(); s.Delayed {
+		ch <- Event{EventSaving, s}
+	}
 	return ch, func() {
 		l.mu.Lock()
 		delete(l.subs, ch)
@@ -125,10 +129,8 @@ func (l *Learner) recordCheck(ctx context.Context, step int, r CheckResult) {
 
 // Record stores an event and hands it to OnEvent (the dashboards).
 func (m *Manager) Record(ctx context.Context, e workshop.Event) {
-	err := m.cfg.Store.AddEvent(context.WithoutCancel(ctx), store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step,
-		Detail: e.Name, Workshop: e.Workshop, CheckID: e.CheckID, Status: e.Status, Message: e.Message})
-	if err != nil {
-		m.cfg.Logger.Error("store event", "kind", e.Kind, "error", err)
-	}
+	se := store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step,
+		Detail: e.Name, Workshop: e.Workshop, CheckID: e.CheckID, Status: e.Status, Message: e.Message}
+	m.saver.save("event "+string(e.Kind), func(ctx context.Context) error { return m.cfg.Store.AddEvent(ctx, se) })
 	m.cfg.OnEvent(e)
 }

@@ -248,9 +248,8 @@ func (l *Learner) startStep(n int) {
 	l.unwatch = cancel
 	l.mu.Unlock()
 	l.save(ctx)
-	if err := l.m.cfg.Store.StepStarted(context.WithoutCancel(ctx), l.id, n, l.m.cfg.Clock.Now()); err != nil {
-		l.log.Error("store step start", "step", n, "error", err)
-	}
+	started := l.m.cfg.Clock.Now()
+	l.m.saver.save("step start", func(ctx context.Context) error { return l.m.cfg.Store.StepStarted(ctx, l.id, n, started) })
 	l.record(ctx, workshop.KindStepStart, n, "")
 	if engine != nil {
 		go l.watch(ctx, engine, n, l.cmds.Next())
@@ -307,9 +306,7 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstC
 		if now.AllPassed && !passed {
 			passed = true
 			now := l.m.cfg.Clock.Now()
-			if err := l.m.cfg.Store.StepPassed(context.WithoutCancel(ctx), l.id, n, now); err != nil {
-				l.log.Error("store step pass", "step", n, "error", err)
-			}
+			l.m.saver.save("step pass", func(ctx context.Context) error { return l.m.cfg.Store.StepPassed(ctx, l.id, n, now) })
 			l.mu.Lock()
 			ended := l.ended
 			l.mu.Unlock()
@@ -533,9 +530,8 @@ func (l *Learner) setState(ctx context.Context, s store.State) {
 	l.save(ctx)
 }
 
-func (l *Learner) save(ctx context.Context) {
+// save stores the session as it is now (retried until it lands; see saver).
+func (l *Learner) save(context.Context) {
 	s := l.Session()
-	if err := l.m.cfg.Store.UpdateSession(context.WithoutCancel(ctx), s); err != nil {
-		l.log.Error("save session", "error", err)
-	}
+	l.m.saver.save("session", func(ctx context.Context) error { return l.m.cfg.Store.UpdateSession(ctx, s) })
 }

@@ -86,8 +86,11 @@ type Manager struct {
 	cfg Config
 	ctx context.Context
 
+	saver *saver
+
 	mu       sync.Mutex
 	learners map[string]*Learner
+	saving   Saving // whether writes reach the store, as pages are told
 }
 
 // New returns a Manager whose background work ends with ctx.
@@ -107,7 +110,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.OnEvent == nil {
 		cfg.OnEvent = func(workshop.Event) {}
 	}
-	return &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}}, nil
+	m := &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}}
+	m.saver = &saver{m: m}
+	return m, nil
 }
 
 // Start stores a new session of lab for client (the address that asked) and
@@ -249,6 +254,25 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 		}
 	}
 	return nil
+}
+
+// setSaving tells every learner's page whether their progress is being saved.
+func (m *Manager) setSaving(s Saving) {
+	m.mu.Lock()
+	m.saving = s
+	m.mu.Unlock()
+	for _, l := range m.all() {
+		l.mu.Lock()
+		l.publish(Event{EventSaving, s})
+		l.mu.Unlock()
+	}
+}
+
+// Saving reports whether writes reach the store, and how many wait.
+func (m *Manager) Saving() (Saving, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.saving, m.saver.delayed()
 }
 
 // Reap ends sessions idle longer than IdleTimeout or older than MaxAge, every
