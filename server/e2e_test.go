@@ -517,37 +517,10 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer tcancel()
 
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(p.URL+"/instructor"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="instructor-token"]`)),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid="instructor-token"]`), e2eInstructorToken),
-		chromedp.Click(chromedp.CSS(`[data-testid="instructor-login-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="workshop-title"]`)),
-		chromedp.SendKeys(chromedp.CSS(`[data-testid="workshop-title"]`), "Networking morning"),
-		chromedp.Click(chromedp.CSS(`[data-testid="lab-option-services-dns"]`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="create-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="join-code"]`)),
-	)
-	if err != nil {
-		t.Fatalf("instructor creates a workshop: %v", err)
-	}
-	code, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="join-code"]').textContent.trim()`))
-	if err != nil || code == "" {
-		t.Fatalf("join code: %q, %v", code, err)
-	}
-	if err := waitJS(ctx, `window.kindlabDashboard && window.kindlabDashboard.connected`, 30*time.Second); err != nil {
-		t.Fatalf("dashboard live feed: %v", err)
-	}
+	code := openDashboard(t, ctx, p)
 
 	// The learner joins and waits for their cluster.
-	jar, _ := cookiejar.New(nil)
-	lc := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
-	resp, err := lc.PostForm(p.URL+"/join/"+code, url.Values{"name": {"Ada"}, "csrf": {pageCSRF(t, lc, p.URL+"/join/"+code)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	sessionURL := resp.Request.URL.String()
+	lc, sessionURL := joinWorkshop(t, p, code, "Ada")
 	sid := sessionURL[strings.LastIndex(sessionURL, "/")+1:]
 	events, err := lc.Get(sessionURL + "/events")
 	if err != nil {
@@ -624,6 +597,48 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
 		t.Errorf("read-only watch: %v\n%s", err, text)
 	}
+}
+
+// openDashboard signs in as the instructor in the browser, creates a workshop
+// of services-dns, waits for its live dashboard and returns the join code.
+func openDashboard(t *testing.T, ctx context.Context, p *platform) string {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/instructor"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="instructor-token"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="instructor-token"]`), e2eInstructorToken),
+		chromedp.Click(chromedp.CSS(`[data-testid="instructor-login-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="workshop-title"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="workshop-title"]`), "Networking morning"),
+		chromedp.Click(chromedp.CSS(`[data-testid="lab-option-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="join-code"]`)),
+	)
+	if err != nil {
+		t.Fatalf("instructor creates a workshop: %v", err)
+	}
+	code, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="join-code"]').textContent.trim()`))
+	if err != nil || code == "" {
+		t.Fatalf("join code: %q, %v", code, err)
+	}
+	if err := waitJS(ctx, `window.kindlabDashboard && window.kindlabDashboard.connected`, 30*time.Second); err != nil {
+		t.Fatalf("dashboard live feed: %v", err)
+	}
+	return code
+}
+
+// joinWorkshop joins the workshop of code as name and returns the learner's
+// client and session page, without waiting for the cluster.
+func joinWorkshop(t *testing.T, p *platform, code, name string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	lc := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
+	resp, err := lc.PostForm(p.URL+"/join/"+code, url.Values{"name": {name}, "csrf": {pageCSRF(t, lc, p.URL+"/join/"+code)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return lc, resp.Request.URL.String()
 }
 
 const e2eInstructorToken = "e2e-instructor-token-0123456789"
