@@ -5,41 +5,49 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestE2EClusterLost: on services-dns step 2, after step 1's work, the learner's
-// node container is killed (what the OOM killer or a Docker restart does to it).
-// kindlab declares the cluster lost within 10 s, tells the learner in plain
-// words, replaces the cluster from the pool, redoes step 1 on it and keeps the
-// learner on step 2 with a working terminal. It logs the time from the kill to
-// usable again. Then "Start this step again" does the same on purpose.
+// node container is killed, stopped and paused in turn (what the OOM killer, a
+// Docker restart or a frozen host does to it). Each time kindlab declares the
+// cluster lost within 10 s, says so in plain words on the learner's page and in
+// their terminal, marks and counts them on the instructor's dashboard, replaces
+// the cluster from the pool, redoes step 1 on it and keeps the learner on step 2
+// with a working terminal. It logs the time from the fault to usable again.
+// Then "Start this step again" does the same on purpose.
 func TestE2EClusterLost(t *testing.T) {
 	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1,
 		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
 	ctx := context.Background()
-	c, sessionURL := startSession(t, p.URL)
+	bctx, cancel := newBrowser(t)
+	defer cancel()
+	bctx, tcancel := context.WithTimeout(bctx, 30*time.Minute)
+	defer tcancel()
+	c, sessionURL := joinWorkshop(t, p, openDashboard(t, bctx, p), "Ada")
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
-	conn := openTerminal(t, c, sessionURL)
-	sh := &shell{t: t, conn: conn}
-	sh.must(`kubectl apply -f homepage.yaml && kubectl rollout status deploy/homepage --timeout=120s`)
-	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"2"}, "csrf": {pageCSRF(t, c, sessionURL)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	before, err := p.db.Session(ctx, sid)
-	if err != nil || before.Step != 2 {
-		t.Fatalf("session before the fault: %+v, %v", before, err)
+	dashboardShows := func(what, expr string) {
+		t.Helper()
+		if err := waitJS(bctx, expr, 30*time.Second); err != nil {
+			t.Errorf("the dashboard does not show %s: %v", what, err)
+		}
 	}
 
 	// What the learner's page hears.
@@ -48,7 +56,7 @@ func TestE2EClusterLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer events.Body.Close()
-	told := make(chan string, 16)
+	told := make(chan string, 64)
 	go func() {
 		sc := bufio.NewScanner(events.Body)
 		for sc.Scan() {
@@ -57,89 +65,108 @@ func TestE2EClusterLost(t *testing.T) {
 			}
 		}
 	}()
+	waitReady(t, p, sid, "")
+	conn := openTerminal(t, c, sessionURL)
+	sh := &shell{t: t, conn: conn}
+	sh.must(`kubectl apply -f homepage.yaml && kubectl rollout status deploy/homepage --timeout=120s`)
+	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"2"}, "csrf": {pageCSRF(t, c, sessionURL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 
-	killed := time.Now()
-	if out, err := exec.Command("docker", "kill", before.Cluster+"-control-plane").CombinedOutput(); err != nil {
-		t.Fatalf("docker kill: %v: %s", err, out)
+	faults := []struct{ name, docker string }{
+		{"killed", "kill"},
+		{"stopped", "stop"},
+		{"paused", "pause"},
 	}
-	conn.Close()
-	lost := waitEvent(t, p, sid, workshop.KindLost, 30*time.Second)
-	t.Logf("cluster declared lost %s after the kill", lost.Sub(killed).Round(100*time.Millisecond))
-	if lost.Sub(killed) > 10*time.Second {
-		t.Errorf("the lost cluster was noticed after %s; want within 10 s", lost.Sub(killed))
-	}
-	select {
-	case msg := <-told:
-		if !strings.Contains(msg, "step 2") || strings.Contains(msg, "dial tcp") {
-			t.Errorf("the page was told %q; want plain words naming step 2", msg)
+	for i, fault := range faults {
+		before, err := p.db.Session(ctx, sid)
+		if err != nil || before.Step != 2 || before.State != store.StateReady {
+			t.Fatalf("session before the node was %s: %+v, %v", fault.name, before, err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Error("the page was not told the cluster stopped")
-	}
-	recovered := waitEvent(t, p, sid, workshop.KindRecovered, 6*time.Minute)
-	after, err := p.db.Session(ctx, sid)
-	if err != nil || after.Cluster == before.Cluster || after.Step != 2 || after.State != store.StateReady {
-		t.Fatalf("session after the recovery: %+v, %v; want ready on a new cluster at step 2", after, err)
-	}
+		faulted := time.Now()
+		if out, err := exec.Command("docker", fault.docker, before.Cluster+"-control-plane").CombinedOutput(); err != nil {
+			t.Fatalf("docker %s: %v: %s", fault.docker, err, out)
+		}
+		lost := waitEvents(t, p, sid, workshop.KindLost, i+1, 30*time.Second)
+		t.Logf("node %s: cluster declared lost %s after", fault.name, lost.Sub(faulted).Round(100*time.Millisecond))
+		if lost.Sub(faulted) > 10*time.Second {
+			t.Errorf("node %s: the lost cluster was noticed after %s; want within 10 s", fault.name, lost.Sub(faulted))
+		}
+		// The terminal says why it ends: the cluster stopped, or (when the
+		// stream broke first) that the connection broke.
+		if out := readUntil(t, conn, "[kindlab] "); strings.Contains(out, "dial tcp") ||
+			!strings.Contains(out, "Your cluster stopped") && !strings.Contains(out, "The connection to your terminal broke") {
+			t.Errorf("the terminal showed %q; want kindlab's plain words", out)
+		}
+		conn.Close()
+		select {
+		case msg := <-told:
+			if !strings.Contains(msg, "step 2") || strings.Contains(msg, "dial tcp") {
+				t.Errorf("the page was told %q; want plain words naming step 2", msg)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("node %s: the page was not told the cluster stopped", fault.name)
+		}
+		dashboardShows("the lost cluster", fmt.Sprintf(`(document.querySelector('[data-testid="cluster-%s"]')||{}).dataset?.cluster === "recovering" && !!document.querySelector('[data-testid="summary-recovering"]')`, sid))
 
-	// The terminal works on the new cluster, and step 1's work is there.
-	conn2 := openTerminal(t, c, sessionURL)
-	defer conn2.Close()
-	sh2 := &shell{t: t, conn: conn2}
-	if out := sh2.must(`kubectl get deploy homepage -o name`); !strings.Contains(out, "deployment.apps/homepage") {
-		t.Errorf("step 1's Deployment is not on the new cluster:\n%s", out)
+		recovered := waitEvents(t, p, sid, workshop.KindRecovered, i+1, 6*time.Minute)
+		after := waitReady(t, p, sid, before.Cluster)
+		if after.Step != 2 {
+			t.Errorf("session after the recovery is on step %d; want 2", after.Step)
+		}
+		// The terminal works on the new cluster, and step 1's work is there.
+		conn = openTerminal(t, c, sessionURL)
+		sh = &shell{t: t, conn: conn}
+		if out := sh.must(`kubectl get deploy homepage -o name`); !strings.Contains(out, "deployment.apps/homepage") {
+			t.Errorf("step 1's Deployment is not on the new cluster:\n%s", out)
+		}
+		t.Logf("node %s: fault to usable again (new cluster, step 1 redone, terminal answering): %s (recovered event at %s)", fault.name,
+			time.Since(faulted).Round(100*time.Millisecond), recovered.Sub(faulted).Round(100*time.Millisecond))
+		dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
 	}
-	t.Logf("fault to usable again (new cluster, step 1 redone, terminal answering): %s (recovered event at %s)",
-		time.Since(killed).Round(100*time.Millisecond), recovered.Sub(killed).Round(100*time.Millisecond))
 
 	// "Start this step again" takes the same path on purpose: a fresh cluster,
 	// step 1 redone, still on step 2.
-	conn2.Close()
+	conn.Close()
+	before, _ := p.db.Session(ctx, sid)
 	clicked := time.Now()
 	resp, err = c.PostForm(sessionURL+"/reset", url.Values{"keep": {"steps"}, "csrf": {pageCSRF(t, c, sessionURL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(6 * time.Minute)
-	for {
-		s, err := p.db.Session(ctx, sid)
-		if err == nil && s.Cluster != after.Cluster && s.Cluster != "" && s.State == store.StateReady && recoveries(t, p, sid) == 2 {
-			if s.Step != 2 {
-				t.Errorf("after Start this step again the session is on step %d; want 2", s.Step)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Start this step again did not finish: %+v, %v", s, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+1, 6*time.Minute)
+	if s := waitReady(t, p, sid, before.Cluster); s.Step != 2 {
+		t.Errorf("after Start this step again the session is on step %d; want 2", s.Step)
 	}
-	conn3 := openTerminal(t, c, sessionURL)
-	defer conn3.Close()
-	if out := (&shell{t: t, conn: conn3}).must(`kubectl get deploy homepage -o name`); !strings.Contains(out, "deployment.apps/homepage") {
+	conn = openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	if out := (&shell{t: t, conn: conn}).must(`kubectl get deploy homepage -o name`); !strings.Contains(out, "deployment.apps/homepage") {
 		t.Errorf("step 1's Deployment is not on the fresh cluster:\n%s", out)
 	}
 	t.Logf("Start this step again, click to usable: %s", time.Since(clicked).Round(100*time.Millisecond))
 }
 
-// recoveries counts session sid's recovered events.
-func recoveries(t *testing.T, p *platform, sid string) int {
-	events, err := p.db.Events(context.Background(), sid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range events {
-		if e.Kind == workshop.KindRecovered {
-			n++
+// waitReady waits until session sid is ready on a cluster other than old.
+func waitReady(t *testing.T, p *platform, sid, old string) store.Session {
+	t.Helper()
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		s, err := p.db.Session(context.Background(), sid)
+		if err == nil && s.State == store.StateReady && s.Cluster != "" && s.Cluster != old {
+			return s
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s is not ready on a new cluster: %+v, %v", sid, s, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return n
 }
 
-// waitEvent waits for session sid's first event of kind and returns its time.
-func waitEvent(t *testing.T, p *platform, sid string, kind workshop.Kind, timeout time.Duration) time.Time {
+// waitEvents waits for session sid's n-th event of kind and returns its time.
+func waitEvents(t *testing.T, p *platform, sid string, kind workshop.Kind, n int, timeout time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -147,14 +174,175 @@ func waitEvent(t *testing.T, p *platform, sid string, kind workshop.Kind, timeou
 		if err != nil {
 			t.Fatal(err)
 		}
+		seen := 0
 		for _, e := range events {
 			if e.Kind == kind {
-				return e.At
+				if seen++; seen == n {
+					return e.At
+				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s event within %s; events: %+v", kind, timeout, events)
+			t.Fatalf("no %s event #%d within %s; events: %+v", kind, n, timeout, events)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// kindlabProcess is `kindlab serve` run as its own process, so a test can kill
+// it with SIGKILL.
+type kindlabProcess struct {
+	bin, addr, state, log string
+	cmd                   *exec.Cmd
+}
+
+func (k *kindlabProcess) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(k.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	k.cmd = exec.Command(k.bin, "serve", "--addr", k.addr, "--state", k.state, "--pool-warm", "0", "--pool-max", "2")
+	k.cmd.Dir = ".." // the source tree, whose images it runs
+	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := k.cmd
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if resp, err := http.Get("http://" + k.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(k.log)
+			t.Fatalf("kindlab serve did not answer:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (k *kindlabProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	k.cmd.Wait()
+}
+
+// TestE2EKindlabKilled: kindlab serve, a process of its own, is killed with
+// SIGKILL at two points of a learner's start: while the pool creates the
+// cluster the learner waits for, and as the learner's session takes the
+// cluster. Each time kindlab started again on the same state removes the
+// half-made cluster and resumes the learner's start; the learner ends on a
+// working terminal, and no cluster is left behind.
+func TestE2EKindlabKilled(t *testing.T) {
+	m := newManager(t) // and its clean-up of every pool cluster
+	dir := t.TempDir()
+	k := &kindlabProcess{bin: filepath.Join(dir, "kindlab"), state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log")}
+	if out, err := exec.Command("go", "build", "-o", k.bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
+		t.Fatalf("build kindlab: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = ln.Addr().String()
+	ln.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(k.log)
+			t.Logf("kindlab's log:\n%s", out)
+		}
+	})
+	ctx := context.Background()
+	base := "http://" + k.addr
+	k.start(t)
+
+	// The learner clicks Start; no cluster is warm, so the pool makes one.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	resp, err := c.PostForm(base+"/labs/services-dns/start", url.Values{"csrf": {pageCSRF(t, c, base+"/")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sessionURL := resp.Request.URL.String()
+	sid := sessionID(t, strings.TrimPrefix(sessionURL, base))
+	db, err := store.Open(ctx, filepath.Join(k.state, "kindlab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	poolClusters := func() []string {
+		names, err := m.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, cluster.PoolPrefix) })
+	}
+
+	// 1. Killed while the cluster is being created.
+	var halfMade []string
+	for deadline := time.Now().Add(time.Minute); len(halfMade) == 0; time.Sleep(200 * time.Millisecond) {
+		if halfMade = poolClusters(); time.Now().After(deadline) {
+			t.Fatal("the pool did not start creating a cluster")
+		}
+	}
+	time.Sleep(5 * time.Second) // well into kind's create
+	k.kill(t)
+	t.Logf("killed while %v was being created", halfMade)
+	restarted := time.Now()
+	k.start(t)
+
+	// 2. Killed as the session takes its cluster.
+	var caught store.Session
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		s, err := db.Session(ctx, sid)
+		if err == nil && s.Cluster != "" {
+			caught = s
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start was not resumed after the restart: %+v, %v", s, err)
+		}
+	}
+	k.kill(t)
+	t.Logf("start resumed after the first kill: cluster %s taken %s after the restart; killed again with the session %s",
+		caught.Cluster, time.Since(restarted).Round(100*time.Millisecond), caught.State)
+	if slices.Contains(halfMade, caught.Cluster) {
+		t.Errorf("the half-made cluster %s was handed to the learner", caught.Cluster)
+	}
+	restarted = time.Now()
+	k.start(t)
+
+	var final store.Session
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		s, err := db.Session(ctx, sid)
+		if err == nil && s.State == store.StateReady && s.Cluster != "" {
+			final = s
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start was not resumed after the second kill: %+v, %v", s, err)
+		}
+	}
+	conn := openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	if out := (&shell{t: t, conn: conn}).must(`kubectl get nodes -o name`); !strings.Contains(out, "node/") {
+		t.Errorf("the terminal does not reach the cluster:\n%s", out)
+	}
+	t.Logf("second restart to a working terminal: %s (session %s on %s)", time.Since(restarted).Round(100*time.Millisecond), final.State, final.Cluster)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		left := poolClusters()
+		if slices.Equal(left, []string{final.Cluster}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clusters on the host: %v; want only the learner's %s", left, final.Cluster)
+		}
 	}
 }

@@ -683,6 +683,10 @@
     const text = byTestId("message-text", banner);
     if (text) text.textContent = d.text || "";
     setHidden(banner, !d.text);
+    // A terminal that has ended (its cluster stopped, say) shows kindlab's
+    // words too, where the learner is looking.
+    const c = term.client;
+    if (c && c.exited && d.text) c.term.write("\r\n\x1b[1;33m[kindlab] " + String(d.text).replace(/[\x00-\x1f\x7f]/g, "") + "\x1b[0m\r\n");
   }
 
   // onSaving: {"delayed","text"} whether kindlab's writes reach its database.

@@ -511,10 +511,11 @@ func TestExit(t *testing.T) {
 		name     string
 		end      error
 		wantCode int
+		notice   bool // kindlab says the connection broke
 	}{
 		{name: "exit 0", end: io.EOF, wantCode: 0},
 		{name: "exit 3", end: exitErr(3), wantCode: 3},
-		{name: "stream broke", end: errors.New("pod deleted"), wantCode: -1},
+		{name: "stream broke", end: errors.New("pod deleted"), wantCode: -1, notice: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -525,6 +526,11 @@ func TestExit(t *testing.T) {
 			if f := readOutput(t, ws); f.data != "logout\r\n" {
 				t.Errorf("output %q; want the last output before exit", f.data)
 			}
+			if tt.notice {
+				if f := readOutput(t, ws); !strings.Contains(f.data, "[kindlab] The connection to your terminal broke") {
+					t.Errorf("output %q; want kindlab's notice", f.data)
+				}
+			}
 			if m := readMsg(t, ws, "exit"); m.Code != tt.wantCode {
 				t.Errorf("exit code = %d; want %d", m.Code, tt.wantCode)
 			}
@@ -532,6 +538,9 @@ func TestExit(t *testing.T) {
 
 			late, _ := e.connect(t, "learner", 0) // a browser that comes back later
 			readOutput(t, late)
+			if tt.notice {
+				readOutput(t, late)
+			}
 			if m := readMsg(t, late, "exit"); m.Code != tt.wantCode {
 				t.Errorf("late exit code = %d; want %d", m.Code, tt.wantCode)
 			}

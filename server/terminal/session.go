@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -143,6 +144,7 @@ type Session struct {
 
 	inMu      sync.Mutex // serializes Write and Resize
 	closeOnce sync.Once
+	closing   atomic.Bool // Close was called: the end is no surprise
 	closeErr  error
 	done      chan struct{}
 
@@ -243,6 +245,9 @@ func (s *Session) publish(data []byte) {
 
 func (s *Session) end(readErr error) {
 	code, err := exitStatus(readErr)
+	if err != nil && !s.closing.Load() {
+		s.Notice("The connection to your terminal broke; kindlab is checking your cluster.")
+	}
 	s.closeTerm()
 	s.mu.Lock()
 	s.ended, s.code, s.err = true, code, err
@@ -317,6 +322,7 @@ func (s *Session) Notice(text string) {
 // Close ends the terminal. Attached clients get the remaining output and the
 // exit once the reader sees the end.
 func (s *Session) Close() error {
+	s.closing.Store(true)
 	s.closeTerm()
 	return s.closeErr
 }

@@ -122,10 +122,12 @@ func TestSessionExit(t *testing.T) {
 		end      error
 		wantCode int
 		wantErr  error
+		wantOut  []string
 	}{
-		{name: "clean exit", end: io.EOF, wantCode: 0},
-		{name: "exit status", end: fmt.Errorf("command terminated: %w", exitErr(3)), wantCode: 3},
-		{name: "broken stream", end: boom, wantCode: -1, wantErr: boom},
+		{name: "clean exit", end: io.EOF, wantCode: 0, wantOut: []string{"bye"}},
+		{name: "exit status", end: fmt.Errorf("command terminated: %w", exitErr(3)), wantCode: 3, wantOut: []string{"bye"}},
+		{name: "broken stream", end: boom, wantCode: -1, wantErr: boom,
+			wantOut: []string{"bye", "\r\n\x1b[1;33m[kindlab] The connection to your terminal broke; kindlab is checking your cluster.\x1b[0m\r\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,12 +145,12 @@ func TestSessionExit(t *testing.T) {
 			for ch := range c.Output() {
 				got = append(got, string(ch.Data))
 			}
-			if !slices.Equal(got, []string{"bye"}) || !errors.Is(c.Err(), ErrEnded) {
-				t.Errorf("client got %q, %v; want [bye], %v", got, c.Err(), ErrEnded)
+			if !slices.Equal(got, tt.wantOut) || !errors.Is(c.Err(), ErrEnded) {
+				t.Errorf("client got %q, %v; want %q, %v", got, c.Err(), tt.wantOut, ErrEnded)
 			}
 			late, r := s.Attach(0, false)
-			if _, open := <-late.Output(); open || len(r.Chunks) != 1 {
-				t.Errorf("Attach after exit: open output %v, %d chunks; want closed, 1", open, len(r.Chunks))
+			if _, open := <-late.Output(); open || len(r.Chunks) != len(tt.wantOut) {
+				t.Errorf("Attach after exit: open output %v, %d chunks; want closed, %d", open, len(r.Chunks), len(tt.wantOut))
 			}
 		})
 	}
