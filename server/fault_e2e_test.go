@@ -127,8 +127,14 @@ func TestE2EClusterLost(t *testing.T) {
 		dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
 	}
 
-	// "Start this step again" takes the same path on purpose: a fresh cluster,
-	// step 1 redone, still on step 2.
+	// The learner breaks their own cluster: that is no platform fault, and
+	// "Start this step again" takes the recovery's path on purpose: a fresh
+	// cluster, step 1 redone, still on step 2.
+	sh.must(`kubectl delete deploy,svc,pods --all --wait=false`)
+	time.Sleep(10 * time.Second) // more than the time a lost cluster is noticed in
+	if n := countEvents(t, p, sid, workshop.KindLost); n != len(faults) {
+		t.Errorf("%d cluster-lost events after the learner deleted their own objects; want %d", n, len(faults))
+	}
 	conn.Close()
 	before, _ := p.db.Session(ctx, sid)
 	clicked := time.Now()
@@ -163,6 +169,22 @@ func waitReady(t *testing.T, p *platform, sid, old string) store.Session {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// countEvents counts session sid's events of kind.
+func countEvents(t *testing.T, p *platform, sid string, kind workshop.Kind) int {
+	t.Helper()
+	events, err := p.db.Events(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
 }
 
 // waitEvents waits for session sid's n-th event of kind and returns its time.
