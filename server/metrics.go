@@ -17,6 +17,7 @@ type metrics struct {
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	p := s.Pool.Stats()
+	_, delayed := s.sessions.Saving()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	for _, m := range []struct {
@@ -32,6 +33,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"kindlab_pool_claimed", "Clusters in use by learners.", "gauge", int64(p.Claimed)},
 		{"kindlab_pool_queue", "Learners waiting for a cluster.", "gauge", int64(p.Queue)},
 		{"kindlab_pool_max", "Most clusters this server runs.", "gauge", int64(p.Max)},
+		{"kindlab_store_writes_delayed", "Writes waiting for the database to take them.", "gauge", int64(delayed)},
 		{"kindlab_go_heap_bytes", "Heap in use by the server.", "gauge", int64(mem.HeapInuse)},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.typ, m.name, m.v)

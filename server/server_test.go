@@ -310,7 +310,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	for sc.Scan() {
 		body.WriteString(sc.Text() + "\n")
 	}
-	for _, want := range []string{"kindlab_pool_queue 1", "kindlab_pool_max 2", "# TYPE kindlab_sessions_started_total counter"} {
+	for _, want := range []string{"kindlab_pool_queue 1", "kindlab_pool_max 2", "kindlab_store_writes_delayed 0", "# TYPE kindlab_sessions_started_total counter"} {
 		if !strings.Contains(body.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body.String())
 		}
