@@ -121,40 +121,35 @@ func (l *Learner) provision() {
 		l.setProgress(Progress{Stage: StageQueue, Error: msg})
 		l.record(ctx, workshop.KindFailed, 0, msg)
 	}
-	l.setProgress(Progress{Stage: StageQueue})
-	told := 0
-	c, err := l.m.cfg.Pool.Claim(ctx, func(pos int) {
-		if pos == told {
+	var c *cluster.Cluster
+	var conn *workstation.Conn
+	for attempt := 1; ; attempt++ {
+		var err error
+		if c, err = l.claim(ctx); err != nil && ctx.Err() != nil {
+			return // the session ended while it waited: its place in the queue is gone
+		} else if err != nil {
+			fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
+			return
+		} else if c == nil {
+			return // the session ended as the cluster came
+		}
+		l.setProgress(Progress{Stage: StageFiles})
+		if conn, err = l.use(c); err == nil {
+			if err = l.copyFiles(ctx, conn); err == nil {
+				break
+			}
+		}
+		// A cluster that does not answer is thrown away, and another claimed.
+		l.log.Warn("claimed cluster does not answer; throwing it away", "cluster", c.Name, "attempt", attempt, "error", err)
+		l.mu.Lock()
+		l.disconnect()
+		l.sess.Cluster = ""
+		l.mu.Unlock()
+		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), c.Name)
+		if attempt == maxClaims {
+			fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
 			return
 		}
-		told = pos
-		l.setProgress(Progress{Stage: StageQueue, Queue: pos})
-		l.record(ctx, workshop.KindQueued, 0, strconv.Itoa(pos)) // the instructor sees the queue too
-	})
-	if err != nil && ctx.Err() != nil {
-		return // the session ended while it waited: its place in the queue is gone
-	}
-	if err != nil {
-		fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
-		return
-	}
-	l.mu.Lock()
-	if ctx.Err() != nil { // the session ended as the cluster came: give it back
-		l.mu.Unlock()
-		l.m.cfg.Pool.Release(context.WithoutCancel(ctx), c.Name)
-		return
-	}
-	l.sess.Cluster = c.Name
-	l.mu.Unlock()
-	l.save(ctx)
-	l.setProgress(Progress{Stage: StageFiles})
-	conn, err := l.use(c)
-	if err == nil {
-		err = l.copyFiles(ctx, conn)
-	}
-	if err != nil {
-		fail("Your cluster did not come up. Use Try again to get a fresh one.", err)
-		return
 	}
 	// The images lab.yaml names (a pool cluster has kindlab's own already).
 	if err := l.m.cfg.Clusters.LoadImages(ctx, c.Name, l.lab.Images...); err != nil {
@@ -175,6 +170,39 @@ func (l *Learner) provision() {
 	l.startStep(l.Session().Step)
 	l.setProgress(Progress{Stage: StageReady, Done: true})
 	l.log.Info("learner ready", "cluster", c.Name)
+}
+
+// maxClaims is how many clusters one provision claims before it gives up on
+// clusters that do not answer.
+const maxClaims = 3
+
+// claim takes a cluster from the pool for the learner, telling them and the
+// instructor their place in the queue while they wait. It returns nil, nil when
+// the session ended as the cluster came (the cluster went back).
+func (l *Learner) claim(ctx context.Context) (*cluster.Cluster, error) {
+	l.setProgress(Progress{Stage: StageQueue})
+	told := 0
+	c, err := l.m.cfg.Pool.Claim(ctx, func(pos int) {
+		if pos == told {
+			return
+		}
+		told = pos
+		l.setProgress(Progress{Stage: StageQueue, Queue: pos})
+		l.record(ctx, workshop.KindQueued, 0, strconv.Itoa(pos)) // the instructor sees the queue too
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if ctx.Err() != nil { // the session ended as the cluster came: give it back
+		l.mu.Unlock()
+		l.m.cfg.Pool.Release(context.WithoutCancel(ctx), c.Name)
+		return nil, nil
+	}
+	l.sess.Cluster = c.Name
+	l.mu.Unlock()
+	l.save(ctx)
+	return c, nil
 }
 
 func (l *Learner) copyFiles(ctx context.Context, conn *workstation.Conn) error {

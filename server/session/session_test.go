@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
@@ -424,4 +425,25 @@ func TestLostClusterIsReplaced(t *testing.T) {
 	if k := f.kinds(); !slices.Contains(k, workshop.KindLost) || !slices.Contains(k, workshop.KindRecovered) {
 		t.Errorf("events = %v; want cluster-lost and recovered", k)
 	}
+}
+
+// A claimed cluster that does not answer is thrown away and another claimed:
+// the learner gets a working one and never sees the broken one.
+func TestClusterThatDoesNotAnswerIsThrownAway(t *testing.T) {
+	var broken string
+	var f *fixture
+	f = newFixture(t, func(c *session.Config) {
+		c.Connect = func(cl *cluster.Cluster) (*workstation.Conn, error) {
+			if broken == "" || broken == cl.Name {
+				broken = cl.Name
+				return nil, errors.New("connection refused")
+			}
+			return f.clusters.Connect(cl)
+		}
+	})
+	l, _ := startReady(t, f)
+	if s := l.Session(); s.Cluster == broken || s.State != store.StateReady {
+		t.Fatalf("session = %+v; want ready on a cluster other than the broken %s", s, broken)
+	}
+	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), broken) }, "the broken cluster released")
 }
