@@ -250,6 +250,9 @@ func clusterNote(row workshop.LearnerRow) string {
 		}
 		return "cluster on its way"
 	case workshop.ClusterRecovering:
+		if row.Queue > 0 {
+			return "cluster lost: a new one is on its way, #" + itoa(row.Queue) + " in the queue"
+		}
 		return "cluster lost: a new one is on its way"
 	case workshop.ClusterFailed:
 		return "no cluster: could not be made ready"

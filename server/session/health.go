@@ -102,6 +102,7 @@ func (l *Learner) replace(ctx context.Context, kind workshop.Kind, told string) 
 	if err := l.redo(ctx, 1, step); err != nil {
 		l.log.Error("redo the earlier steps", "step", step, "error", err)
 		l.Tell(fmt.Sprintf("Your new cluster is ready, but the work of the steps before step %d could not be redone. Use Reset my cluster, or ask your instructor.", step))
+		l.record(ctx, workshop.KindRecovered, step, "the earlier steps could not be redone")
 		return
 	}
 	l.startStep(step) // its checks begin again, on the redone state

@@ -50,7 +50,7 @@ type Cluster int
 const (
 	ClusterReady      Cluster = iota // the learner has a working cluster (or the grid never heard otherwise)
 	ClusterWaiting                   // a cluster is being made ready, or the learner waits in the queue for one
-	ClusterRecovering                // the cluster stopped answering; a new one is on its way
+	ClusterRecovering                // the cluster stopped answering; a new one is on its way, then the earlier steps are redone
 	ClusterFailed                    // no cluster could be made ready; the learner must try again
 )
 
@@ -238,10 +238,17 @@ func (g *Grid) Apply(e Event) {
 	case KindJoin:
 		l.left = false
 		l.cluster, l.queue = ClusterWaiting, 0
-	case KindQueued:
-		l.cluster = ClusterWaiting
+	case KindQueued: // a learner whose cluster was lost is still recovering while they wait
+		if l.cluster != ClusterRecovering {
+			l.cluster = ClusterWaiting
+		}
 		l.queue, _ = strconv.Atoi(e.Message)
-	case KindReady, KindRecovered:
+	case KindReady: // after a loss, the earlier steps are redone until KindRecovered
+		if l.cluster != ClusterRecovering {
+			l.cluster = ClusterReady
+		}
+		l.queue = 0
+	case KindRecovered:
 		l.cluster, l.queue = ClusterReady, 0
 	case KindLost:
 		l.cluster, l.queue = ClusterRecovering, 0
