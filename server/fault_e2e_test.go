@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
@@ -75,6 +78,29 @@ func TestE2EClusterLost(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// The learner's page in a tab of its own, signed in with the learner's cookies.
+	lctx, lcancel := chromedp.NewContext(bctx)
+	defer lcancel()
+	u, _ := url.Parse(sessionURL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if _, err := chromedp.Call(lctx, network.SetCookie, network.SetCookieParams{Name: ck.Name, Value: ck.Value, URL: sessionURL, Path: u.Path}); err != nil {
+			t.Fatalf("give the learner's tab their cookie: %v", err)
+		}
+	}
+	if err := chromedp.Do(lctx, chromedp.Navigate(sessionURL)); err != nil {
+		t.Fatalf("open the learner's page: %v", err)
+	}
+	learnerSees := func(what, expr string, timeout time.Duration) bool {
+		t.Helper()
+		if err := waitJS(lctx, expr, timeout); err != nil {
+			text, _ := chromedp.Run(lctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+			t.Errorf("the learner's page does not show %s: %v\nterminal:\n%s", what, err, text)
+			return false
+		}
+		return true
+	}
+	learnerSees("a connected terminal", `window.kindlab.connected`, time.Minute)
+
 	faults := []struct{ name, docker string }{
 		{"killed", "kill"},
 		{"stopped", "stop"},
@@ -109,6 +135,8 @@ func TestE2EClusterLost(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Errorf("node %s: the page was not told the cluster stopped", fault.name)
 		}
+		learnerSees("the banner", `(document.querySelector('[data-testid="message-text"]')||{}).textContent?.includes("Your cluster stopped")`, 10*time.Second)
+		learnerSees("kindlab's words in the terminal", `!window.kindlab.connected && window.kindlab.termText().includes("[kindlab] ")`, 10*time.Second)
 		dashboardShows("the lost cluster", fmt.Sprintf(`(document.querySelector('[data-testid="cluster-%s"]')||{}).dataset?.cluster === "recovering" && !!document.querySelector('[data-testid="summary-recovering"]')`, sid))
 
 		recovered := waitEvents(t, p, sid, workshop.KindRecovered, i+1, 6*time.Minute)
@@ -124,6 +152,9 @@ func TestE2EClusterLost(t *testing.T) {
 		}
 		t.Logf("node %s: fault to usable again (new cluster, step 1 redone, terminal answering): %s (recovered event at %s)", fault.name,
 			time.Since(faulted).Round(100*time.Millisecond), recovered.Sub(faulted).Round(100*time.Millisecond))
+		if learnerSees("the page reloaded onto the new cluster, its terminal connected", `window.kindlab.connected && window.kindlab.termText().includes("$")`, 2*time.Minute) {
+			t.Logf("node %s: fault to a connected terminal in the learner's page: %s", fault.name, time.Since(faulted).Round(100*time.Millisecond))
+		}
 		dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
 	}
 
