@@ -110,16 +110,18 @@ func (l *Learner) provision() {
 	}
 	l.busy = true
 	l.mu.Unlock()
-	defer func() {
+	done := sync.OnceFunc(func() {
 		l.mu.Lock()
 		l.busy = false
 		l.mu.Unlock()
-	}()
+	})
+	defer done()
 	fail := func(msg string, err error) {
 		l.log.Error("provision failed", "error", err)
 		l.setState(ctx, store.StateFailed)
-		l.setProgress(Progress{Stage: StageQueue, Error: msg})
 		l.record(ctx, workshop.KindFailed, 0, msg)
+		done() // the page offers Try again as soon as it hears of the failure
+		l.setProgress(Progress{Stage: StageQueue, Error: msg})
 	}
 	var c *cluster.Cluster
 	var conn *workstation.Conn

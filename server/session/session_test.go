@@ -254,9 +254,7 @@ func TestFailedClaimOffersTryAgain(t *testing.T) {
 	if _, err := l.Terminal(); !errors.Is(err, session.ErrNotReady) {
 		t.Errorf("Terminal() = %v; want ErrNotReady", err)
 	}
-	if !slices.Contains(f.kinds(), workshop.KindFailed) {
-		t.Errorf("events = %v; want cluster-failed for the instructor", f.kinds())
-	}
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindFailed) }, "a cluster-failed event for the instructor")
 	f.clusters.FailClaims(nil)
 	l.Reset(context.Background()) // Try again
 	waitFor(t, events, "ready after Try again", ready)
