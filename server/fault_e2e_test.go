@@ -202,20 +202,25 @@ func waitReady(t *testing.T, p *platform, sid, old string) store.Session {
 	}
 }
 
-// countEvents counts session sid's events of kind.
-func countEvents(t *testing.T, p *platform, sid string, kind workshop.Kind) int {
+// eventTimes returns when session sid's events of kind happened, in order.
+func eventTimes(t *testing.T, p *platform, sid string, kind workshop.Kind) []time.Time {
 	t.Helper()
 	events, err := p.db.Events(context.Background(), sid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	var at []time.Time
 	for _, e := range events {
 		if e.Kind == kind {
-			n++
+			at = append(at, e.At)
 		}
 	}
-	return n
+	return at
+}
+
+// countEvents counts session sid's events of kind.
+func countEvents(t *testing.T, p *platform, sid string, kind workshop.Kind) int {
+	return len(eventTimes(t, p, sid, kind))
 }
 
 // waitEvents waits for session sid's n-th event of kind and returns its time.
@@ -223,20 +228,11 @@ func waitEvents(t *testing.T, p *platform, sid string, kind workshop.Kind, n int
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		events, err := p.db.Events(context.Background(), sid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := 0
-		for _, e := range events {
-			if e.Kind == kind {
-				if seen++; seen == n {
-					return e.At
-				}
-			}
+		if at := eventTimes(t, p, sid, kind); len(at) >= n {
+			return at[n-1]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s event #%d within %s; events: %+v", kind, n, timeout, events)
+			t.Fatalf("no %s event #%d within %s", kind, n, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

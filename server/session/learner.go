@@ -127,13 +127,12 @@ func (l *Learner) provision() {
 	var conn *workstation.Conn
 	for attempt := 1; ; attempt++ {
 		var err error
-		if c, err = l.claim(ctx); err != nil && ctx.Err() != nil {
-			return // the session ended while it waited: its place in the queue is gone
-		} else if err != nil {
+		c, err = l.claim(ctx)
+		if err != nil && ctx.Err() == nil {
 			fail("No cluster could be made for you. Try again in a minute; if it keeps failing, tell your instructor.", err)
-			return
-		} else if c == nil {
-			return // the session ended as the cluster came
+		}
+		if err != nil || c == nil {
+			return // or the session ended while it waited, or as the cluster came
 		}
 		l.setProgress(Progress{Stage: StageFiles})
 		if conn, err = l.use(c); err == nil {
