@@ -231,6 +231,9 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	return c, nil
 }
 
+// networkLabel marks the Docker networks kindlab makes, one per cluster.
+const networkLabel = "org.kindlab.cluster"
+
 // networkEnv is the environment variable kind reads its Docker network's name from.
 const networkEnv = "KIND_EXPERIMENTAL_DOCKER_NETWORK"
 
@@ -297,25 +300,28 @@ func (m *Manager) createNetwork(ctx context.Context, name string) error {
 	}
 	err := m.opts.Docker.Run(ctx, io.Discard, "network", "create", "--driver=bridge",
 		"-o", "com.docker.network.bridge.enable_ip_masquerade=true",
-		"--label", "org.kindlab.cluster="+name, name)
+		"--label", networkLabel+"="+name, name)
 	if err != nil {
 		return fmt.Errorf("create the cluster's docker network: %w", err)
 	}
 	return nil
 }
 
-// removeNetwork removes the cluster's Docker network; a network still in use or
-// already gone is left alone.
-func (m *Manager) removeNetwork(ctx context.Context, name string) {
+// removeNetwork removes the cluster's Docker network and reports whether it
+// did; a network still in use or already gone is left alone.
+func (m *Manager) removeNetwork(ctx context.Context, name string) bool {
 	var out bytes.Buffer
 	if m.opts.Docker.Run(ctx, &out, "network", "inspect", name, "--format", "{{len .Containers}}") != nil {
-		return
+		return false
 	}
-	if strings.TrimSpace(out.String()) == "0" {
-		if err := m.opts.Docker.Run(ctx, io.Discard, "network", "rm", name); err != nil {
-			m.log.Warn("remove cluster network", "cluster", name, "error", err)
-		}
+	if strings.TrimSpace(out.String()) != "0" {
+		return false
 	}
+	if err := m.opts.Docker.Run(ctx, io.Discard, "network", "rm", name); err != nil {
+		m.log.Warn("remove cluster network", "cluster", name, "error", err)
+		return false
+	}
+	return true
 }
 
 // afterCreate limits the node container's PIDs, checks the node is Ready (kind's
@@ -470,7 +476,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		}
 	}
 	removed := os.Remove(path) == nil
-	m.removeNetwork(ctx, name)
+	removed = m.removeNetwork(ctx, name) || removed
 	if len(list) == 0 && !removed {
 		return fmt.Errorf("delete cluster %q: %w", name, ErrNotFound)
 	}
@@ -478,15 +484,21 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// List returns the names of kindlab's clusters (those with Prefix), sorted.
+// List returns the names of kindlab's clusters (those with Prefix), sorted. A
+// create that died before its node existed (kindlab killed) left only the
+// cluster's Docker network; List names it too, so that Delete removes it.
 func (m *Manager) List(ctx context.Context) ([]string, error) {
 	all, err := m.provider.List()
 	if err != nil {
 		return nil, dockerError(fmt.Errorf("list clusters: %w", err))
 	}
+	var networks bytes.Buffer
+	if err := m.opts.Docker.Run(ctx, &networks, "network", "ls", "--filter", "label="+networkLabel, "--format", "{{.Name}}"); err != nil {
+		return nil, dockerError(fmt.Errorf("list cluster networks: %w", err))
+	}
 	var out []string
-	for _, n := range all {
-		if strings.HasPrefix(n, Prefix) {
+	for _, n := range append(all, strings.Fields(networks.String())...) {
+		if strings.HasPrefix(n, Prefix) && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
@@ -578,3 +590,33 @@ func (DockerCLI) Run(ctx context.Context, stdout io.Writer, args ...string) erro
 
 // KubeconfigDir is where the manager writes kubeconfig files.
 func (m *Manager) KubeconfigDir() string { return m.opts.KubeconfigDir }
+
+// ErrEngineDown means the Docker engine did not answer.
+var ErrEngineDown = errors.New("cluster: the Docker engine does not answer")
+
+// Node container states, as Docker names them; NodeGone when there is none.
+const (
+	NodeRunning    = "running"
+	NodeRestarting = "restarting"
+	NodePaused     = "paused"
+	NodeExited     = "exited"
+	NodeGone       = ""
+)
+
+// NodeState tells what Docker says of the cluster's node container (NodeRunning,
+// NodeExited, …, NodeGone). The error wraps ErrEngineDown when the Docker engine
+// does not answer, as while it restarts: the node may then come back with it
+// (kind's nodes restart with the engine).
+func (m *Manager) NodeState(ctx context.Context, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := m.opts.Docker.Run(ctx, &out, "inspect", "--type", "container", "--format", "{{.State.Status}}", name+"-control-plane")
+	if err == nil {
+		return strings.TrimSpace(out.String()), nil
+	}
+	if perr := m.opts.Docker.Run(ctx, io.Discard, "version", "--format", "{{.Server.Version}}"); perr != nil {
+		return "", fmt.Errorf("%w: %v", ErrEngineDown, perr)
+	}
+	return NodeGone, nil
+}

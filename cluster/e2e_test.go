@@ -553,3 +553,29 @@ func TestE2EClustersCannotSeeEachOther(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ENetworkLeftAlone: a create killed between making the cluster's Docker
+// network and its node (kindlab SIGKILLed) leaves the network alone; List
+// names it, so the orphan sweep at the next start deletes it, and Delete
+// removes it.
+func TestE2ENetworkLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, testImages(t))
+	full, _ := cluster.FullName(randomName("netonly"))
+	if out, err := exec.Command("docker", "network", "create", "--label", "org.kindlab.cluster="+full, full).CombinedOutput(); err != nil {
+		t.Fatalf("docker network create: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "network", "rm", full).Run() })
+	if list, err := m.List(ctx); err != nil || !slices.Contains(list, full) {
+		t.Fatalf("List() = %v, %v; want the network-only %s in it", list, err, full)
+	}
+	if err := m.Delete(ctx, full); err != nil {
+		t.Fatalf("Delete(%s) = %v; want the network removed", full, err)
+	}
+	if out, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "name=^"+full+"$").Output(); len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("network %s is still there after Delete", full)
+	}
+	if list, _ := m.List(ctx); slices.Contains(list, full) {
+		t.Errorf("List() = %v after Delete; want %s gone", list, full)
+	}
+}

@@ -30,6 +30,9 @@ type PoolOptions struct {
 	Logger  *slog.Logger
 	// Backoff after a failed create; doubles up to 2 minutes (default 10s).
 	Backoff time.Duration
+	// RetryDelete is how long to wait before deleting again a cluster whose
+	// delete failed (default 5s).
+	RetryDelete time.Duration
 }
 
 // Pool keeps warm clusters so that a learner's start claims one in well under a
@@ -69,6 +72,9 @@ func NewPool(c Creator, opts PoolOptions) *Pool {
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 10 * time.Second
+	}
+	if opts.RetryDelete <= 0 {
+		opts.RetryDelete = 5 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -135,11 +141,13 @@ func (p *Pool) create(ctx context.Context) {
 	c, err := p.c.Create(ctx, name)
 	if err == nil {
 		if err = p.opts.Prepare(ctx, c); err != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			p.c.Delete(dctx, c.Name)
-			cancel()
 			err = fmt.Errorf("prepare %s: %w", name, err)
 		}
+	}
+	if err != nil {
+		// Whatever was made goes; with the Docker engine down (restarting), the
+		// node would come back with the engine, so the delete is retried.
+		p.deleteWhenPossible(context.WithoutCancel(ctx), name)
 	}
 	p.mu.Lock()
 	p.creating--
@@ -232,10 +240,37 @@ func (p *Pool) Release(ctx context.Context, name string) error {
 	delete(p.claimed, name)
 	p.mu.Unlock()
 	defer p.signal()
-	if err := p.c.Delete(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
+	return p.deleteWhenPossible(ctx, name)
+}
+
+// deleteWhenPossible deletes cluster name. When that fails (the Docker engine
+// not answering, say), it says why and goes on trying every RetryDelete for ten
+// minutes in the background, so that no cluster outlives kindlab's interest.
+func (p *Pool) deleteWhenPossible(ctx context.Context, name string) error {
+	err := p.c.Delete(ctx, name)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return nil
 	}
-	return nil
+	p.log.Warn("pool: could not delete cluster; trying again", "cluster", name, "error", err)
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		giveUp := time.Now().Add(10 * time.Minute)
+		for try := 2; ; try++ {
+			time.Sleep(p.opts.RetryDelete)
+			dctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := p.c.Delete(dctx, name)
+			cancel()
+			switch {
+			case err == nil || errors.Is(err, ErrNotFound):
+				p.log.Info("pool: cluster deleted after all", "cluster", name, "tries", try)
+				return
+			case time.Now().After(giveUp):
+				p.log.Error("pool: gave up deleting cluster; kindlab deletes it at its next start", "cluster", name, "error", err)
+				return
+			}
+		}
+	}()
+	return err
 }
 
 func randomSuffix() string {

@@ -16,6 +16,10 @@ type fakeCreator struct {
 	gate    chan struct{} // when non-nil, each create waits for a value
 	fail    atomic.Int32  // creates to fail before succeeding
 	created atomic.Int32
+	// halfMade makes failed creates leave their cluster behind; deleteFails
+	// is how many deletes fail (the Docker engine down) before they work.
+	halfMade    bool
+	deleteFails atomic.Int32
 }
 
 func (f *fakeCreator) Create(ctx context.Context, name string) (*Cluster, error) {
@@ -28,6 +32,11 @@ func (f *fakeCreator) Create(ctx context.Context, name string) (*Cluster, error)
 	}
 	if f.fail.Load() > 0 {
 		f.fail.Add(-1)
+		if f.halfMade {
+			f.mu.Lock()
+			f.live[name] = true
+			f.mu.Unlock()
+		}
 		return nil, errors.New("boom")
 	}
 	f.mu.Lock()
@@ -38,6 +47,9 @@ func (f *fakeCreator) Create(ctx context.Context, name string) (*Cluster, error)
 }
 
 func (f *fakeCreator) Delete(ctx context.Context, name string) error {
+	if f.deleteFails.Add(-1) >= 0 {
+		return errors.New("Cannot connect to the Docker daemon")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.live[name] {
@@ -191,4 +203,28 @@ func TestPoolThrowsBrokenClusterAway(t *testing.T) {
 	if f.exists(broken.Load().(string)) || f.created.Load() != 2 {
 		t.Errorf("broken cluster still exists: %v; clusters created %d, want 2", f.exists(broken.Load().(string)), f.created.Load())
 	}
+}
+
+// With the Docker engine down, a create fails half-way and deletes fail: the
+// half-made cluster and a released one are deleted once the engine answers
+// again, so none comes back with the engine unowned.
+func TestPoolDeletesOnceTheEngineAnswers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}, halfMade: true}
+	f.fail.Store(1)
+	f.deleteFails.Store(3)
+	p := NewPool(f, PoolOptions{Warm: 1, Max: 2, Backoff: time.Millisecond, RetryDelete: time.Millisecond})
+	go p.Run(ctx)
+	eventually(t, "a warm cluster", func() bool { return p.Stats().Warm == 1 })
+	c, err := p.Claim(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deleteFails.Store(2)
+	if err := p.Release(ctx, c.Name); err == nil {
+		t.Error("Release said nothing of the failed delete")
+	}
+	eventually(t, "the released cluster deleted", func() bool { return !f.exists(c.Name) })
+	eventually(t, "only the warm cluster left", func() bool { return f.count() == 1 && p.Stats().Warm == 1 })
 }

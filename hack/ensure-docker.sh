@@ -9,6 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 wrapper=/usr/local/libexec/kindlab/kindlab-runc
 log=/var/log/kindlab-dockerd.log
+own_pid=/run/kindlab-dockerd.pid
 
 say() { printf 'ensure-docker: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -81,6 +82,9 @@ else
 	# A stale pid file from a dockerd that died with the last session blocks a new start.
 	if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
 	setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+	# The fault suite restarts only an engine this script started (see
+	# restartDockerEngine in server/fault_e2e_test.go), never one it found.
+	echo $! >"$own_pid"
 fi
 for _ in $(seq 1 60); do
 	docker info >/dev/null 2>&1 && { say "Docker engine is up"; exit 0; }

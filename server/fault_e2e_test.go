@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,7 +37,9 @@ import (
 // their terminal, marks and counts them on the instructor's dashboard, replaces
 // the cluster from the pool, redoes step 1 on it and keeps the learner on step 2
 // with a working terminal. It logs the time from the fault to usable again.
-// Then "Start this step again" does the same on purpose.
+// Then the Docker engine restarts (restartDockerEngine): the learner's cluster
+// comes back with it, and the learner with all their work. Then "Start this
+// step again" replaces the cluster on purpose.
 func TestE2EClusterLost(t *testing.T) {
 	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1,
 		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
@@ -160,23 +163,52 @@ func TestE2EClusterLost(t *testing.T) {
 		dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
 	}
 
+	// The Docker engine restarts under kindlab. The learner's node comes back
+	// with it (kind's restart policy), and the learner with it, on step 2 and
+	// with all their work: a ConfigMap they made stays.
+	sh.must(`kubectl create configmap mine --from-literal=made=before`)
+	conn.Close()
+	before, _ := p.db.Session(ctx, sid)
+	restarted := time.Now()
+	downFor := restartDockerEngine(t)
+	t.Logf("engine restart: the engine answered again %s after the restart began", downFor.Round(100*time.Millisecond))
+	lost := waitEvents(t, p, sid, workshop.KindLost, len(faults)+1, 2*time.Minute)
+	t.Logf("engine restart: cluster declared lost %s after the restart began", lost.Sub(restarted).Round(100*time.Millisecond))
+	learnerSees("the banner", `(document.querySelector('[data-testid="message-text"]')||{}).textContent?.includes("with all your work")`, time.Minute)
+	dashboardShows("the cluster being waited for", fmt.Sprintf(`(document.querySelector('[data-testid="cluster-%s"]')||{}).dataset?.cluster === "recovering"`, sid))
+	recovered := waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+1, 6*time.Minute)
+	if after, err := p.db.Session(ctx, sid); err != nil || after.Cluster != before.Cluster || after.Step != 2 || after.State != store.StateReady {
+		t.Errorf("after the engine restart the session is %+v (%v); want ready on the same cluster %s, step 2", after, err, before.Cluster)
+	}
+	conn = openTerminal(t, c, sessionURL)
+	sh = &shell{t: t, conn: conn}
+	if out := sh.must(`kubectl get configmap mine -o jsonpath='{.data.made}'`); !strings.Contains(out, "before") {
+		t.Errorf("the learner's ConfigMap is not on the cluster that came back:\n%s", out)
+	}
+	t.Logf("engine restart: restart to usable again (the same cluster, all work kept, terminal answering): %s (recovered event at %s)",
+		time.Since(restarted).Round(100*time.Millisecond), recovered.Sub(restarted).Round(100*time.Millisecond))
+	if learnerSees("the page reloaded, its terminal connected", `window.kindlab.connected && window.kindlab.termText().includes("$")`, 2*time.Minute) {
+		t.Logf("engine restart: restart to a connected terminal in the learner's page: %s", time.Since(restarted).Round(100*time.Millisecond))
+	}
+	dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
+
 	// The learner breaks their own cluster: that is no platform fault, and
 	// "Start this step again" takes the recovery's path on purpose: a fresh
 	// cluster, step 1 redone, still on step 2.
 	sh.must(`kubectl delete deploy,svc,pods --all --wait=false`)
 	time.Sleep(10 * time.Second) // more than the time a lost cluster is noticed in
-	if n := countEvents(t, p, sid, workshop.KindLost); n != len(faults) {
-		t.Errorf("%d cluster-lost events after the learner deleted their own objects; want %d", n, len(faults))
+	if n := countEvents(t, p, sid, workshop.KindLost); n != len(faults)+1 {
+		t.Errorf("%d cluster-lost events after the learner deleted their own objects; want %d", n, len(faults)+1)
 	}
 	conn.Close()
-	before, _ := p.db.Session(ctx, sid)
+	before, _ = p.db.Session(ctx, sid)
 	clicked := time.Now()
 	resp, err = c.PostForm(sessionURL+"/reset", url.Values{"keep": {"steps"}, "csrf": {pageCSRF(t, c, sessionURL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+1, 6*time.Minute)
+	waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+2, 6*time.Minute)
 	if s := waitReady(t, p, sid, before.Cluster); s.Step != 2 {
 		t.Errorf("after Start this step again the session is on step %d; want 2", s.Step)
 	}
@@ -253,6 +285,46 @@ func waitEvents(t *testing.T, p *platform, sid string, kind workshop.Kind, n int
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// restartDockerEngine stops the Docker engine with SIGTERM, as a host's
+// service manager does, starts it again with hack/ensure-docker.sh and returns
+// how long it took to answer again. It restarts only an engine that script
+// started (CI's): one it did not start serves more than these tests, and the
+// test is skipped there.
+func restartDockerEngine(t *testing.T) time.Duration {
+	t.Helper()
+	own, _ := os.ReadFile("/run/kindlab-dockerd.pid")
+	running, _ := os.ReadFile("/var/run/docker.pid")
+	pid, err := strconv.Atoi(strings.TrimSpace(string(running)))
+	if err != nil || strings.TrimSpace(string(own)) != strings.TrimSpace(string(running)) {
+		t.Skipf("the Docker engine (pid file %q) was not started by hack/ensure-docker.sh (%q): not restarting an engine that serves more than these tests", running, own)
+	}
+	start := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stop dockerd %d: %v", pid, err)
+	}
+	for alive(pid) {
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("dockerd %d did not stop within 3 minutes", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := exec.Command("bash", "../hack/ensure-docker.sh").CombinedOutput(); err != nil {
+		t.Fatalf("start dockerd again: %v\n%s", err, out)
+	}
+	return time.Since(start)
+}
+
+// alive tells whether process pid runs (a zombie does not: this test is not
+// dockerd's parent, and PID 1 may be slow to reap it).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
 
 // kindlabProcess is `kindlab serve` run as its own process, so a test can kill

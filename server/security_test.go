@@ -37,6 +37,14 @@ func (c instantClusters) Create(ctx context.Context, name string) (*cluster.Clus
 	return &cluster.Cluster{Name: name, Kubeconfig: c.kubeconfig}, nil
 }
 func (instantClusters) Delete(context.Context, string) error { return nil }
+func (c instantClusters) Get(ctx context.Context, name string) (*cluster.Cluster, error) {
+	return c.Create(ctx, name)
+}
+func (instantClusters) List(context.Context) ([]string, error)              { return nil, nil }
+func (instantClusters) LoadImages(context.Context, string, ...string) error { return nil }
+func (instantClusters) NodeState(context.Context, string) (string, error) {
+	return cluster.NodeGone, nil // nothing to wait for when one does not answer
+}
 
 // silentAPIServer writes a kubeconfig for an API server that accepts requests and
 // never answers until the test ends.
@@ -71,11 +79,12 @@ type secureTest struct {
 func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *secureTest {
 	t.Helper()
 	cat, st := builtinLabsAndMemoryStore(t)
-	pool := cluster.NewPool(instantClusters{kubeconfig: silentAPIServer(t)}, cluster.PoolOptions{Max: max})
+	clusters := instantClusters{kubeconfig: silentAPIServer(t)}
+	pool := cluster.NewPool(clusters, cluster.PoolOptions{Max: max})
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)
 	clk := clock.NewFake(time.Now())
-	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clock: clk,
+	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: clusters, Clock: clk,
 		InstructorToken: testInstructorToken, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	if mutate != nil {
 		mutate(&cfg)

@@ -17,6 +17,7 @@ import (
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 )
 
@@ -38,7 +39,7 @@ func newTestServer(t *testing.T) *httptest.Server { return newTestServerWith(t, 
 func newTestServerWith(t *testing.T, instructorToken string) *httptest.Server {
 	t.Helper()
 	cat, st := builtinLabsAndMemoryStore(t)
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: instructorToken})
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), InstructorToken: instructorToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -224,7 +225,7 @@ func TestDashboardLoad200(t *testing.T) {
 	ctx := context.Background()
 	st, _ := store.Open(ctx, filepath.Join(t.TempDir(), "load.db"))
 	defer st.Close()
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, InstructorToken: testInstructorToken})
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), InstructorToken: testInstructorToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -646,8 +646,8 @@
   }
 
   // onNewCluster follows, on the lab page, a cluster being replaced (lost, or
-  // Start this step again): its stages in the terminal bar, then a reload
-  // onto the new cluster. The progress a page gets when it subscribes ("done")
+  // Start this step again) or waited for (its node restarting): its stages in
+  // the terminal bar, then a reload onto the cluster. The progress a page gets when it subscribes ("done")
   // changes nothing.
   let renewing = false;
   function onNewCluster(d) {
@@ -656,8 +656,8 @@
     if (!renewing || !status) return;
     const queue = Number(d.queue) || 0;
     status.textContent = d.error ? d.error
-      : d.done ? "New cluster ready, reloading…"
-      : "New cluster: " + (d.stage || "starting") + (queue > 0 ? " (#" + queue + " in the queue)" : "") + "…";
+      : d.done ? "Your cluster is ready, reloading…"
+      : (d.stage || "Starting") + (queue > 0 ? " (#" + queue + " in the queue)" : "") + "…";
     status.dataset.state = d.error ? "failed" : d.done ? "done" : "active";
     setHidden(status, false);
     if (d.done && !d.error) setTimeout(() => window.location.reload(), 600);

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -56,12 +60,17 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn) {
 func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rc := conn.Client.Discovery().RESTClient()
-	if rc == nil {
-		return errors.New("no REST client")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(conn.Config.Host, "/")+"/readyz", nil)
+	if err != nil {
+		return err
 	}
-	if err := rc.Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+	resp, err := (&http.Client{Transport: conn.Transport()}).Do(req)
+	if err != nil {
 		return fmt.Errorf("API server: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("API server: /readyz answered %s", resp.Status)
 	}
 	p, err := conn.Client.CoreV1().Pods(workstation.Namespace).Get(ctx, workstation.Pod, metav1.GetOptions{})
 	if err != nil {
@@ -75,12 +84,142 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) e
 	return errors.New("workstation: not ready")
 }
 
-// recover replaces a lost cluster and brings the learner back to the step
-// they were on.
+// recover brings the learner back to the step they were on after their cluster
+// was lost: on the same cluster, with all their work, when its node comes back
+// by itself (the Docker engine restarting, or the node restarted by its
+// restart policy); otherwise on a new one, with the earlier steps redone.
 func (l *Learner) recover(ctx context.Context, cause error) {
-	step := l.Session().Step
-	l.log.Error("cluster lost", "cluster", l.Session().Cluster, "step", step, "error", cause)
-	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster stopped. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
+	s := l.Session()
+	l.log.Error("cluster lost", "cluster", s.Cluster, "step", s.Step, "error", cause)
+	state, err := l.m.cfg.Clusters.NodeState(ctx, s.Cluster)
+	engineDown := errors.Is(err, cluster.ErrEngineDown)
+	if engineDown || state == cluster.NodeRunning || state == cluster.NodeRestarting {
+		if l.awaitReturn(ctx, s.Cluster, s.Step, engineDown) {
+			return
+		}
+		l.replace(ctx, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
+		return
+	}
+	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster stopped. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
+}
+
+// comeBackWithin is how long a lost cluster whose node runs again gets to
+// answer before it is replaced, counted from when the Docker engine answers.
+const comeBackWithin = 2 * time.Minute
+
+// awaitReturn waits for the learner's lost cluster to come back by itself and
+// puts the learner back on it, on step, with their terminal new. It reports
+// whether it did, or whether a reset under way took the session over; when it
+// reports false, the lost event is recorded and the old cluster still named
+// for the replacement to release.
+func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engineDown bool) bool {
+	told := fmt.Sprintf("Your cluster stopped and is starting again. kindlab waits for it; you will be back on step %d with all your work.", step)
+	if engineDown {
+		told = fmt.Sprintf("The workshop host's container engine stopped. Your cluster should come back with it; kindlab waits for it, and you will be back on step %d with all your work.", step)
+	}
+	l.mu.Lock()
+	if l.busy || l.life.Err() != nil {
+		l.mu.Unlock()
+		return true // a reset is under way, or the session ended
+	}
+	l.busy = true
+	if l.term != nil {
+		l.term.Notice(told)
+	}
+	l.disconnect()
+	l.sess.State = store.StateProvisioning
+	l.checks = Checks{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.busy = false
+		l.mu.Unlock()
+	}()
+	l.save(ctx)
+	l.record(ctx, workshop.KindLost, step, name)
+	l.Tell(told)
+	l.setProgress(Progress{Stage: StageComeBack})
+	start := l.m.cfg.Clock.Now()
+	c, err := l.waitBack(ctx, name, engineDown)
+	if err == nil {
+		_, err = l.use(c)
+	}
+	if err != nil {
+		l.log.Warn("the lost cluster did not come back", "cluster", name, "error", err)
+		return false
+	}
+	took := l.m.cfg.Clock.Now().Sub(start).Round(time.Second)
+	l.setState(ctx, store.StateReady)
+	l.record(ctx, workshop.KindReady, 0, name)
+	l.startStep(step)
+	l.record(ctx, workshop.KindRecovered, step, "the same cluster came back after "+took.String())
+	l.Tell(fmt.Sprintf("Your cluster is back, with all your work, on step %d (it took %s). Your terminal is new.", step, took))
+	l.setProgress(Progress{Stage: StageReady, Done: true})
+	l.log.Info("cluster came back", "cluster", name, "took", took)
+	return true
+}
+
+// waitBack waits for cluster name to answer again: for the Docker engine as
+// long as it takes (nothing else can run without it), then comeBackWithin for
+// the node to run and its API server and workstation to answer. A node that
+// has stopped for good (exited, paused, gone) ends the wait at once, unless
+// the engine has just come back and may still be restarting it.
+func (l *Learner) waitBack(ctx context.Context, name string, engineDown bool) (*cluster.Cluster, error) {
+	clock := l.m.cfg.Clock
+	tick := clock.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	var answered time.Time // when the engine first answered
+	for {
+		state, err := l.m.cfg.Clusters.NodeState(ctx, name)
+		switch {
+		case errors.Is(err, cluster.ErrEngineDown):
+			engineDown = true
+		case err != nil:
+			return nil, err
+		default:
+			now := clock.Now()
+			if answered.IsZero() {
+				answered = now
+			}
+			if state == cluster.NodeRunning {
+				c, err := l.answering(ctx, name)
+				if err == nil {
+					return c, nil
+				}
+				l.log.Debug("cluster not answering yet", "cluster", name, "error", err)
+			}
+			restarting := state == cluster.NodeRunning || state == cluster.NodeRestarting ||
+				engineDown && now.Sub(answered) < 30*time.Second
+			if !restarting {
+				return nil, fmt.Errorf("its node is %q", state)
+			}
+			if now.Sub(answered) > comeBackWithin {
+				return nil, fmt.Errorf("it did not answer within %s of the engine (its node is %q)", comeBackWithin, state)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C():
+		}
+	}
+}
+
+// answering finds cluster name afresh (a restarted node's NodePort mapping is
+// new) and probes it once.
+func (l *Learner) answering(ctx context.Context, name string) (*cluster.Cluster, error) {
+	c, err := l.m.cfg.Clusters.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := l.m.cfg.Connect(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := probe(ctx, conn, 3*time.Second); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // RestartStep gives the learner a fresh cluster and brings them back to their

@@ -26,6 +26,9 @@ const (
 	StageFiles    = "Copying the lab files"
 	StageTerminal = "Starting your terminal"
 	StageReady    = "Ready"
+	// StageComeBack is not in Stages: a lost cluster whose node restarts is
+	// waited for (see awaitReturn).
+	StageComeBack = "Waiting for your cluster to start again"
 )
 
 // Stages lists the provisioning stages in order.
@@ -135,10 +138,8 @@ func (l *Learner) provision() {
 			return // or the session ended while it waited, or as the cluster came
 		}
 		l.setProgress(Progress{Stage: StageFiles})
-		if conn, err = l.use(c); err == nil {
-			if err = l.copyFiles(ctx, conn); err == nil {
-				break
-			}
+		if conn, err = l.open(ctx, c); err == nil {
+			break
 		}
 		// A cluster that does not answer is thrown away, and another claimed.
 		l.log.Warn("claimed cluster does not answer; throwing it away", "cluster", c.Name, "attempt", attempt, "error", err)
@@ -204,6 +205,31 @@ func (l *Learner) claim(ctx context.Context) (*cluster.Cluster, error) {
 	l.mu.Unlock()
 	l.save(ctx)
 	return c, nil
+}
+
+// open connects to a claimed cluster and copies the lab files in. A cluster
+// whose node is starting again (warm clusters after a Docker engine restart)
+// is waited for; one that has stopped for good is not.
+func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Conn, error) {
+	conn, err := l.use(c)
+	if err == nil {
+		if err = l.copyFiles(ctx, conn); err == nil {
+			return conn, nil
+		}
+	}
+	state, serr := l.m.cfg.Clusters.NodeState(ctx, c.Name)
+	engineDown := errors.Is(serr, cluster.ErrEngineDown)
+	if !engineDown && state != cluster.NodeRunning && state != cluster.NodeRestarting {
+		return nil, err
+	}
+	l.log.Info("claimed cluster does not answer yet; waiting for its node", "cluster", c.Name, "node", state, "error", err)
+	if c, err = l.waitBack(ctx, c.Name, engineDown); err != nil {
+		return nil, err
+	}
+	if conn, err = l.use(c); err != nil {
+		return nil, err
+	}
+	return conn, l.copyFiles(ctx, conn)
 }
 
 func (l *Learner) copyFiles(ctx context.Context, conn *workstation.Conn) error {
@@ -423,7 +449,7 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 func (l *Learner) Reset(ctx context.Context) { l.renew(ctx, workshop.KindReset, "") }
 
 // renew takes the learner's cluster away and provisions a fresh one, recording
-// why (kind) and telling the learner (told, when not empty) first, in the page
+// why (kind, when not empty) and telling the learner (told, when not empty) first, in the page
 // and in the terminal about to end. It reports whether the learner has a ready
 // cluster after it: false too when another provision was under way or the
 // session has ended.
@@ -442,7 +468,9 @@ func (l *Learner) renew(ctx context.Context, kind workshop.Kind, told string) bo
 	l.checks = Checks{}
 	l.mu.Unlock()
 	l.save(ctx)
-	l.record(ctx, kind, step, old)
+	if kind != "" { // recorded already when the lost cluster was waited for
+		l.record(ctx, kind, step, old)
+	}
 	if told != "" {
 		l.Tell(told)
 	}

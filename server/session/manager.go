@@ -51,6 +51,9 @@ type Clusters interface {
 	List(ctx context.Context) ([]string, error)
 	Delete(ctx context.Context, name string) error
 	LoadImages(ctx context.Context, name string, images ...string) error
+	// NodeState tells what Docker says of the cluster's node container
+	// (cluster.NodeRunning, …); an error means the engine did not answer.
+	NodeState(ctx context.Context, name string) (string, error)
 }
 
 // Config holds a Manager's dependencies and settings.
@@ -95,8 +98,8 @@ type Manager struct {
 
 // New returns a Manager whose background work ends with ctx.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
-	if cfg.Catalog == nil || cfg.Store == nil || cfg.Pool == nil || cfg.Manifests == nil {
-		return nil, errors.New("session: catalog, store, pool and manifests are required")
+	if cfg.Catalog == nil || cfg.Store == nil || cfg.Pool == nil || cfg.Clusters == nil || cfg.Manifests == nil {
+		return nil, errors.New("session: catalog, store, pool, clusters and manifests are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

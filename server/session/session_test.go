@@ -386,13 +386,15 @@ func waitUntil(t *testing.T, ok func() bool, what string) {
 }
 
 // TestLostClusterIsReplaced: a cluster that fails three health probes in a row
-// (the fake has no /readyz) is lost: the learner is told in plain words, gets a
-// new cluster and stays on their step; the events record the loss and the
-// recovery.
+// and whose node has stopped (killed) is lost: the learner is told in plain
+// words, gets a new cluster and stays on their step; the events record the
+// loss and the recovery.
 func TestLostClusterIsReplaced(t *testing.T) {
 	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
 	l, events := startReady(t, f)
 	old := l.Session().Cluster
+	f.clusters.Cluster(old).SetDown(true)
+	f.clusters.SetNode(old, cluster.NodeExited)
 	told := make(chan string, 8)
 	go func() {
 		for e := range events {
@@ -425,7 +427,7 @@ func TestLostClusterIsReplaced(t *testing.T) {
 	}
 }
 
-// A claimed cluster that does not answer is thrown away and another claimed:
+// A claimed cluster that does not answer and whose node has stopped is thrown away and another claimed:
 // the learner gets a working one and never sees the broken one.
 func TestClusterThatDoesNotAnswerIsThrownAway(t *testing.T) {
 	var broken string
@@ -434,6 +436,7 @@ func TestClusterThatDoesNotAnswerIsThrownAway(t *testing.T) {
 		c.Connect = func(cl *cluster.Cluster) (*workstation.Conn, error) {
 			if broken == "" || broken == cl.Name {
 				broken = cl.Name
+				f.clusters.SetNode(cl.Name, cluster.NodeExited)
 				return nil, errors.New("connection refused")
 			}
 			return f.clusters.Connect(cl)
@@ -444,4 +447,138 @@ func TestClusterThatDoesNotAnswerIsThrownAway(t *testing.T) {
 		t.Fatalf("session = %+v; want ready on a cluster other than the broken %s", s, broken)
 	}
 	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), broken) }, "the broken cluster released")
+}
+
+// messages collects the texts the learner's page is told.
+func messages(events <-chan session.Event) <-chan string {
+	told := make(chan string, 16)
+	go func() {
+		for e := range events {
+			if m, ok := e.Data.(session.Message); ok {
+				told <- m.Text
+			}
+		}
+	}()
+	return told
+}
+
+// advanceUntil moves the fake clock a second at a time until ok.
+func advanceUntil(t *testing.T, f *fixture, ok func() bool, what string) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if ok() {
+			return
+		}
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+func saidWithin(t *testing.T, told <-chan string, want ...string) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case msg := <-told:
+			if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(msg, w) }) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the learner was not told %q", want)
+		}
+	}
+}
+
+// TestClusterThatComesBackIsKept: the Docker engine stops (every probe fails,
+// the engine does not answer), then comes back with the learner's node. The
+// learner waits, told why, and is back on the same cluster with all their
+// work and on the same step; nothing is released or redone.
+func TestClusterThatComesBackIsKept(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
+	l, events := startReady(t, f)
+	told := messages(events)
+	l.GoTo(2)
+	name := l.Session().Cluster
+	c := f.clusters.Cluster(name)
+	c.SetDown(true)
+	f.clusters.SetNode(name, sessiontest.EngineDown)
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
+	saidWithin(t, told, "container engine stopped", "step 2")
+	if s := l.Session(); s.State != store.StateProvisioning || s.Cluster != name {
+		t.Errorf("while the engine is down the session is %+v; want provisioning, still naming %s", s, name)
+	}
+	f.clock.Advance(5 * time.Minute) // an engine down for long is still waited for
+	time.Sleep(50 * time.Millisecond)
+	f.clusters.SetNode(name, cluster.NodeRunning)
+	f.clock.Advance(10 * time.Second) // the node starts; its API server is not up yet
+	time.Sleep(50 * time.Millisecond)
+	c.SetDown(false)
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	if s := l.Session(); s.State != store.StateReady || s.Cluster != name || s.Step != 2 {
+		t.Errorf("after the engine came back the session is %+v; want ready on %s, step 2", s, name)
+	}
+	saidWithin(t, told, "Your cluster is back", "step 2")
+	if r := f.clusters.Released(); len(r) != 0 {
+		t.Errorf("released %v; want the same cluster kept", r)
+	}
+	if l.Conn() == nil {
+		t.Error("no connection to the cluster that came back")
+	}
+}
+
+// TestClusterThatDoesNotComeBackIsReplaced: a node that runs again but whose
+// API server never answers is waited for, then replaced, the learner kept on
+// their step; one loss and one recovery are recorded.
+func TestClusterThatDoesNotComeBackIsReplaced(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
+	l, events := startReady(t, f)
+	told := messages(events)
+	name := l.Session().Cluster
+	f.clusters.Cluster(name).SetDown(true) // its node runs, as the fake says by default
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
+	saidWithin(t, told, "starting again", "step 1")
+	f.clock.Advance(time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if s := l.Session(); s.Cluster != name {
+		t.Fatalf("replaced after a minute (%+v); want the node waited for", s)
+	}
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	if s := l.Session(); s.State != store.StateReady || s.Cluster == name {
+		t.Errorf("session = %+v; want ready on a new cluster", s)
+	}
+	saidWithin(t, told, "did not come back", "step 1")
+	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the old cluster released")
+	var lost, recovered int
+	for _, k := range f.kinds() {
+		lost += map[bool]int{true: 1}[k == workshop.KindLost]
+		recovered += map[bool]int{true: 1}[k == workshop.KindRecovered]
+	}
+	if lost != 1 || recovered != 1 {
+		t.Errorf("%d lost and %d recovered events; want one each", lost, recovered)
+	}
+}
+
+// TestRestartingClusterIsWaitedFor: a warm cluster claimed while its node
+// starts again (after a Docker engine restart) is waited for, not thrown away.
+func TestRestartingClusterIsWaitedFor(t *testing.T) {
+	var f *fixture
+	refused := 0
+	f = newFixture(t, func(c *session.Config) {
+		c.Connect = func(cl *cluster.Cluster) (*workstation.Conn, error) {
+			if refused < 3 {
+				refused++
+				return nil, errors.New("connection refused")
+			}
+			return f.clusters.Connect(cl)
+		}
+	})
+	l, _, err := f.m.Start(context.Background(), "192.0.2.1", testLab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	advanceUntil(t, f, func() bool { return l.Session().State == store.StateReady }, "the session ready")
+	if r := f.clusters.Released(); len(r) != 0 {
+		t.Errorf("released %v; want the restarting cluster waited for", r)
+	}
 }

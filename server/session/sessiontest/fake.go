@@ -1,8 +1,8 @@
 // Package sessiontest gives unit tests learner clusters without Docker: a Pool
 // that hands clusters out at once, and a Connect that opens each one as a fake
 // clientset and dynamic client (the workstation pod Ready) with an API server
-// on 127.0.0.1 that answers exec (the lab file copy) and, when asked to, the
-// app proxy. It is for unit tests only; the end-to-end tests use real kind
+// on 127.0.0.1 that answers /readyz (until SetDown), exec (the lab file copy)
+// and, when asked to, the app proxy. It is for unit tests only; the end-to-end tests use real kind
 // clusters.
 package sessiontest
 
@@ -43,6 +43,7 @@ type Clusters struct {
 	released []string
 	fail     error
 	places   []int
+	nodes    map[string]string // node states set by SetNode
 }
 
 // Cluster is one fake learner cluster.
@@ -54,6 +55,14 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	execs [][]string
+	down  bool
+}
+
+// SetDown makes the cluster's API server answer /readyz with 503 (down) or 200.
+func (c *Cluster) SetDown(down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = down
 }
 
 // New returns an empty fake pool. proxy, when not nil, answers every request
@@ -148,6 +157,37 @@ func (f *Clusters) Loaded(name string) []string {
 	return slices.Clone(f.loaded[name])
 }
 
+// SetNode makes NodeState report state for cluster name: a node that stopped,
+// one running again, or EngineDown.
+func (f *Clusters) SetNode(name, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nodes == nil {
+		f.nodes = map[string]string{}
+	}
+	f.nodes[name] = state
+}
+
+// NodeState reports what SetNode set, else running for a cluster handed out
+// and gone for any other.
+func (f *Clusters) NodeState(ctx context.Context, name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.nodes[name]; ok {
+		if s == EngineDown {
+			return "", cluster.ErrEngineDown
+		}
+		return s, nil
+	}
+	if _, ok := f.byName[name]; ok {
+		return cluster.NodeRunning, nil
+	}
+	return cluster.NodeGone, nil
+}
+
+// EngineDown, given to SetNode, makes NodeState say the Docker engine does not answer.
+const EngineDown = "engine-down"
+
 // Delete forgets a cluster.
 func (f *Clusters) Delete(ctx context.Context, name string) error {
 	f.mu.Lock()
@@ -202,6 +242,15 @@ func (f *Clusters) newCluster(name string) *Cluster {
 	}
 	c := &Cluster{Name: name, Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(scheme.Scheme)}
 	c.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			c.mu.Lock()
+			down := c.down
+			c.mu.Unlock()
+			if down {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+			}
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "/exec") && wsstream.IsWebSocketRequest(r) {
 			c.exec(w, r)
 			return
