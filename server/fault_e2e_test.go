@@ -191,6 +191,23 @@ func TestE2EClusterLost(t *testing.T) {
 		t.Logf("engine restart: restart to a connected terminal in the learner's page: %s", time.Since(restarted).Round(100*time.Millisecond))
 	}
 	dashboardShows("the learner back", fmt.Sprintf(`!document.querySelector('[data-testid="cluster-%s"]') && !document.querySelector('[data-testid="summary-recovering"]')`, sid))
+	// A pool cluster half-made when the engine stopped comes back with it
+	// unless deleted: every cluster on the host is one the pool knows.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		names, err := p.m.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, cluster.PoolPrefix) })
+		st := p.Pool.Stats()
+		if len(names) == st.Warm+st.Creating+st.Claimed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after the engine restart the host has clusters %v; the pool knows %+v", names, st)
+			break
+		}
+	}
 
 	// The learner breaks their own cluster: that is no platform fault, and
 	// "Start this step again" takes the recovery's path on purpose: a fresh
