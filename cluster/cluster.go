@@ -603,20 +603,27 @@ const (
 	NodeGone       = ""
 )
 
-// NodeState tells what Docker says of the cluster's node container (NodeRunning,
-// NodeExited, …, NodeGone). The error wraps ErrEngineDown when the Docker engine
-// does not answer, as while it restarts: the node may then come back with it
-// (kind's nodes restart with the engine).
-func (m *Manager) NodeState(ctx context.Context, name string) (string, error) {
+// Node is what Docker says of a cluster's node container.
+type Node struct {
+	State   string    // NodeRunning, NodeExited, …, NodeGone
+	Started time.Time // when the container last started
+}
+
+// Node tells what Docker says of the cluster's node container. The error wraps
+// ErrEngineDown when the Docker engine does not answer, as while it restarts:
+// the node may then come back with it (kind's nodes restart with the engine).
+func (m *Manager) Node(ctx context.Context, name string) (Node, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := m.opts.Docker.Run(ctx, &out, "inspect", "--type", "container", "--format", "{{.State.Status}}", name+"-control-plane")
+	err := m.opts.Docker.Run(ctx, &out, "inspect", "--type", "container", "--format", "{{.State.Status}} {{.State.StartedAt}}", name+"-control-plane")
 	if err == nil {
-		return strings.TrimSpace(out.String()), nil
+		state, started, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
+		at, _ := time.Parse(time.RFC3339Nano, started)
+		return Node{State: state, Started: at}, nil
 	}
 	if perr := m.opts.Docker.Run(ctx, io.Discard, "version", "--format", "{{.Server.Version}}"); perr != nil {
-		return "", fmt.Errorf("%w: %v", ErrEngineDown, perr)
+		return Node{}, fmt.Errorf("%w: %v", ErrEngineDown, perr)
 	}
-	return NodeGone, nil
+	return Node{State: NodeGone}, nil
 }

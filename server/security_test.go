@@ -42,8 +42,8 @@ func (c instantClusters) Get(ctx context.Context, name string) (*cluster.Cluster
 }
 func (instantClusters) List(context.Context) ([]string, error)              { return nil, nil }
 func (instantClusters) LoadImages(context.Context, string, ...string) error { return nil }
-func (instantClusters) NodeState(context.Context, string) (string, error) {
-	return cluster.NodeGone, nil // nothing to wait for when one does not answer
+func (instantClusters) Node(context.Context, string) (cluster.Node, error) {
+	return cluster.Node{State: cluster.NodeGone}, nil // nothing to wait for when one does not answer
 }
 
 // silentAPIServer writes a kubeconfig for an API server that accepts requests and

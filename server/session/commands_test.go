@@ -11,6 +11,7 @@ import (
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 )
 
@@ -23,7 +24,7 @@ func TestCommandsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m, err := New(context.Background(), Config{Catalog: &labs.Catalog{}, Manifests: fstest.MapFS{}, Store: st, Pool: noPool{},
+	m, err := New(context.Background(), Config{Catalog: &labs.Catalog{}, Manifests: fstest.MapFS{}, Store: st, Pool: noPool{}, Clusters: sessiontest.New(t, nil),
 		Clock: clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))})
 	if err != nil {
 		t.Fatal(err)

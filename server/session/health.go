@@ -33,6 +33,7 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn) {
 	tick := l.m.cfg.Clock.NewTicker(every)
 	defer tick.Stop()
 	failed := 0
+	answered := l.m.cfg.Clock.Now() // when the cluster last answered
 	for {
 		select {
 		case <-ctx.Done():
@@ -44,13 +45,13 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn) {
 			return
 		}
 		if err == nil {
-			failed = 0
+			failed, answered = 0, l.m.cfg.Clock.Now()
 			continue
 		}
 		failed++
 		l.log.Warn("cluster probe failed", "failed", failed, "error", err)
 		if failed >= lostAfter {
-			go l.recover(context.WithoutCancel(ctx), err)
+			go l.recover(context.WithoutCancel(ctx), err, answered)
 			return
 		}
 	}
@@ -85,15 +86,17 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) e
 }
 
 // recover brings the learner back to the step they were on after their cluster
-// was lost: on the same cluster, with all their work, when its node comes back
-// by itself (the Docker engine restarting, or the node restarted by its
-// restart policy); otherwise on a new one, with the earlier steps redone.
-func (l *Learner) recover(ctx context.Context, cause error) {
+// was lost (it last answered at answered): on the same cluster, with all their
+// work, when its node comes back by itself (the Docker engine restarting, or
+// the node restarted since by its restart policy); otherwise on a new one, with
+// the earlier steps redone.
+func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) {
 	s := l.Session()
 	l.log.Error("cluster lost", "cluster", s.Cluster, "step", s.Step, "error", cause)
-	state, err := l.m.cfg.Clusters.NodeState(ctx, s.Cluster)
+	node, err := l.m.cfg.Clusters.Node(ctx, s.Cluster)
 	engineDown := errors.Is(err, cluster.ErrEngineDown)
-	if engineDown || state == cluster.NodeRunning || state == cluster.NodeRestarting {
+	restarted := node.State == cluster.NodeRestarting || node.State == cluster.NodeRunning && node.Started.After(answered)
+	if engineDown || restarted {
 		if l.awaitReturn(ctx, s.Cluster, s.Step, engineDown) {
 			return
 		}
@@ -170,7 +173,8 @@ func (l *Learner) waitBack(ctx context.Context, name string, engineDown bool) (*
 	defer tick.Stop()
 	var answered time.Time // when the engine first answered
 	for {
-		state, err := l.m.cfg.Clusters.NodeState(ctx, name)
+		node, err := l.m.cfg.Clusters.Node(ctx, name)
+		state := node.State
 		switch {
 		case errors.Is(err, cluster.ErrEngineDown):
 			engineDown = true

@@ -217,12 +217,12 @@ func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Co
 			return conn, nil
 		}
 	}
-	state, serr := l.m.cfg.Clusters.NodeState(ctx, c.Name)
-	engineDown := errors.Is(serr, cluster.ErrEngineDown)
-	if !engineDown && state != cluster.NodeRunning && state != cluster.NodeRestarting {
+	node, nerr := l.m.cfg.Clusters.Node(ctx, c.Name)
+	engineDown := errors.Is(nerr, cluster.ErrEngineDown)
+	if !engineDown && node.State != cluster.NodeRunning && node.State != cluster.NodeRestarting {
 		return nil, err
 	}
-	l.log.Info("claimed cluster does not answer yet; waiting for its node", "cluster", c.Name, "node", state, "error", err)
+	l.log.Info("claimed cluster does not answer yet; waiting for its node", "cluster", c.Name, "node", node.State, "error", err)
 	if c, err = l.waitBack(ctx, c.Name, engineDown); err != nil {
 		return nil, err
 	}

@@ -51,9 +51,9 @@ type Clusters interface {
 	List(ctx context.Context) ([]string, error)
 	Delete(ctx context.Context, name string) error
 	LoadImages(ctx context.Context, name string, images ...string) error
-	// NodeState tells what Docker says of the cluster's node container
-	// (cluster.NodeRunning, …); an error means the engine did not answer.
-	NodeState(ctx context.Context, name string) (string, error)
+	// Node tells what Docker says of the cluster's node container; an error
+	// wrapping cluster.ErrEngineDown means the engine did not answer.
+	Node(ctx context.Context, name string) (cluster.Node, error)
 }
 
 // Config holds a Manager's dependencies and settings.

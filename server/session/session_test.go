@@ -394,7 +394,7 @@ func TestLostClusterIsReplaced(t *testing.T) {
 	l, events := startReady(t, f)
 	old := l.Session().Cluster
 	f.clusters.Cluster(old).SetDown(true)
-	f.clusters.SetNode(old, cluster.NodeExited)
+	f.clusters.SetNode(old, cluster.NodeExited, f.clock.Now())
 	told := make(chan string, 8)
 	go func() {
 		for e := range events {
@@ -436,7 +436,7 @@ func TestClusterThatDoesNotAnswerIsThrownAway(t *testing.T) {
 		c.Connect = func(cl *cluster.Cluster) (*workstation.Conn, error) {
 			if broken == "" || broken == cl.Name {
 				broken = cl.Name
-				f.clusters.SetNode(cl.Name, cluster.NodeExited)
+				f.clusters.SetNode(cl.Name, cluster.NodeExited, f.clock.Now())
 				return nil, errors.New("connection refused")
 			}
 			return f.clusters.Connect(cl)
@@ -502,7 +502,7 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 	name := l.Session().Cluster
 	c := f.clusters.Cluster(name)
 	c.SetDown(true)
-	f.clusters.SetNode(name, sessiontest.EngineDown)
+	f.clusters.SetNode(name, sessiontest.EngineDown, time.Time{})
 	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
 	saidWithin(t, told, "container engine stopped", "step 2")
 	if s := l.Session(); s.State != store.StateProvisioning || s.Cluster != name {
@@ -510,7 +510,7 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 	}
 	f.clock.Advance(5 * time.Minute) // an engine down for long is still waited for
 	time.Sleep(50 * time.Millisecond)
-	f.clusters.SetNode(name, cluster.NodeRunning)
+	f.clusters.SetNode(name, cluster.NodeRunning, f.clock.Now())
 	f.clock.Advance(10 * time.Second) // the node starts; its API server is not up yet
 	time.Sleep(50 * time.Millisecond)
 	c.SetDown(false)
@@ -527,7 +527,7 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 	}
 }
 
-// TestClusterThatDoesNotComeBackIsReplaced: a node that runs again but whose
+// TestClusterThatDoesNotComeBackIsReplaced: a node that restarted but whose
 // API server never answers is waited for, then replaced, the learner kept on
 // their step; one loss and one recovery are recorded.
 func TestClusterThatDoesNotComeBackIsReplaced(t *testing.T) {
@@ -535,7 +535,9 @@ func TestClusterThatDoesNotComeBackIsReplaced(t *testing.T) {
 	l, events := startReady(t, f)
 	told := messages(events)
 	name := l.Session().Cluster
-	f.clusters.Cluster(name).SetDown(true) // its node runs, as the fake says by default
+	f.clusters.Cluster(name).SetDown(true)
+	f.clock.Advance(time.Second)
+	f.clusters.SetNode(name, cluster.NodeRunning, f.clock.Now()) // restarted since it last answered
 	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
 	saidWithin(t, told, "starting again", "step 1")
 	f.clock.Advance(time.Minute)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,7 +44,7 @@ type Clusters struct {
 	released []string
 	fail     error
 	places   []int
-	nodes    map[string]string // node states set by SetNode
+	nodes    map[string]cluster.Node // set by SetNode
 }
 
 // Cluster is one fake learner cluster.
@@ -157,35 +158,35 @@ func (f *Clusters) Loaded(name string) []string {
 	return slices.Clone(f.loaded[name])
 }
 
-// SetNode makes NodeState report state for cluster name: a node that stopped,
-// one running again, or EngineDown.
-func (f *Clusters) SetNode(name, state string) {
+// SetNode makes Node report state for cluster name, started at started: a
+// node that stopped, one running again, or EngineDown.
+func (f *Clusters) SetNode(name, state string, started time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.nodes == nil {
-		f.nodes = map[string]string{}
+		f.nodes = map[string]cluster.Node{}
 	}
-	f.nodes[name] = state
+	f.nodes[name] = cluster.Node{State: state, Started: started}
 }
 
-// NodeState reports what SetNode set, else running for a cluster handed out
-// and gone for any other.
-func (f *Clusters) NodeState(ctx context.Context, name string) (string, error) {
+// Node reports what SetNode set, else running since the fake's start for a
+// cluster handed out, and gone for any other.
+func (f *Clusters) Node(ctx context.Context, name string) (cluster.Node, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s, ok := f.nodes[name]; ok {
-		if s == EngineDown {
-			return "", cluster.ErrEngineDown
+	if n, ok := f.nodes[name]; ok {
+		if n.State == EngineDown {
+			return cluster.Node{}, cluster.ErrEngineDown
 		}
-		return s, nil
+		return n, nil
 	}
 	if _, ok := f.byName[name]; ok {
-		return cluster.NodeRunning, nil
+		return cluster.Node{State: cluster.NodeRunning}, nil
 	}
-	return cluster.NodeGone, nil
+	return cluster.Node{State: cluster.NodeGone}, nil
 }
 
-// EngineDown, given to SetNode, makes NodeState say the Docker engine does not answer.
+// EngineDown, given to SetNode, makes Node say the Docker engine does not answer.
 const EngineDown = "engine-down"
 
 // Delete forgets a cluster.
