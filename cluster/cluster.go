@@ -152,6 +152,9 @@ const (
 // default seccomp profile for every container and a PID limit per pod, and the API
 // server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
+// The controller manager and the scheduler run without leader election: with
+// one of each, renewing a lease every two seconds is idle work for the API
+// server and etcd.
 func Config() string {
 	return fmt.Sprintf(`kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -183,6 +186,12 @@ kubeadmConfigPatchesJSON6902:
       path: /apiServer/extraVolumes
       value:
       - {name: kindlab, hostPath: /etc/kubernetes/kindlab, mountPath: /etc/kubernetes/kindlab, readOnly: true, pathType: Directory}
+    - op: add
+      path: /controllerManager/extraArgs/-
+      value: {name: leader-elect, value: "false"}
+    - op: add
+      path: /scheduler/extraArgs
+      value: [{name: leader-elect, value: "false"}]
 `, NodePort, PodPidsLimit, MaxPods)
 }
 
@@ -344,10 +353,11 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 	if strings.TrimSpace(out.String()) != "True" {
 		return fmt.Errorf("node did not become Ready within %s", m.opts.WaitReady)
 	}
-	// Ready means Service names resolve: labs use DNS from their first command on.
+	// Ready means Service names resolve: labs use DNS from their first command
+	// on. One CoreDNS replica serves one learner (kubeadm makes two).
 	var dns bytes.Buffer
-	err = node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system",
-		"rollout", "status", "deployment/coredns", "--timeout=2m").SetStdout(&dns).SetStderr(&dns).Run()
+	err = node.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system scale deployment/coredns --replicas=1"+
+		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=2m").SetStdout(&dns).SetStderr(&dns).Run()
 	if err != nil {
 		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
 	}

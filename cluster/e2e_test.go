@@ -112,6 +112,16 @@ func TestE2EClusterNetworking(t *testing.T) {
 	cs, execer := conn.Client, conn
 	ns := "default"
 
+	// The lighter control plane: one CoreDNS, no leader election leases.
+	if d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{}); err != nil || d.Status.ReadyReplicas != 1 || *d.Spec.Replicas != 1 {
+		t.Errorf("CoreDNS: %v; want one replica, ready", err)
+	}
+	for _, lease := range []string{"kube-controller-manager", "kube-scheduler"} {
+		if _, err := cs.CoordinationV1().Leases("kube-system").Get(ctx, lease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("lease %s: %v; want none (no leader election)", lease, err)
+		}
+	}
+
 	labels := map[string]string{"app": "signup", "component": "homepage"}
 	mustCreate(t, ctx, cs, deployment("homepage", labels, "kindlab/homepage:lab", nil))
 	mustCreate(t, ctx, cs, deployment("sleep", map[string]string{"app": "sleep"}, "kindlab/toolbox:lab", []string{"sleep", "infinity"}))
