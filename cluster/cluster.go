@@ -370,12 +370,19 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove the bootstrap token and the host-path StorageClass: %w: %s", err, strings.TrimSpace(tok.String()))
 	}
-	return m.LoadImages(ctx, name, m.opts.LabImages...)
+	return m.loadImages(ctx, name, m.opts.LabImages...)
 }
 
-// LoadImages loads images from the host's Docker into the cluster's node, skipping
-// those the node already has (the node image ships the lab images).
+// LoadImages loads images from the host's Docker into the cluster's node,
+// skipping those every cluster of this manager has (Options.LabImages, loaded
+// as it was made: no round trip to the node for them) and those the node
+// already has (the node image ships the lab images).
 func (m *Manager) LoadImages(ctx context.Context, name string, images ...string) error {
+	images = slices.DeleteFunc(slices.Clone(images), func(img string) bool { return slices.Contains(m.opts.LabImages, img) })
+	return m.loadImages(ctx, name, images...)
+}
+
+func (m *Manager) loadImages(ctx context.Context, name string, images ...string) error {
 	if len(images) == 0 {
 		return nil
 	}

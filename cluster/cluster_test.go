@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -79,5 +80,21 @@ func TestExplain(t *testing.T) {
 	plain := errors.New("something else")
 	if got := explain(plain); got != plain {
 		t.Errorf("explain(unknown) = %v; want it unchanged", got)
+	}
+}
+
+// Images every cluster of a manager has are not looked for in the node again
+// (no round trip on a learner's start); others are.
+func TestLoadImagesSkipsWhatEveryClusterHas(t *testing.T) {
+	m, err := New(Options{NodeImage: "kindlab/node:x", LabImages: []string{"kindlab/toolbox:lab"}, KubeconfigDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.LoadImages(ctx, "kindlab-no-such-cluster", "kindlab/toolbox:lab"); err != nil {
+		t.Errorf("LoadImages of an image every cluster has = %v; want nil, the node untouched", err)
+	}
+	if err := m.LoadImages(ctx, "kindlab-no-such-cluster", "kindlab/toolbox:lab", "example/other:1"); err == nil {
+		t.Error("LoadImages of another image into a cluster that does not exist = nil; want an error")
 	}
 }
