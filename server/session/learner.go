@@ -128,6 +128,9 @@ func (l *Learner) provision() {
 	}
 	var c *cluster.Cluster
 	var conn *workstation.Conn
+	now := l.m.cfg.Clock.Now
+	began := now()
+	var claimed, opened, setUp time.Time // for the log: where a start's time goes
 	for attempt := 1; ; attempt++ {
 		var err error
 		c, err = l.claim(ctx)
@@ -137,8 +140,10 @@ func (l *Learner) provision() {
 		if err != nil || c == nil {
 			return // or the session ended while it waited, or as the cluster came
 		}
+		claimed = now()
 		l.setProgress(Progress{Stage: StageFiles})
 		if conn, err = l.open(ctx, c); err == nil {
+			opened = now()
 			break
 		}
 		// A cluster that does not answer is thrown away, and another claimed.
@@ -162,6 +167,7 @@ func (l *Learner) provision() {
 		fail("The lab could not set your cluster up; tell your instructor.", err)
 		return
 	}
+	setUp = now()
 	l.setProgress(Progress{Stage: StageTerminal})
 	if err := conn.WaitReady(ctx, 2*time.Minute); err != nil {
 		fail("Your terminal did not start. Use Try again to get a fresh cluster.", err)
@@ -171,7 +177,8 @@ func (l *Learner) provision() {
 	l.record(ctx, workshop.KindReady, 0, c.Name)
 	l.startStep(l.Session().Step)
 	l.setProgress(Progress{Stage: StageReady, Done: true})
-	l.log.Info("learner ready", "cluster", c.Name)
+	l.log.Info("learner ready", "cluster", c.Name, "took", now().Sub(began), "claim", claimed.Sub(began),
+		"connect_and_files", opened.Sub(claimed), "images_and_setup", setUp.Sub(opened), "workstation", now().Sub(setUp))
 }
 
 // maxClaims is how many clusters one provision claims before it gives up on
