@@ -120,27 +120,14 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 	if engineDown {
 		told = fmt.Sprintf("The workshop host's container engine stopped. Your cluster should come back with it; kindlab waits for it, and you will be back on step %d with all your work.", step)
 	}
-	l.mu.Lock()
-	if l.busy || l.life.Err() != nil {
-		l.mu.Unlock()
+	if _, ok := l.leave(ctx, workshop.KindLost, told, true); !ok {
 		return true // a reset is under way, or the session ended
 	}
-	l.busy = true
-	if l.term != nil {
-		l.term.Notice(told)
-	}
-	l.disconnect()
-	l.sess.State = store.StateProvisioning
-	l.checks = Checks{}
-	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
 		l.busy = false
 		l.mu.Unlock()
 	}()
-	l.save(ctx)
-	l.record(ctx, workshop.KindLost, step, name)
-	l.Tell(told)
 	l.setProgress(Progress{Stage: StageComeBack})
 	start := l.m.cfg.Clock.Now()
 	c, err := l.waitBack(ctx, name, engineDown)

@@ -461,25 +461,9 @@ func (l *Learner) Reset(ctx context.Context) { l.renew(ctx, workshop.KindReset, 
 // cluster after it: false too when another provision was under way or the
 // session has ended.
 func (l *Learner) renew(ctx context.Context, kind workshop.Kind, told string) bool {
-	l.mu.Lock()
-	if l.busy || l.life.Err() != nil {
-		l.mu.Unlock()
+	old, ok := l.leave(ctx, kind, told, false)
+	if !ok {
 		return false
-	}
-	old, step := l.sess.Cluster, l.sess.Step
-	if told != "" && l.term != nil {
-		l.term.Notice(told)
-	}
-	l.disconnect()
-	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
-	l.checks = Checks{}
-	l.mu.Unlock()
-	l.save(ctx)
-	if kind != "" { // recorded already when the lost cluster was waited for
-		l.record(ctx, kind, step, old)
-	}
-	if told != "" {
-		l.Tell(told)
 	}
 	if old != "" {
 		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
@@ -488,6 +472,42 @@ func (l *Learner) renew(ctx context.Context, kind workshop.Kind, told string) bo
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sess.State == store.StateReady && l.conn != nil
+}
+
+// leave takes the learner off their cluster and returns its name: the
+// terminal about to end shows told, what runs against the cluster stops, and
+// the session reads provisioning; kind (when not empty) is recorded and told
+// (when not empty) shown on the page. With same, the learner waits for this
+// same cluster to come back: the session keeps naming it and stays busy (no
+// reset takes it over) until the caller frees it; without, it names none. It
+// reports false, doing nothing, while another provision is under way or once
+// the session has ended.
+func (l *Learner) leave(ctx context.Context, kind workshop.Kind, told string, same bool) (string, bool) {
+	l.mu.Lock()
+	if l.busy || l.life.Err() != nil {
+		l.mu.Unlock()
+		return "", false
+	}
+	l.busy = same
+	old, step := l.sess.Cluster, l.sess.Step
+	if told != "" && l.term != nil {
+		l.term.Notice(told)
+	}
+	l.disconnect()
+	l.sess.State = store.StateProvisioning
+	if !same {
+		l.sess.Cluster = ""
+	}
+	l.checks = Checks{}
+	l.mu.Unlock()
+	l.save(ctx)
+	if kind != "" {
+		l.record(ctx, kind, step, old)
+	}
+	if told != "" {
+		l.Tell(told)
+	}
+	return old, true
 }
 
 // disconnect stops what runs against the learner's cluster; l.mu must be held.
