@@ -317,20 +317,23 @@ func (m *Manager) createNetwork(ctx context.Context, name string) error {
 }
 
 // removeNetwork removes the cluster's Docker network and reports whether it
-// did; a network still in use or already gone is left alone.
-func (m *Manager) removeNetwork(ctx context.Context, name string) bool {
+// did; a network still in use or already gone is left alone. It fails when
+// Docker does not answer (the network would outlive the cluster).
+func (m *Manager) removeNetwork(ctx context.Context, name string) (bool, error) {
 	var out bytes.Buffer
-	if m.opts.Docker.Run(ctx, &out, "network", "inspect", name, "--format", "{{len .Containers}}") != nil {
-		return false
+	if err := m.opts.Docker.Run(ctx, &out, "network", "inspect", name, "--format", "{{len .Containers}}"); err != nil {
+		if msg := err.Error(); strings.Contains(msg, "No such network") || strings.Contains(msg, "not found") {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove the cluster's docker network: %w", err)
 	}
 	if strings.TrimSpace(out.String()) != "0" {
-		return false
+		return false, nil
 	}
 	if err := m.opts.Docker.Run(ctx, io.Discard, "network", "rm", name); err != nil {
-		m.log.Warn("remove cluster network", "cluster", name, "error", err)
-		return false
+		return false, fmt.Errorf("remove the cluster's docker network: %w", err)
 	}
-	return true
+	return true, nil
 }
 
 // afterCreate limits the node container's PIDs, checks the node is Ready (kind's
@@ -493,8 +496,11 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		}
 	}
 	removed := os.Remove(path) == nil
-	removed = m.removeNetwork(ctx, name) || removed
-	if len(list) == 0 && !removed {
+	net, err := m.removeNetwork(ctx, name)
+	if err != nil {
+		return fmt.Errorf("delete cluster %q: %w", name, err)
+	}
+	if len(list) == 0 && !removed && !net {
 		return fmt.Errorf("delete cluster %q: %w", name, ErrNotFound)
 	}
 	m.log.Info("cluster deleted", "cluster", name)
