@@ -27,6 +27,7 @@ func (c *cli) serve(args []string) error {
 	addr := flags.String("addr", "127.0.0.1:8080", "listen address")
 	db := flags.String("db", "", "SQLite database (default: kindlab.db in the state folder)")
 	warm := flags.Int("pool-warm", 1, "clusters kept ready ahead of learners")
+	hot := flags.Int("pool-hot", 1, "warm clusters kept running; the others are paused (no CPU) until claimed (-1: none paused)")
 	maxClusters := flags.Int("pool-max", 0, "most clusters at once (default: what kindlab doctor says fits)")
 	idle := flags.Duration("idle-timeout", 2*time.Hour, "end sessions idle this long")
 	maxAge := flags.Duration("max-age", 8*time.Hour, "end sessions this long after they started")
@@ -79,7 +80,7 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
-		Warm: *warm, Max: *maxClusters, Logger: c.log,
+		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log,
 		Prepare: cluster.Preparer(platform),
 	})
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
@@ -111,7 +112,7 @@ func (c *cli) serve(args []string) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
-	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "pool_warm", *warm, "pool_max", *maxClusters, "db", *db)
+	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "pool_warm", *warm, "pool_hot", *hot, "pool_max", *maxClusters, "db", *db)
 	fmt.Fprintf(c.stdout, "kindlab is serving on %s\n", base)
 	if generated {
 		// Printed once, to the terminal that started kindlab; never logged.

@@ -6,10 +6,16 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/images"
 )
 
 // BenchmarkClusterCreate reports the time to a Ready learner cluster with the node
@@ -36,35 +42,63 @@ func BenchmarkClusterCreate(b *testing.B) {
 	b.ReportMetric(del.Seconds()/float64(b.N), "s/delete")
 }
 
-// BenchmarkClusterIdle reports an idle cluster's memory (MiB/cluster, as
-// docker stats counts it) and CPU (%cpu/cluster, of one core, averaged over 30 s
-// from the node's cgroup) a minute after it became Ready.
+// BenchmarkClusterIdle brings up one cluster per step from kubeadm's defaults
+// to every one of kindlab's Tunings, adding them one at a time, and reports,
+// side by side over the same 30 s a minute after the last became Ready, each
+// one's memory (MiB/<step>, as docker stats counts it) and CPU (%cpu/<step>,
+// of one core, from the node's cgroup). Side by side, the host's noise falls on
+// every step alike.
 func BenchmarkClusterIdle(b *testing.B) {
 	set := testImages(b)
-	m := newManager(b, set)
 	ctx := context.Background()
-	name := randomName("idle")
-	c, err := m.Create(ctx, name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Delete(ctx, name)
-	node := c.Name + "-control-plane"
-	time.Sleep(time.Minute)
-	b.ResetTimer()
-	var mem, cpu float64
-	for i := 0; i < b.N; i++ {
-		before, start := cpuUsage(b, node), time.Now()
-		time.Sleep(30 * time.Second)
-		cpu += 100 * float64(cpuUsage(b, node)-before) / float64(time.Since(start).Nanoseconds())
-		out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", node).Output()
+	tunings := cluster.Tunings()
+	var labels, nodes []string
+	for i := 0; i <= len(tunings); i++ {
+		var skip []string
+		for _, t := range tunings[i:] {
+			skip = append(skip, t.Name)
+		}
+		m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: b.TempDir(), Skip: skip})
 		if err != nil {
 			b.Fatal(err)
 		}
-		mem += parseMiB(strings.TrimSpace(strings.Split(string(out), "/")[0]))
+		name := randomName("idle")
+		c, err := m.Create(ctx, name)
+		if err != nil {
+			b.Fatalf("with tunings %v skipped: %v", skip, err)
+		}
+		defer m.Delete(ctx, name)
+		label := "defaults"
+		if i > 0 {
+			label = "+" + tunings[i-1].Name
+		}
+		labels, nodes = append(labels, label), append(nodes, c.Name+"-control-plane")
 	}
-	b.ReportMetric(mem/float64(b.N), "MiB/cluster")
-	b.ReportMetric(cpu/float64(b.N), "%cpu/cluster")
+	time.Sleep(time.Minute)
+	b.ResetTimer()
+	mem, cpu := make([]float64, len(nodes)), make([]float64, len(nodes))
+	for i := 0; i < b.N; i++ {
+		before, start := make([]int64, len(nodes)), time.Now()
+		for j, n := range nodes {
+			before[j] = cpuUsage(b, n)
+		}
+		time.Sleep(30 * time.Second)
+		took := time.Since(start)
+		for j, n := range nodes {
+			cpu[j] += 100 * float64(cpuUsage(b, n)-before[j]) / float64(took.Nanoseconds())
+		}
+		out, err := exec.Command("docker", append([]string{"stats", "--no-stream", "--format", "{{.MemUsage}}"}, nodes...)...).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			mem[j] += parseMiB(strings.TrimSpace(strings.Split(line, "/")[0]))
+		}
+	}
+	for j, l := range labels {
+		b.ReportMetric(mem[j]/float64(b.N), "MiB/"+l)
+		b.ReportMetric(cpu[j]/float64(b.N), "%cpu/"+l)
+	}
 }
 
 // cpuUsage reads the CPU time a container has used, in nanoseconds, from its
@@ -122,4 +156,70 @@ func BenchmarkNetworkPerCluster(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/network")
+}
+
+// BenchmarkPauseResume pauses a prepared cluster (the workstation running) for
+// 20 s at a time and reports what a paused cluster costs (%cpu/paused, of one
+// core, from its cgroup) and how soon after the resume it is usable again:
+// ms/resume for docker unpause, ms/usable until a command runs in the
+// workstation (what a learner's terminal needs) and the API server answers.
+func BenchmarkPauseResume(b *testing.B) {
+	set := testImages(b)
+	m := newManager(b, set)
+	ctx := context.Background()
+	name := randomName("pause")
+	c, err := m.Create(ctx, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Delete(ctx, name)
+	conn, err := workstation.Connect(c.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	src, _ := images.FindSource(wd)
+	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
+		b.Fatalf("Prepare: %v", err)
+	}
+	node := c.Name + "-control-plane"
+	const cycles = 5
+	var resume, usable []time.Duration
+	var pausedCPU float64
+	b.ResetTimer()
+	for i := 0; i < b.N*cycles; i++ {
+		if err := m.Pause(ctx, c.Name); err != nil {
+			b.Fatal(err)
+		}
+		before, start := cpuUsage(b, node), time.Now()
+		time.Sleep(20 * time.Second)
+		pausedCPU += 100 * float64(cpuUsage(b, node)-before) / float64(time.Since(start).Nanoseconds())
+		start = time.Now()
+		if err := m.Resume(ctx, c.Name); err != nil {
+			b.Fatal(err)
+		}
+		resume = append(resume, time.Since(start))
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, _, code, err := conn.Exec(rctx, workstation.Namespace, workstation.Pod, workstation.Container, []string{"echo", "ok"})
+		if err == nil && code == 0 {
+			_, err = conn.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
+		}
+		cancel()
+		if err != nil || code != 0 || strings.TrimSpace(out) != "ok" {
+			b.Fatalf("cycle %d: the workstation after a resume: %q, exit %d, %v", i+1, out, code, err)
+		}
+		usable = append(usable, time.Since(start))
+		time.Sleep(3 * time.Second)
+	}
+	b.StopTimer()
+	// Still healthy after every cycle: the node Ready, the workstation Ready.
+	if err := conn.WaitReady(ctx, 30*time.Second); err != nil {
+		b.Fatalf("after %d pauses: %v", len(usable), err)
+	}
+	slices.Sort(resume)
+	slices.Sort(usable)
+	b.ReportMetric(float64(resume[len(resume)/2].Milliseconds()), "ms/resume-p50")
+	b.ReportMetric(float64(usable[len(usable)/2].Milliseconds()), "ms/usable-p50")
+	b.ReportMetric(float64(usable[len(usable)-1].Milliseconds()), "ms/usable-max")
+	b.ReportMetric(pausedCPU/float64(len(usable)), "%cpu/paused")
 }

@@ -73,6 +73,8 @@ type Options struct {
 	Logger        *slog.Logger
 	// Docker runs docker commands (image save, network clean-up); tests fake it.
 	Docker Docker
+	// Skip names Tunings not to apply.
+	Skip []string
 }
 
 // Docker is the small part of the docker CLI the manager uses beyond kind.
@@ -152,10 +154,14 @@ const (
 // default seccomp profile for every container and a PID limit per pod, and the API
 // server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
-// The controller manager and the scheduler run without leader election: with
-// one of each, renewing a lease every two seconds is idle work for the API
-// server and etcd.
-func Config() string {
+// Then the Tunings, but those named in skip.
+func Config(skip ...string) string {
+	var ops strings.Builder
+	for _, t := range Tunings() {
+		if !slices.Contains(skip, t.Name) {
+			ops.WriteString(t.ops)
+		}
+	}
 	return fmt.Sprintf(`kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
@@ -187,12 +193,63 @@ kubeadmConfigPatchesJSON6902:
       value:
       - {name: kindlab, hostPath: /etc/kubernetes/kindlab, mountPath: /etc/kubernetes/kindlab, readOnly: true, pathType: Directory}
     - op: add
+      path: /scheduler/extraArgs
+      value: []
+%s`, NodePort, PodPidsLimit, MaxPods, ops.String())
+}
+
+// A Tuning is one change to what a learner cluster's node runs, so that it
+// costs less while a learner works in it or waits in the pool. Every one is
+// on; Options.Skip turns some off (BenchmarkClusterIdle measures each against
+// kubeadm's defaults).
+type Tuning struct {
+	Name, Why string
+	ops       string // JSON 6902 operations on kubeadm's ClusterConfiguration
+	dns       int    // CoreDNS replicas, when not 0
+}
+
+// Tunings lists the tunings, in the order they are applied.
+func Tunings() []Tuning {
+	return []Tuning{
+		{Name: "one-coredns", Why: "one CoreDNS replica serves one learner (kubeadm makes two)", dns: 1},
+		{Name: "no-leader-election", Why: "one controller manager and one scheduler need no leader election: no lease renewed every 2 s through the API server and etcd", ops: `
+    - op: add
       path: /controllerManager/extraArgs/-
       value: {name: leader-elect, value: "false"}
     - op: add
-      path: /scheduler/extraArgs
-      value: [{name: leader-elect, value: "false"}]
-`, NodePort, PodPidsLimit, MaxPods)
+      path: /scheduler/extraArgs/-
+      value: {name: leader-elect, value: "false"}
+`},
+		{Name: "fewer-controllers", Why: "no controllers for volumes, autoscaling or devices: a learner cluster has no storage, metrics or devices", ops: `
+    - op: add
+      path: /controllerManager/extraArgs/-
+      value: {name: controllers, value: "*,` + strings.Join(idleControllers, ",") + `"}
+`},
+		{Name: "go-gc", Why: "the API server, controller manager, scheduler and etcd collect garbage sooner (GOGC=50)", ops: `
+    - op: add
+      path: /apiServer/extraEnvs
+      value: [{name: GOGC, value: "50"}]
+    - op: add
+      path: /controllerManager/extraEnvs
+      value: [{name: GOGC, value: "50"}]
+    - op: add
+      path: /scheduler/extraEnvs
+      value: [{name: GOGC, value: "50"}]
+    - op: add
+      path: /etcd
+      value: {local: {extraEnvs: [{name: GOGC, value: "50"}]}}
+`},
+	}
+}
+
+// idleControllers are the controller manager's controllers a learner cluster
+// does without (names as kube-controller-manager --help lists them).
+var idleControllers = []string{
+	"-persistentvolume-attach-detach-controller", "-persistentvolume-binder-controller",
+	"-persistentvolume-expander-controller", "-persistentvolume-protection-controller",
+	"-persistentvolumeclaim-protection-controller", "-ephemeral-volume-controller",
+	"-volumeattributesclass-protection-controller", "-horizontal-pod-autoscaler-controller",
+	"-resourceclaim-controller", "-resourcepoolstatusrequest-controller", "-device-taint-eviction-controller",
 }
 
 // Create creates a cluster and waits for its node to be Ready. It holds one of the
@@ -277,7 +334,7 @@ func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string) error
 	done := make(chan error, 1)
 	go func() {
 		done <- provider.Create(name,
-			kindcluster.CreateWithRawConfig([]byte(Config())),
+			kindcluster.CreateWithRawConfig([]byte(Config(m.opts.Skip...))),
 			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
 			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
 			kindcluster.CreateWithKubeconfigPath(kubeconfig),
@@ -357,10 +414,15 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 		return fmt.Errorf("node did not become Ready within %s", m.opts.WaitReady)
 	}
 	// Ready means Service names resolve: labs use DNS from their first command
-	// on. One CoreDNS replica serves one learner (kubeadm makes two).
+	// on.
+	script := "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=2m"
+	for _, t := range Tunings() {
+		if t.dns > 0 && !slices.Contains(m.opts.Skip, t.Name) {
+			script = fmt.Sprintf("kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system scale deployment/coredns --replicas=%d && %s", t.dns, script)
+		}
+	}
 	var dns bytes.Buffer
-	err = node.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system scale deployment/coredns --replicas=1"+
-		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=2m").SetStdout(&dns).SetStderr(&dns).Run()
+	err = node.CommandContext(ctx, "sh", "-c", script).SetStdout(&dns).SetStderr(&dns).Run()
 	if err != nil {
 		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
 	}
@@ -649,4 +711,23 @@ func (m *Manager) Node(ctx context.Context, name string) (Node, error) {
 		return Node{}, fmt.Errorf("%w: %v", ErrEngineDown, perr)
 	}
 	return Node{State: NodeGone}, nil
+}
+
+// Pause freezes the cluster's node container (Docker's freezer): every process
+// in it stops where it is and uses no CPU; memory stays as it was. The API
+// server answers again within a second of Resume (BenchmarkPauseResume).
+func (m *Manager) Pause(ctx context.Context, name string) error {
+	if err := m.opts.Docker.Run(ctx, io.Discard, "pause", name+"-control-plane"); err != nil {
+		return fmt.Errorf("pause cluster %s: %w", name, explain(err))
+	}
+	return nil
+}
+
+// Resume thaws a paused cluster's node; a node that is not paused is left as it is.
+func (m *Manager) Resume(ctx context.Context, name string) error {
+	err := m.opts.Docker.Run(ctx, io.Discard, "unpause", name+"-control-plane")
+	if err != nil && !strings.Contains(err.Error(), "is not paused") {
+		return fmt.Errorf("resume cluster %s: %w", name, explain(err))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +97,43 @@ func TestLoadImagesSkipsWhatEveryClusterHas(t *testing.T) {
 	}
 	if err := m.LoadImages(ctx, "kindlab-no-such-cluster", "kindlab/toolbox:lab", "example/other:1"); err == nil {
 		t.Error("LoadImages of another image into a cluster that does not exist = nil; want an error")
+	}
+}
+
+// Every tuning can be left out on its own; each one's patch is a list of JSON
+// patch operations, and leaving them all out leaves none of their settings.
+func TestConfigTunings(t *testing.T) {
+	var names []string
+	for _, tu := range Tunings() {
+		if slices.Contains(names, tu.Name) || tu.Why == "" {
+			t.Errorf("tuning %q: names must be unique and say why", tu.Name)
+		}
+		names = append(names, tu.Name)
+	}
+	for _, skip := range append([][]string{nil, names}, names) {
+		var cfg v1alpha4.Cluster
+		if err := yaml.UnmarshalStrict([]byte(Config(skip...)), &cfg); err != nil {
+			t.Fatalf("Config(%v) is not a valid kind config: %v", skip, err)
+		}
+		for _, p := range cfg.KubeadmConfigPatchesJSON6902 {
+			var ops []struct {
+				Op, Path string
+				Value    any
+			}
+			if err := yaml.UnmarshalStrict([]byte(p.Patch), &ops); err != nil || len(ops) == 0 {
+				t.Fatalf("Config(%v): patch is not a list of operations: %v\n%s", skip, err, p.Patch)
+			}
+			for _, op := range ops {
+				if op.Op != "add" || !strings.HasPrefix(op.Path, "/") {
+					t.Errorf("Config(%v): operation %+v", skip, op)
+				}
+			}
+		}
+	}
+	all, none := Config(), Config(names...)
+	for _, setting := range []string{"leader-elect", "controllers", "GOGC"} {
+		if !strings.Contains(all, setting) || strings.Contains(none, setting) {
+			t.Errorf("%s: in Config() %v, in Config(every tuning skipped) %v", setting, strings.Contains(all, setting), strings.Contains(none, setting))
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,10 +22,22 @@ type Creator interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// Pauser freezes and thaws a cluster's node. A Creator that is also a Pauser
+// (Manager is) lets the pool pause the warm clusters beyond PoolOptions.Hot.
+type Pauser interface {
+	Pause(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
+}
+
 // PoolOptions configure a Pool.
 type PoolOptions struct {
 	Warm int // clusters kept created and prepared ahead of demand
 	Max  int // clusters in total: warm, being created and claimed
+	// Hot is how many warm clusters stay running for the next claims. The
+	// others are paused (no CPU while they wait) and resumed when claimed, or
+	// when a hot one is claimed and one must take its place. Negative: every
+	// warm cluster runs. Only with a Creator that is also a Pauser.
+	Hot int
 	// Prepare readies a new cluster for any learner (platform objects, workstation).
 	Prepare func(ctx context.Context, c *Cluster) error
 	Logger  *slog.Logger
@@ -43,13 +56,24 @@ type Pool struct {
 	opts PoolOptions
 	log  *slog.Logger
 
+	pauser Pauser // nil: warm clusters are never paused
+	tidy   chan struct{}
+
 	mu       sync.Mutex
-	warm     []*Cluster
+	warm     []*warmCluster
 	creating int
 	claimed  map[string]bool
 	queue    []*waiter
 	kick     chan struct{}
 	failures int
+}
+
+// warmCluster is a cluster in the pool, running or paused. mu is held while it
+// is paused or resumed, so that a claim takes it only once it is either.
+type warmCluster struct {
+	*Cluster
+	mu     sync.Mutex
+	paused atomic.Bool
 }
 
 type waiter struct {
@@ -60,6 +84,7 @@ type waiter struct {
 // PoolStats is a snapshot of the pool.
 type PoolStats struct {
 	Warm, Creating, Claimed, Queue, Max int
+	Paused                              int // of the warm clusters
 }
 
 // NewPool returns a pool; Run fills it.
@@ -82,7 +107,11 @@ func NewPool(c Creator, opts PoolOptions) *Pool {
 	if opts.Prepare == nil {
 		opts.Prepare = func(context.Context, *Cluster) error { return nil }
 	}
-	return &Pool{c: c, opts: opts, log: opts.Logger, claimed: map[string]bool{}, kick: make(chan struct{}, 1)}
+	p := &Pool{c: c, opts: opts, log: opts.Logger, claimed: map[string]bool{}, kick: make(chan struct{}, 1), tidy: make(chan struct{}, 1)}
+	if pauser, ok := c.(Pauser); ok && opts.Hot >= 0 {
+		p.pauser = pauser
+	}
+	return p
 }
 
 // Adopt puts a cluster found after a restart back in the pool, as claimed (a session
@@ -93,7 +122,7 @@ func (p *Pool) Adopt(c *Cluster, claimed bool) {
 	if claimed {
 		p.claimed[c.Name] = true
 	} else {
-		p.warm = append(p.warm, c)
+		p.warm = append(p.warm, &warmCluster{Cluster: c})
 	}
 }
 
@@ -101,12 +130,21 @@ func (p *Pool) Adopt(c *Cluster, claimed bool) {
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PoolStats{Warm: len(p.warm), Creating: p.creating, Claimed: len(p.claimed), Queue: len(p.queue), Max: p.opts.Max}
+	paused := 0
+	for _, w := range p.warm {
+		if w.paused.Load() {
+			paused++
+		}
+	}
+	return PoolStats{Warm: len(p.warm), Creating: p.creating, Claimed: len(p.claimed), Queue: len(p.queue), Max: p.opts.Max, Paused: paused}
 }
 
 // Run creates clusters until ctx ends: enough to keep Warm clusters ready plus one
 // for each queued claim, never more than Max in total.
 func (p *Pool) Run(ctx context.Context) {
+	if p.pauser != nil {
+		go p.keepHot(ctx)
+	}
 	p.signal()
 	for {
 		p.mu.Lock()
@@ -130,9 +168,11 @@ func (p *Pool) Run(ctx context.Context) {
 }
 
 func (p *Pool) signal() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{p.kick, p.tidy} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -174,24 +214,34 @@ func (p *Pool) create(ctx context.Context) {
 		p.mu.Unlock()
 		w.got <- c
 	} else {
-		p.warm = append(p.warm, c)
+		p.warm = append(p.warm, &warmCluster{Cluster: c})
 		p.mu.Unlock()
 	}
 	p.log.Info("pool: cluster ready", "cluster", c.Name)
 	p.signal()
 }
 
-// Claim takes a warm cluster, or waits in the queue for one. position, when not nil,
-// is called with the 1-based queue position whenever it changes while waiting.
+// Claim takes a warm cluster (a running one first; a paused one is resumed), or
+// waits in the queue for one. position, when not nil, is called with the
+// 1-based queue position whenever it changes while waiting.
 func (p *Pool) Claim(ctx context.Context, position func(int)) (*Cluster, error) {
-	p.mu.Lock()
-	if len(p.warm) > 0 {
-		c := p.warm[0]
-		p.warm = p.warm[1:]
-		p.claimed[c.Name] = true
+	for {
+		p.mu.Lock()
+		if len(p.warm) == 0 {
+			break // p.mu held: wait in the queue
+		}
+		i := slices.IndexFunc(p.warm, func(w *warmCluster) bool { return !w.paused.Load() })
+		w := p.warm[max(i, 0)]
+		p.warm = slices.Delete(p.warm, max(i, 0), max(i, 0)+1)
+		p.claimed[w.Name] = true
 		p.mu.Unlock()
-		p.signal() // refill
-		return c, nil
+		p.signal() // refill, and keep Hot clusters running
+		if err := p.thaw(ctx, w); err != nil {
+			p.log.Error("pool: a paused cluster did not resume; deleting it", "cluster", w.Name, "error", err)
+			go p.Release(context.WithoutCancel(ctx), w.Name)
+			continue
+		}
+		return w.Cluster, nil
 	}
 	w := &waiter{got: make(chan *Cluster, 1), pos: make(chan int, 1)}
 	p.queue = append(p.queue, w)
@@ -221,6 +271,89 @@ func (p *Pool) Claim(ctx context.Context, position func(int)) (*Cluster, error) 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// thaw resumes a claimed cluster if it was paused (waiting for a pause under
+// way to finish first).
+func (p *Pool) thaw(ctx context.Context, w *warmCluster) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.paused.Load() {
+		return nil
+	}
+	start := time.Now()
+	if err := p.pauser.Resume(ctx, w.Name); err != nil {
+		return err
+	}
+	w.paused.Store(false)
+	p.log.Info("pool: resumed a paused cluster for a claim", "cluster", w.Name, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// keepHot pauses the warm clusters beyond Hot and resumes paused ones when
+// fewer than Hot run, until ctx ends. A cluster Docker cannot pause or resume
+// is deleted (the pool makes another).
+func (p *Pool) keepHot(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.tidy:
+		}
+		for p.tidyOne(ctx) {
+		}
+	}
+}
+
+// tidyOne pauses or resumes one warm cluster if one needs it, and reports
+// whether it did anything.
+func (p *Pool) tidyOne(ctx context.Context) bool {
+	p.mu.Lock()
+	var running, paused []*warmCluster
+	for _, w := range p.warm {
+		if w.paused.Load() {
+			paused = append(paused, w)
+		} else {
+			running = append(running, w)
+		}
+	}
+	var w *warmCluster
+	pause := len(running) > p.opts.Hot
+	switch {
+	case pause:
+		w = running[len(running)-1]
+	case len(running) < p.opts.Hot && len(paused) > 0:
+		w = paused[0]
+	}
+	p.mu.Unlock()
+	if w == nil || ctx.Err() != nil {
+		return false
+	}
+	w.mu.Lock()
+	p.mu.Lock()
+	stillWarm := slices.Contains(p.warm, w)
+	p.mu.Unlock()
+	var err error
+	if stillWarm {
+		if pause {
+			err = p.pauser.Pause(ctx, w.Name)
+		} else {
+			err = p.pauser.Resume(ctx, w.Name)
+		}
+		if err == nil {
+			w.paused.Store(pause)
+		}
+	}
+	w.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		p.log.Error("pool: could not pause or resume a warm cluster; deleting it", "cluster", w.Name, "error", err)
+		p.mu.Lock()
+		p.warm = slices.DeleteFunc(p.warm, func(x *warmCluster) bool { return x == w })
+		p.mu.Unlock()
+		p.deleteWhenPossible(context.WithoutCancel(ctx), w.Name)
+		p.signal()
+	}
+	return ctx.Err() == nil
 }
 
 // tellPositions sends each waiter its position; p.mu must be held.

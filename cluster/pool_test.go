@@ -228,3 +228,114 @@ func TestPoolDeletesOnceTheEngineAnswers(t *testing.T) {
 	eventually(t, "the released cluster deleted", func() bool { return !f.exists(c.Name) })
 	eventually(t, "only the warm cluster left", func() bool { return f.count() == 1 && p.Stats().Warm == 1 })
 }
+
+// pausingCreator is a fakeCreator whose clusters can be paused; resuming the
+// one named by stuck fails.
+type pausingCreator struct {
+	*fakeCreator
+	mu     sync.Mutex
+	paused map[string]bool
+	stuck  string
+}
+
+func (p *pausingCreator) Pause(ctx context.Context, name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused[name] = true
+	return nil
+}
+
+func (p *pausingCreator) Resume(ctx context.Context, name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if name == p.stuck {
+		return errors.New("cannot unpause: cgroup thaw failed")
+	}
+	delete(p.paused, name)
+	return nil
+}
+
+func (p *pausingCreator) isPaused(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused[name]
+}
+
+func (p *pausingCreator) countPaused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.paused)
+}
+
+// Warm clusters beyond Hot wait paused; a claim gets a running one at once, and
+// a paused one takes its place as the hot one.
+func TestPoolPausesWarmClustersBeyondHot(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &pausingCreator{fakeCreator: &fakeCreator{live: map[string]bool{}}, paused: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 3, Max: 6, Hot: 1})
+	go p.Run(ctx)
+	eventually(t, "three warm clusters, two of them paused", func() bool {
+		s := p.Stats()
+		return s.Warm == 3 && s.Paused == 2 && f.countPaused() == 2
+	})
+	for i := range 4 {
+		var hot string
+		p.mu.Lock()
+		for _, w := range p.warm {
+			if !f.isPaused(w.Name) {
+				hot = w.Name
+			}
+		}
+		p.mu.Unlock()
+		c, err := p.Claim(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Name != hot || f.isPaused(c.Name) {
+			t.Fatalf("claim %d got %s (paused: %v); want the running %s", i+1, c.Name, f.isPaused(c.Name), hot)
+		}
+		eventually(t, "the pool back to one hot and two paused", func() bool {
+			s := p.Stats()
+			return s.Warm == min(3, 6-(i+1)) && s.Warm-s.Paused == 1 && f.countPaused() == s.Paused
+		})
+	}
+}
+
+// Hot 0 pauses every warm cluster; a claim resumes one. One that does not
+// resume is deleted and the claim gets another.
+func TestPoolResumesOnClaimAndDropsClusterThatDoesNot(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &pausingCreator{fakeCreator: &fakeCreator{live: map[string]bool{}}, paused: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 2, Max: 3, Hot: 0})
+	go p.Run(ctx)
+	eventually(t, "two paused warm clusters", func() bool { return p.Stats().Paused == 2 && f.countPaused() == 2 })
+	p.mu.Lock()
+	f.mu.Lock()
+	f.stuck = p.warm[0].Name
+	f.mu.Unlock()
+	p.mu.Unlock()
+	c, err := p.Claim(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name == f.stuck || f.isPaused(c.Name) {
+		t.Fatalf("claim got %s (stuck: %s, paused: %v)", c.Name, f.stuck, f.isPaused(c.Name))
+	}
+	eventually(t, "the stuck cluster deleted", func() bool { return !f.exists(f.stuck) })
+}
+
+// Hot below zero never pauses.
+func TestPoolHotBelowZeroNeverPauses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &pausingCreator{fakeCreator: &fakeCreator{live: map[string]bool{}}, paused: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 2, Max: 2, Hot: -1})
+	go p.Run(ctx)
+	eventually(t, "two warm clusters", func() bool { return p.Stats().Warm == 2 })
+	time.Sleep(50 * time.Millisecond)
+	if n := f.countPaused(); n != 0 || p.Stats().Paused != 0 {
+		t.Errorf("%d clusters paused with Hot -1; want 0", n)
+	}
+}

@@ -196,7 +196,7 @@ func (s *Server) sendDashboard(ctx context.Context, conn *websocket.Conn, ws wor
 		return err
 	}
 	p := s.Pool.Stats()
-	return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "claimed": p.Claimed, "creating": p.Creating,
+	return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "paused": p.Paused, "claimed": p.Claimed, "creating": p.Creating,
 		"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
 }
 

@@ -29,6 +29,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"kindlab_steps_passed_total", "Steps whose checks all passed.", "counter", s.metrics.stepsPassed.Load()},
 		{"kindlab_sessions_active", "Live learner sessions.", "gauge", int64(len(s.sessions.IDs()))},
 		{"kindlab_pool_warm", "Warm clusters ready to claim.", "gauge", int64(p.Warm)},
+		{"kindlab_pool_paused", "Warm clusters paused until claimed.", "gauge", int64(p.Paused)},
 		{"kindlab_pool_creating", "Clusters being created.", "gauge", int64(p.Creating)},
 		{"kindlab_pool_claimed", "Clusters in use by learners.", "gauge", int64(p.Claimed)},
 		{"kindlab_pool_queue", "Learners waiting for a cluster.", "gauge", int64(p.Queue)},

@@ -7,7 +7,7 @@
 //
 // Messages from the server (JSON text frames):
 //   {"type":"grid","html":"..."}   the DashboardGrid fragment: replaces #grid's content
-//   {"type":"capacity","warm":N,"claimed":N,"creating":N,"queue":N,"max":N,"memAvailableMiB":N}
+//   {"type":"capacity","warm":N,"paused":N,"claimed":N,"creating":N,"queue":N,"max":N,"memAvailableMiB":N}
 //
 // window.kindlabDashboard exposes the state browser tests rely on:
 //   kindlabDashboard.connected   the websocket is open
@@ -98,7 +98,7 @@
   function applyCapacity(m) {
     state.capacity = m;
     const show = (v) => (num(v) === null ? "–" : String(v));
-    setText("capacity-warm", show(m.warm));
+    setText("capacity-warm", num(m.paused) ? m.warm + " (" + m.paused + " paused)" : show(m.warm));
     setText("capacity-claimed", show(m.claimed));
     setText("capacity-creating", show(m.creating));
     setText("capacity-queue", show(m.queue));
