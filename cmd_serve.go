@@ -21,6 +21,10 @@ import (
 	"github.com/kindlab/kindlab/server/store"
 )
 
+// refillAfter is how long after a learner takes a warm cluster the pool starts
+// a new one: the learner's start then does not share the CPU with a create.
+const refillAfter = 3 * time.Second
+
 func (c *cli) serve(args []string) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	flags.SetOutput(c.stderr)
@@ -80,7 +84,7 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
-		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log,
+		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log, RefillAfter: refillAfter,
 		Prepare: cluster.Preparer(platform),
 	})
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -110,7 +111,9 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 		return err
 	}
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	// Polled every 5 ms, not cache.WaitForCacheSync's 100: this is on the
+	// critical path of a learner's start, and the list takes a few ms.
+	if err := wait.PollUntilContextCancel(ctx, 5*time.Millisecond, true, func(context.Context) (bool, error) { return inf.HasSynced(), nil }); err != nil {
 		return fmt.Errorf("watch namespaces: %w", context.Cause(ctx))
 	}
 	// Those that exist now, synchronously.

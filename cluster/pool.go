@@ -38,6 +38,10 @@ type PoolOptions struct {
 	// when a hot one is claimed and one must take its place. Negative: every
 	// warm cluster runs. Only with a Creator that is also a Pauser.
 	Hot int
+	// RefillAfter is how long after a claim the pool starts to replace the
+	// cluster it took (0: at once). A create takes both cores of a small host
+	// for a while; waiting a few seconds lets the learner's start finish first.
+	RefillAfter time.Duration
 	// Prepare readies a new cluster for any learner (platform objects, workstation).
 	Prepare func(ctx context.Context, c *Cluster) error
 	Logger  *slog.Logger
@@ -235,7 +239,7 @@ func (p *Pool) Claim(ctx context.Context, position func(int)) (*Cluster, error) 
 		p.warm = slices.Delete(p.warm, max(i, 0), max(i, 0)+1)
 		p.claimed[w.Name] = true
 		p.mu.Unlock()
-		p.signal() // refill, and keep Hot clusters running
+		time.AfterFunc(p.opts.RefillAfter, p.signal) // refill, and keep Hot clusters running
 		if err := p.thaw(ctx, w); err != nil {
 			p.log.Error("pool: a paused cluster did not resume; deleting it", "cluster", w.Name, "error", err)
 			go p.Release(context.WithoutCancel(ctx), w.Name)

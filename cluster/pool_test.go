@@ -339,3 +339,21 @@ func TestPoolHotBelowZeroNeverPauses(t *testing.T) {
 		t.Errorf("%d clusters paused with Hot -1; want 0", n)
 	}
 }
+
+// A claimed cluster is replaced RefillAfter later, not at once.
+func TestPoolRefillsAfterTheClaim(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 1, Max: 2, RefillAfter: 300 * time.Millisecond})
+	go p.Run(ctx)
+	eventually(t, "a warm cluster", func() bool { return p.Stats().Warm == 1 })
+	claimed := time.Now()
+	if _, err := p.Claim(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refill", func() bool { return f.created.Load() == 2 })
+	if took := time.Since(claimed); took < 300*time.Millisecond {
+		t.Errorf("refill began %v after the claim; want RefillAfter (300ms) or more", took)
+	}
+}

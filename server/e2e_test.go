@@ -92,7 +92,7 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 		t.Fatal(err)
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
-	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(),
+	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second,
 		Prepare: cluster.Preparer(platformFS)})
 	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,

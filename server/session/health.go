@@ -132,7 +132,7 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 	start := l.m.cfg.Clock.Now()
 	c, err := l.waitBack(ctx, name, engineDown)
 	if err == nil {
-		_, err = l.use(c)
+		_, err = l.use(c, nil)
 	}
 	if err != nil {
 		l.log.Warn("the lost cluster did not come back", "cluster", name, "error", err)

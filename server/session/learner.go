@@ -218,11 +218,9 @@ func (l *Learner) claim(ctx context.Context) (*cluster.Cluster, error) {
 // whose node is starting again (warm clusters after a Docker engine restart)
 // is waited for; one that has stopped for good is not.
 func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Conn, error) {
-	conn, err := l.use(c)
+	conn, err := l.use(c, l.copyFiles)
 	if err == nil {
-		if err = l.copyFiles(ctx, conn); err == nil {
-			return conn, nil
-		}
+		return conn, nil
 	}
 	node, nerr := l.m.cfg.Clusters.Node(ctx, c.Name)
 	engineDown := errors.Is(nerr, cluster.ErrEngineDown)
@@ -233,23 +231,21 @@ func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Co
 	if c, err = l.waitBack(ctx, c.Name, engineDown); err != nil {
 		return nil, err
 	}
-	if conn, err = l.use(c); err != nil {
-		return nil, err
-	}
-	return conn, l.copyFiles(ctx, conn)
+	return l.use(c, l.copyFiles)
 }
 
-func (l *Learner) copyFiles(ctx context.Context, conn *workstation.Conn) error {
+// copyFiles copies the lab's files into the workstation.
+func (l *Learner) copyFiles(conn *workstation.Conn) error {
 	files, err := workstation.LabFiles(l.m.cfg.Manifests, l.lab)
 	if err != nil {
 		return err
 	}
-	return conn.CopyFiles(ctx, files)
+	return conn.CopyFiles(l.life, files)
 }
 
 // reconnect gives a recovered session its cluster back after a server restart.
 func (l *Learner) reconnect(c *cluster.Cluster) error {
-	if _, err := l.use(c); err != nil {
+	if _, err := l.use(c, nil); err != nil {
 		return err
 	}
 	l.startStep(l.Session().Step)
@@ -258,16 +254,33 @@ func (l *Learner) reconnect(c *cluster.Cluster) error {
 }
 
 // use connects to cluster c, keeps its namespaces within the limits while the
-// learner has it, and points the check engine at it.
-func (l *Learner) use(c *cluster.Cluster) (*workstation.Conn, error) {
+// learner has it, and points the check engine at it. alongside, when not nil,
+// runs on the new connection while the namespace guard starts (both are on the
+// critical path of a start).
+func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) error) (*workstation.Conn, error) {
 	conn, err := l.m.cfg.Connect(c)
 	if err != nil {
 		return nil, err
 	}
+	done := make(chan error, 1)
+	go func() {
+		if alongside == nil {
+			done <- nil
+			return
+		}
+		done <- alongside(conn)
+	}()
 	guardCtx, unguard := context.WithCancel(l.life)
-	if err := l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log); err != nil {
+	err = l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log)
+	if err != nil {
+		err = fmt.Errorf("namespace limits: %w", err)
+	}
+	if aerr := <-done; err == nil {
+		err = aerr
+	}
+	if err != nil {
 		unguard()
-		return nil, fmt.Errorf("namespace limits: %w", err)
+		return nil, err
 	}
 	l.mu.Lock()
 	if l.unguard != nil {
