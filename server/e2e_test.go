@@ -159,6 +159,26 @@ func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
 	}
 }
 
+// doEach runs the actions one by one. An action that fails because the node it
+// found went stale (the page replaced its document between the query and the
+// act, which Chromium reports as "Could not find node with given id") is run
+// again, up to three times: it did nothing the first time.
+func doEach(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) error {
+	for _, a := range actions {
+		var err error
+		for range 3 {
+			if err = chromedp.Do(ctx, a); err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // onStep is true once the page shows step n with its Run buttons.
 func onStep(n int) string {
 	return fmt.Sprintf(`(document.querySelector('[data-testid="lab-page"]')||{}).dataset?.step === "%d" && !!document.querySelector('[data-testid="run-1"]')`, n)
@@ -188,7 +208,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	defer tcancel()
 
 	start := time.Now()
-	err := chromedp.Do(ctx,
+	err := doEach(ctx,
 		chromedp.Navigate(p.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
@@ -203,7 +223,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	t.Logf("start to an interactive terminal with a warm pool: %s", time.Since(start).Round(time.Millisecond))
 
 	// Step 1: apply the manifest with the Run button; the check turns green.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
@@ -215,7 +235,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	}
 
 	// Step 2: the port-forward, and the app link reaches the homepage through kindlab.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, onStep(2), 30*time.Second); err != nil {
@@ -224,7 +244,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	if err := waitJS(ctx, `window.kindlab.connected`, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, `window.kindlab.termText().includes("Forwarding from")`, time.Minute); err != nil {
@@ -259,7 +279,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	}
 
 	// Step 3: the interrupt variant stops the port-forward, then reads the logs.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, onStep(3), 30*time.Second); err != nil {
@@ -269,7 +289,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	clicked := time.Now()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, checkStatus("logs-by-selector")+` === "pass"`, time.Minute); err != nil {
@@ -278,7 +298,7 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	t.Logf("check latency, Run click to green check in the page: %s", time.Since(clicked).Round(time.Millisecond))
 
 	// Reload: the terminal comes back with what it showed before.
-	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("deployment.apps/homepage created")`, time.Minute); err != nil {
@@ -561,7 +581,7 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 	t.Logf("learner's check green to the dashboard's cell green: %s", time.Since(green).Round(time.Millisecond))
 
 	// Broadcast reaches the learner's page stream.
-	if err := chromedp.Do(ctx,
+	if err := doEach(ctx,
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="broadcast-text"]`), "Coffee break in 5 minutes"),
 		chromedp.Click(chromedp.CSS(`[data-testid="broadcast-submit"]`)),
 	); err != nil {
@@ -590,7 +610,7 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 
 	// Watch the learner's terminal, read-only, with what it showed so far.
 	dash, _ := chromedp.Run(ctx, chromedp.Location())
-	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(dash, "/")+"/watch/"+sid), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
+	if err := doEach(ctx, chromedp.Navigate(strings.TrimSuffix(dash, "/")+"/watch/"+sid), chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.readOnly && window.kindlab.termText().includes("deployment.apps/homepage created")`, 30*time.Second); err != nil {
@@ -603,7 +623,7 @@ func TestE2EDashboardSeesLearner(t *testing.T) {
 // of services-dns, waits for its live dashboard and returns the join code.
 func openDashboard(t *testing.T, ctx context.Context, p *platform) string {
 	t.Helper()
-	err := chromedp.Do(ctx,
+	err := doEach(ctx,
 		chromedp.Navigate(p.URL+"/instructor"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="instructor-token"]`)),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="instructor-token"]`), e2eInstructorToken),

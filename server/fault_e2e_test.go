@@ -91,7 +91,7 @@ func TestE2EClusterLost(t *testing.T) {
 			t.Fatalf("give the learner's tab their cookie: %v", err)
 		}
 	}
-	if err := chromedp.Do(lctx, chromedp.Navigate(sessionURL)); err != nil {
+	if err := doEach(lctx, chromedp.Navigate(sessionURL)); err != nil {
 		t.Fatalf("open the learner's page: %v", err)
 	}
 	learnerSees := func(what, expr string, timeout time.Duration) bool {

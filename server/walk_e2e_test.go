@@ -56,7 +56,7 @@ func walkLab(t *testing.T, p *platform, lab *labs.Lab) {
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer tcancel()
-	if err := chromedp.Do(ctx,
+	if err := doEach(ctx,
 		chromedp.Navigate(p.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-`+lab.ID+`"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="start-`+lab.ID+`"]`)),
@@ -102,7 +102,7 @@ func walkLab(t *testing.T, p *platform, lab *labs.Lab) {
 		latencies = append(latencies, fmt.Sprintf("%d:%dms", n, latency.Milliseconds()))
 		t.Logf("step %d %s: green in the page %s after the command that made it so ended", n, step.File, latency.Round(time.Millisecond))
 		if n < len(lab.Steps) {
-			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+			if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
 				t.Fatalf("step %d: next: %v", n, err)
 			}
 		}
@@ -124,7 +124,7 @@ func runButtons(t *testing.T, ctx context.Context, db *store.Store, sid string, 
 		mayLeave := i == len(step.Runnable)-1 || step.Runnable[i+1].Interrupt
 		clicked := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := chromedp.Do(cctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="run-%d"]`, i+1))))
+		err := doEach(cctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="run-%d"]`, i+1))))
 		cancel()
 		if err != nil {
 			page, _ := evalString(ctx, `document.querySelector('[data-testid="lab-page"]')?.dataset.step + " " + document.body.innerText.slice(0, 800)`)
