@@ -168,6 +168,17 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
 	}))
 }
 
+// end ends the learner's session when they are done: their cluster goes back to
+// the pool at once, not when the session would have sat idle long enough.
+func (s *Server) end(w http.ResponseWriter, r *http.Request) {
+	if !checkCSRF(r) {
+		s.errorPage(w, r, http.StatusForbidden, errFormExpired)
+		return
+	}
+	s.sessions.End(r.Context(), learnerOf(r).Session().ID)
+	http.Redirect(w, r, web.CatalogURL, http.StatusSeeOther)
+}
+
 func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 	l := learnerOf(r)
 	if !checkCSRF(r) {

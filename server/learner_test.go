@@ -229,3 +229,38 @@ func TestStartThisStepAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestLearnerEndsTheirSession: the completion screen's "End this session"
+// button frees the cluster at once; the session's pages are gone after it, a
+// post without the form's token changes nothing, and another browser cannot
+// end it.
+func TestLearnerEndsTheirSession(t *testing.T) {
+	ts, srv, clusters := newClusterServer(t)
+	c := browser(t)
+	sessionURL := startLab(t, ts, c)
+	sid := readyLearner(t, srv, sessionURL)
+	l, _ := srv.sessions.Get(sid)
+	name := l.Session().Cluster
+	_, page := get(t, c, sessionURL+"/complete")
+	if byTestID(page, "end-session") == nil {
+		t.Fatal("the completion screen has no End this session button")
+	}
+	if resp, _ := postForm(t, c, sessionURL+"/end", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("end with a forged csrf = %d; want 403", resp.StatusCode)
+	}
+	other := browser(t)
+	if resp, _ := postForm(t, other, sessionURL+"/end", url.Values{"csrf": {csrfFor(t, other, ts.URL+"/")}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("end from another browser = %d; want 403", resp.StatusCode)
+	}
+	if _, ok := srv.sessions.Get(sid); !ok {
+		t.Fatal("a refused end ended the session")
+	}
+	resp, _ := postForm(t, c, sessionURL+"/end", url.Values{"csrf": {csrfFor(t, c, sessionURL)}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("end = %d to %q; want 303 to the catalog", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	waitFor(t, "the cluster given back", func() bool { return slices.Contains(clusters.Released(), name) })
+	if resp, _ := get(t, c, sessionURL); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the lab page after the end = %d; want 404", resp.StatusCode)
+	}
+}

@@ -178,6 +178,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/terminal", s.terminal.ServeHTTP)
 		r.Post("/reset", s.reset)
 		r.Get("/complete", s.complete)
+		r.Post("/end", s.end)
 		r.Handle("/apps/{service}/*", http.HandlerFunc(s.app))
 		r.Handle("/apps/{service}", http.HandlerFunc(s.app))
 	})

@@ -30,6 +30,9 @@ func TerminalURL(sid string) string { return SessionURL(sid) + "/terminal" }
 // ResetURL is where the "Reset my cluster" form posts.
 func ResetURL(sid string) string { return SessionURL(sid) + "/reset" }
 
+// EndURL is where "End and free my cluster" posts.
+func EndURL(sid string) string { return SessionURL(sid) + "/end" }
+
 // CompleteURL is the completion screen of a session.
 func CompleteURL(sid string) string { return SessionURL(sid) + "/complete" }
 

@@ -602,8 +602,8 @@ func (l *Learner) Tell(text string) {
 // 5. The end.
 
 // end stops the learner's watcher and terminal, releases the cluster and marks
-// the session expired.
-func (l *Learner) end(ctx context.Context) {
+// the session expired; why goes to the workshop's record.
+func (l *Learner) end(ctx context.Context, why string) {
 	l.stop()
 	l.mu.Lock()
 	name := l.sess.Cluster
@@ -617,7 +617,7 @@ func (l *Learner) end(ctx context.Context) {
 			l.log.Error("release cluster", "cluster", name, "error", err)
 		}
 	}
-	l.record(ctx, workshop.KindLeave, 0, "expired")
+	l.record(ctx, workshop.KindLeave, 0, why)
 }
 
 func (l *Learner) setState(ctx context.Context, s store.State) {

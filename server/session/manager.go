@@ -308,8 +308,23 @@ func (m *Manager) ReapOnce(ctx context.Context) {
 	m.mu.Unlock()
 	for _, l := range ended {
 		m.cfg.Logger.Info("session expired", "session", l.id)
-		l.end(ctx)
+		l.end(ctx, "expired")
 	}
+}
+
+// End ends session id at its learner's wish: it is gone at once, and its
+// cluster goes back to the pool in the background. It reports whether the
+// session was live.
+func (m *Manager) End(ctx context.Context, id string) bool {
+	m.mu.Lock()
+	l, ok := m.learners[id]
+	delete(m.learners, id)
+	m.mu.Unlock()
+	if ok {
+		m.cfg.Logger.Info("session ended by the learner", "session", id)
+		go l.end(context.WithoutCancel(ctx), "ended")
+	}
+	return ok
 }
 
 // RandomToken returns n random bytes, base64url-encoded.

@@ -310,6 +310,29 @@ func TestReapEndsExpiredSessions(t *testing.T) {
 	}
 }
 
+// TestLearnerEndsSession: a learner who is done ends the session; it is gone at
+// once and its cluster goes back to the pool, without waiting to go idle.
+func TestLearnerEndsSession(t *testing.T) {
+	f := newFixture(t)
+	l, events := startReady(t, f)
+	name := l.Session().Cluster
+	if !f.m.End(context.Background(), l.ID()) {
+		t.Fatal("End of a live session reported it was not live")
+	}
+	if _, ok := f.m.Get(l.ID()); ok {
+		t.Fatal("an ended session is still live")
+	}
+	waitFor(t, events, "the end", func(e session.Event) bool { p, ok := e.Data.(session.Progress); return ok && p.Error != "" })
+	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the cluster released")
+	waitUntil(t, func() bool {
+		s, _ := f.store.Session(context.Background(), l.ID())
+		return s.State == store.StateExpired
+	}, "the session stored as ended")
+	if f.m.End(context.Background(), l.ID()) {
+		t.Error("a second End reported a live session")
+	}
+}
+
 // TestIdleAndOldSessionsEnd: a session ends when nobody has looked at it for
 // IdleTimeout, or MaxAge after it started however active it is.
 func TestIdleAndOldSessionsEnd(t *testing.T) {
