@@ -19,19 +19,26 @@ import (
 )
 
 // BenchmarkClusterCreate reports the time to a Ready learner cluster with the node
-// image present (s/create), and the time to delete it (s/delete).
+// image present (s/create), where it goes (s/<phase>: kind's phases and
+// kindlab's own, as Create times them), and the time to delete it (s/delete).
 func BenchmarkClusterCreate(b *testing.B) {
 	set := testImages(b)
 	m := newManager(b, set)
 	ctx := context.Background()
 	var create, del time.Duration
+	phases := map[string]time.Duration{}
 	for i := 0; i < b.N; i++ {
 		name := randomName("bench")
 		start := time.Now()
-		if _, err := m.Create(ctx, name); err != nil {
+		c, err := m.Create(ctx, name)
+		if err != nil {
 			b.Fatal(err)
 		}
 		create += time.Since(start)
+		b.Logf("create %d: %s", i+1, c.Phases)
+		for _, p := range c.Phases {
+			phases[p.Name] += p.Took
+		}
 		start = time.Now()
 		if err := m.Delete(ctx, name); err != nil {
 			b.Fatal(err)
@@ -39,6 +46,9 @@ func BenchmarkClusterCreate(b *testing.B) {
 		del += time.Since(start)
 	}
 	b.ReportMetric(create.Seconds()/float64(b.N), "s/create")
+	for name, took := range phases {
+		b.ReportMetric(took.Seconds()/float64(b.N), "s/"+strings.Join(strings.Fields(name), "-"))
+	}
 	b.ReportMetric(del.Seconds()/float64(b.N), "s/delete")
 }
 

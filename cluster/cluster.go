@@ -61,6 +61,7 @@ type Cluster struct {
 	Name       string // full name, with Prefix
 	Kubeconfig string // path of its kubeconfig file (server on 127.0.0.1)
 	NodePort   int    // host port on 127.0.0.1 mapped to NodePort in the node
+	Phases     Phases // how long each step of its creation took (from Create only)
 }
 
 // Options configure a Manager.
@@ -277,10 +278,12 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	kubeconfig := m.kubeconfigPath(name)
 	start := time.Now()
 	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
-	err = m.kindCreate(ctx, name, kubeconfig)
+	clock := &phaseClock{}
+	err = m.kindCreate(ctx, name, kubeconfig, clock)
 	if err == nil {
-		err = m.afterCreate(ctx, name)
+		err = m.afterCreate(ctx, name, clock)
 	}
+	clock.end()
 	if err != nil {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -293,7 +296,8 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.log.Info("cluster ready", "cluster", name, "took", time.Since(start).Round(time.Millisecond))
+	c.Phases = clock.Phases()
+	m.log.Info("cluster ready", "cluster", name, "took", time.Since(start).Round(time.Millisecond), "phases", c.Phases.String())
 	return c, nil
 }
 
@@ -312,14 +316,15 @@ const networkEnv = "KIND_EXPERIMENTAL_DOCKER_NETWORK"
 // bridge networks from each other. kind takes the name only from the process
 // environment, once, when it starts provisioning (and says so in a warning); envMu
 // holds the variable for this create until kind has read it.
-func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string) error {
+func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string, clock *phaseClock) error {
+	clock.begin("Docker network")
 	if err := m.createNetwork(ctx, name); err != nil {
 		return err
 	}
 	read := make(chan struct{})
 	var once sync.Once
 	provider := kindcluster.NewProvider(kindcluster.ProviderWithDocker(),
-		kindcluster.ProviderWithLogger(kindLogger{l: m.log, onWarn: func(msg string) {
+		kindcluster.ProviderWithLogger(kindLogger{l: m.log, onStatus: clock.kindStatus, onWarn: func(msg string) {
 			if strings.Contains(msg, networkEnv) {
 				once.Do(func() { close(read) })
 			}
@@ -396,7 +401,8 @@ func (m *Manager) removeNetwork(ctx context.Context, name string) (bool, error) 
 // afterCreate limits the node container's PIDs, checks the node is Ready (kind's
 // wait does not fail on timeout), removes kind's bootstrap token once the node has
 // joined, and loads missing lab images.
-func (m *Manager) afterCreate(ctx context.Context, name string) error {
+func (m *Manager) afterCreate(ctx context.Context, name string, clock *phaseClock) error {
+	clock.begin("PID limit, node Ready")
 	node, err := m.node(name)
 	if err != nil {
 		return err
@@ -421,6 +427,7 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 			script = fmt.Sprintf("kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system scale deployment/coredns --replicas=%d && %s", t.dns, script)
 		}
 	}
+	clock.begin("CoreDNS ready")
 	var dns bytes.Buffer
 	err = node.CommandContext(ctx, "sh", "-c", script).SetStdout(&dns).SetStderr(&dns).Run()
 	if err != nil {
@@ -429,12 +436,14 @@ func (m *Manager) afterCreate(ctx context.Context, name string) error {
 	// The node has joined: a bootstrap token would only let someone join another.
 	// kind falls back to a host-path default StorageClass, which would hand out the
 	// node's disk; no lab needs storage.
+	clock.begin("bootstrap token, StorageClass removed")
 	var tok bytes.Buffer
 	err = node.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system delete secrets --field-selector type=bootstrap.kubernetes.io/token"+
 		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf delete storageclass --all").SetStdout(&tok).SetStderr(&tok).Run()
 	if err != nil {
 		return fmt.Errorf("remove the bootstrap token and the host-path StorageClass: %w: %s", err, strings.TrimSpace(tok.String()))
 	}
+	clock.begin("lab images")
 	return m.loadImages(ctx, name, m.opts.LabImages...)
 }
 
@@ -627,11 +636,12 @@ func explain(err error) error {
 
 func dockerError(err error) error { return explain(err) }
 
-// kindLogger sends kind's log lines to slog at debug level, and its warnings also
-// to onWarn when set.
+// kindLogger sends kind's log lines to slog at debug level, its warnings also
+// to onWarn and its status lines (level 0) to onStatus, when set.
 type kindLogger struct {
-	l      *slog.Logger
-	onWarn func(string)
+	l        *slog.Logger
+	onWarn   func(string)
+	onStatus func(string)
 }
 
 func (k kindLogger) Warn(message string) {
@@ -648,14 +658,22 @@ func (k kindLogger) Error(message string)                     { k.l.Error(messag
 func (k kindLogger) Errorf(format string, args ...interface{}) {
 	k.Error(fmt.Sprintf(format, args...))
 }
-func (k kindLogger) V(level kindlog.Level) kindlog.InfoLogger { return kindInfo{k.l, level} }
-
-type kindInfo struct {
-	l     *slog.Logger
-	level kindlog.Level
+func (k kindLogger) V(level kindlog.Level) kindlog.InfoLogger {
+	return kindInfo{k.l, level, k.onStatus}
 }
 
-func (k kindInfo) Info(message string)                      { k.l.Debug(message, "from", "kind", "v", int(k.level)) }
+type kindInfo struct {
+	l        *slog.Logger
+	level    kindlog.Level
+	onStatus func(string)
+}
+
+func (k kindInfo) Info(message string) {
+	if k.level == 0 && k.onStatus != nil {
+		k.onStatus(message)
+	}
+	k.l.Debug(message, "from", "kind", "v", int(k.level))
+}
 func (k kindInfo) Infof(format string, args ...interface{}) { k.Info(fmt.Sprintf(format, args...)) }
 func (k kindInfo) Enabled() bool                            { return k.l.Enabled(context.Background(), slog.LevelDebug) }
 
