@@ -79,9 +79,16 @@ func startPlatform(t testing.TB, warm int) *platform {
 	return startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), warm)
 }
 
+// setup is what a test may change before startServer builds the pool and server.
+type setup struct {
+	pool   *cluster.PoolOptions
+	server *server.Config
+}
+
 // startServer runs a kindlab server over a manager and a store file, recovering
-// the sessions the store holds, as kindlab serve does.
-func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts ...func(*server.Config)) *platform {
+// the sessions the store holds, as kindlab serve does. The pool keeps warm
+// clusters, all paused (Hot 0: every claim resumes one), up to two in all.
+func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts ...func(setup)) *platform {
 	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
@@ -92,14 +99,16 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 		t.Fatal(err)
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
-	pool := cluster.NewPool(m, cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second,
-		Prepare: cluster.Preparer(platformFS)})
-	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: m, Logger: testLog(),
+	popts := cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second,
+		Prepare: cluster.Preparer(platformFS)}
+	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
 		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many
 	for _, o := range opts {
-		o(&cfg)
+		o(setup{&popts, &cfg})
 	}
+	pool := cluster.NewPool(m, popts)
+	cfg.Pool = pool
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -471,10 +480,6 @@ func benchmarkStart(b *testing.B, warm int) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/start-to-terminal")
 	b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB-heap/learner")
 }
-
-// BenchmarkStartWarm: Start to an interactive terminal when the pool has a warm
-// cluster; also the server heap held per active learner.
-func BenchmarkStartWarm(b *testing.B) { benchmarkStart(b, 1) }
 
 // BenchmarkStartCold: the same with no warm cluster: the start waits for a create.
 func BenchmarkStartCold(b *testing.B) { benchmarkStart(b, 0) }

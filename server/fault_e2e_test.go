@@ -25,7 +25,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -42,7 +41,7 @@ import (
 // step again" replaces the cluster on purpose.
 func TestE2EClusterLost(t *testing.T) {
 	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1,
-		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
+		func(s setup) { s.server.HealthEvery = 2 * time.Second })
 	ctx := context.Background()
 	bctx, cancel := newBrowser(t)
 	defer cancel()

@@ -1,0 +1,125 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kindlab/kindlab/cluster"
+)
+
+// startSamples is how many starts each BenchmarkStartWarm case times per run.
+const startSamples = 4
+
+// BenchmarkStartWarm: in Chromium, a learner on the catalog clicks Start; timed
+// until the lab page's terminal is connected and shows the shell's prompt. The
+// learner then ends the session from the completion screen, which frees the
+// cluster for the next sample. Cases:
+//   - hot: the warm cluster is running (kindlab serve's default, --pool-hot 1);
+//   - paused: it waits paused and is resumed by the claim (--pool-hot 0);
+//   - while-creating: the pool is creating another cluster at the same time,
+//     which takes both cores of a small host.
+//
+// Reported: ms/start-p50, -p95 and -max over startSamples starts.
+func BenchmarkStartWarm(b *testing.B) {
+	cases := []struct {
+		name          string
+		warm, hot     int
+		whileCreating bool
+	}{
+		{name: "hot", warm: 1, hot: 1},
+		{name: "paused", warm: 1, hot: 0},
+		{name: "while-creating", warm: 2, hot: 2, whileCreating: true},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			p := startServer(b, newManager(b), filepath.Join(b.TempDir(), "kindlab.db"), bc.warm, func(s setup) {
+				s.pool.Hot = bc.hot
+				s.pool.Max = bc.warm + 1
+			})
+			bctx, cancel := newBrowser(b)
+			defer cancel()
+			var took []time.Duration
+			for range b.N {
+				for range startSamples {
+					ready := func(s cluster.PoolStats) bool {
+						if bc.whileCreating {
+							return s.Warm >= 1 && s.Creating >= 1
+						}
+						return s.Warm >= bc.warm && s.Creating == 0 && s.Paused == bc.warm-bc.hot
+					}
+					waitPool(b, p.Pool, 10*time.Minute, ready)
+					took = append(took, startInBrowser(b, bctx, p.URL))
+				}
+			}
+			slices.Sort(took)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			b.ReportMetric(ms(took[len(took)/2]), "ms/start-p50")
+			b.ReportMetric(ms(took[(len(took)*95+99)/100-1]), "ms/start-p95")
+			b.ReportMetric(ms(took[len(took)-1]), "ms/start-max")
+			b.Logf("%s: starts %v", bc.name, took)
+		})
+	}
+}
+
+// waitPool waits until the pool's stats satisfy ok.
+func waitPool(b *testing.B, p *cluster.Pool, timeout time.Duration, ok func(cluster.PoolStats) bool) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok(p.Stats()) {
+		if time.Now().After(deadline) {
+			b.Fatalf("the pool never got ready for the next start: %+v", p.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startInBrowser opens the catalog in a new tab, clicks Start on services-dns
+// and returns how long until the terminal was interactive; then it ends the
+// session from the completion screen, as a learner who is done would.
+func startInBrowser(b *testing.B, bctx context.Context, base string) time.Duration {
+	b.Helper()
+	ctx, cancel := chromedp.NewContext(bctx)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer tcancel()
+	if err := doEach(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`))); err != nil {
+		b.Fatalf("the catalog: %v", err)
+	}
+	start := time.Now()
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`))); err != nil {
+		b.Fatalf("click Start: %v", err)
+	}
+	// Polled every 5 ms: the figure is only as fine as the poll.
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(window.kindlab && window.kindlab.connected && window.kindlab.termText().includes("$"))`))
+		if err == nil && ok {
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("no interactive terminal after Start: %v", ctx.Err())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	took := time.Since(start)
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = doEach(ctx,
+		chromedp.Navigate(loc+"/complete"),
+		chromedp.Click(chromedp.CSS(`[data-testid="end-session"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+	)
+	if err != nil {
+		b.Fatalf("end the session: %v", fmt.Errorf("%s: %w", loc, err))
+	}
+	return took
+}
