@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,7 +202,8 @@ func checkStatus(id string) string {
 // the first steps with the Run buttons and Next, sees their checks turn green
 // (step 2's while its port-forward still runs), reloads the
 // page and gets the terminal back with its history; another browser cannot open
-// their app link.
+// their app link. Done, the learner ends the session from the completion screen
+// and their cluster is deleted.
 func TestE2ELearnerInBrowser(t *testing.T) {
 	p := startPlatform(t, 1)
 	deadline := time.Now().Add(5 * time.Minute)
@@ -317,6 +319,34 @@ func TestE2ELearnerInBrowser(t *testing.T) {
 	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
 	if n := strings.Count(text, "deployment.apps/homepage created"); n != 1 {
 		t.Errorf("after reload the terminal shows the apply output %d times; want exactly once", n)
+	}
+
+	// Done: End this session frees the cluster.
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := p.db.Session(context.Background(), sessionID(t, strings.TrimPrefix(loc, p.URL)))
+	if err != nil || sess.Cluster == "" {
+		t.Fatalf("the learner's session in the store: %+v, %v", sess, err)
+	}
+	err = doEach(ctx,
+		chromedp.Navigate(loc+"/complete"),
+		chromedp.Click(chromedp.CSS(`[data-testid="end-session"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+	)
+	if err != nil {
+		t.Fatalf("end the session: %v", err)
+	}
+	gone := time.Now().Add(time.Minute)
+	for {
+		if names, err := p.m.List(context.Background()); err == nil && !slices.Contains(names, sess.Cluster) {
+			break
+		}
+		if time.Now().After(gone) {
+			t.Fatalf("cluster %s still exists a minute after the learner ended the session", sess.Cluster)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
