@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -107,6 +108,12 @@ func TestConfigTunings(t *testing.T) {
 	for _, tu := range Tunings() {
 		if slices.Contains(names, tu.Name) || tu.Why == "" {
 			t.Errorf("tuning %q: names must be unique and say why", tu.Name)
+		}
+		if tu.dns != "" {
+			var op struct{ Op, Path string }
+			if err := json.Unmarshal([]byte(tu.dns), &op); err != nil || op.Op != "replace" || !strings.HasPrefix(op.Path, "/spec/") {
+				t.Errorf("tuning %q: CoreDNS operation %s: %+v, %v", tu.Name, tu.dns, op, err)
+			}
 		}
 		names = append(names, tu.Name)
 	}
