@@ -47,13 +47,43 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusTooManyRequests, err)
 		return
 	}
+	warm := s.Pool.Stats().Warm > 0
 	l, token, err := s.sessions.Start(r.Context(), client, lab, "", "", "")
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	s.metrics.sessionsStarted.Add(1)
+	if warm {
+		awaitReady(r.Context(), l, warmStartWait)
+	}
 	s.enterSession(w, r, l, token)
+}
+
+// warmStartWait is how long a start with a warm cluster in the pool waits for
+// the learner's session to be ready before it answers. A warm claim takes a few
+// hundred milliseconds; waiting for it sends the browser straight to the lab page
+// and its terminal, not to the progress page and a reload once it is ready.
+const warmStartWait = 2 * time.Second
+
+// awaitReady waits until l is ready, failed or queued, or limit has passed.
+func awaitReady(ctx context.Context, l *session.Learner, limit time.Duration) {
+	events, unsubscribe := l.Subscribe()
+	defer unsubscribe()
+	timeout := time.NewTimer(limit)
+	defer timeout.Stop()
+	for {
+		select {
+		case e := <-events:
+			if p, ok := e.Data.(session.Progress); ok && (p.Done || p.Error != "" || p.Queue > 0) {
+				return
+			}
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // admit applies the per-client limits to a new session from client.

@@ -264,3 +264,18 @@ func TestLearnerEndsTheirSession(t *testing.T) {
 		t.Errorf("the lab page after the end = %d; want 404", resp.StatusCode)
 	}
 }
+
+// TestWarmStartLandsOnTheLab: with a warm cluster in the pool, Start answers
+// once the session is ready, so the browser's first page is the lab with its
+// terminal, not the progress page and a reload. (With none warm, Start answers
+// at once with the progress page: TestCatalogAndStart.)
+func TestWarmStartLandsOnTheLab(t *testing.T) {
+	ts, _, clusters := newClusterServer(t)
+	clusters.SetWarm(1)
+	c := browser(t)
+	_, page := get(t, c, startLab(t, ts, c))
+	if byTestID(page, "terminal") == nil || byTestID(page, "progress") != nil {
+		t.Errorf("the first page after a warm Start: terminal %v, progress %v; want the terminal only",
+			byTestID(page, "terminal") != nil, byTestID(page, "progress") != nil)
+	}
+}

@@ -642,7 +642,7 @@
       setHidden(err, !d.error);
     }
     box.dataset.state = d.done ? "done" : d.error ? "failed" : n > 0 ? "queued" : "waiting";
-    if (d.done && !d.error) setTimeout(() => window.location.reload(), 300);
+    if (d.done && !d.error) window.location.reload();
   }
 
   // onNewCluster follows, on the lab page, a cluster being replaced (lost, or

@@ -44,6 +44,7 @@ type Clusters struct {
 	released []string
 	fail     error
 	places   []int
+	warm     int                     // what Stats reports as warm
 	nodes    map[string]cluster.Node // set by SetNode
 }
 
@@ -112,11 +113,19 @@ func (f *Clusters) Release(ctx context.Context, name string) error {
 	return nil
 }
 
-// Stats reports the clusters handed out.
+// SetWarm sets how many warm clusters Stats reports (Claim hands out a new
+// cluster at once either way).
+func (f *Clusters) SetWarm(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.warm = n
+}
+
+// Stats reports the clusters handed out, and the warm ones set by SetWarm.
 func (f *Clusters) Stats() cluster.PoolStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return cluster.PoolStats{Claimed: f.n - len(f.released), Max: 100}
+	return cluster.PoolStats{Warm: f.warm, Claimed: f.n - len(f.released), Max: 100}
 }
 
 // Get finds a cluster handed out (for sessions recovered after a restart).
