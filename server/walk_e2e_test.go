@@ -171,7 +171,7 @@ func evalString(ctx context.Context, expr string) (string, error) {
 }
 
 // sessionID reads the session out of a lab page's path, /s/<sid>/....
-func sessionID(t *testing.T, path string) string {
+func sessionID(t testing.TB, path string) string {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if len(parts) < 2 || parts[0] != "s" {
 		t.Fatalf("lab page path %q", path)
