@@ -6,7 +6,7 @@ E2E_TIMEOUT ?= 60m
 # Packages with end-to-end tests (files tagged e2e).
 E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 
-.PHONY: all build docker images run test unit e2e generate check-generated vet bench clean-clusters platform-image
+.PHONY: all build docker images run test unit e2e generate check-generated vet bench capacity clean-clusters platform-image
 
 all: build
 
@@ -55,6 +55,11 @@ test: check-generated vet unit e2e
 bench: images
 	$(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./labs/check ./web
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -p 1 -timeout 90m $(E2E_PKGS)
+
+## capacity: how many learners at work this host serves (BenchmarkCapacity);
+## kindlab doctor and serve's default --pool-max use what it finds.
+capacity: images
+	$(GO) test -tags e2e -run '^$$' -bench Capacity -benchtime 1x -timeout 60m ./server/
 
 ## clean-clusters: delete every kindlab cluster on this host.
 clean-clusters:

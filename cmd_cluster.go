@@ -15,21 +15,6 @@ import (
 	"github.com/kindlab/kindlab/images"
 )
 
-// defaultState is where kindlab keeps kubeconfig files and its database.
-func defaultState() string {
-	if d := os.Getenv("KINDLAB_STATE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "kindlab")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "kindlab-state")
-	}
-	return filepath.Join(home, ".local", "state", "kindlab")
-}
-
 // resolveImages finds the images to use: from the source tree's content tags when run
 // from the repository, else the newest node image built on this host.
 func resolveImages(ctx context.Context, nodeImage string) (images.Set, error) {
@@ -55,7 +40,7 @@ func resolveImages(ctx context.Context, nodeImage string) (images.Set, error) {
 
 func (c *cli) manager(fs *flag.FlagSet, args []string) (*cluster.Manager, images.Set, error) {
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image (default: built from this source tree)")
-	state := fs.String("state", defaultState(), "state folder (kubeconfig files, database)")
+	state := fs.String("state", cluster.DefaultStateDir(), "state folder (kubeconfig files, database)")
 	if err := fs.Parse(args); err != nil {
 		return nil, images.Set{}, flagError(err)
 	}
@@ -139,6 +124,7 @@ func (c *cli) doctor(args []string) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image to try")
+	state := fs.String("state", cluster.DefaultStateDir(), "state folder (where make capacity leaves the measured capacity)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
@@ -146,7 +132,7 @@ func (c *cli) doctor(args []string) error {
 	if err != nil {
 		set.Node = "kindlab/node:" + images.KubeVersion
 	}
-	r := cluster.Doctor(c.ctx, cluster.LocalHost(), set.Node)
+	r := cluster.Doctor(c.ctx, cluster.LocalHost(*state), set.Node)
 	r.Print(c.stdout)
 	if !r.OK() {
 		return errSilent

@@ -76,8 +76,13 @@ func (c *cli) serve(args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if *maxClusters <= 0 {
-		*maxClusters = max(1, cluster.Doctor(c.ctx, cluster.LocalHost(), set.Node).Fit)
+	fit := cluster.Doctor(c.ctx, cluster.LocalHost(state), set.Node)
+	switch {
+	case *maxClusters <= 0:
+		*maxClusters = max(1, fit.Fit)
+	case fit.Measured != nil && *maxClusters > fit.Fit:
+		fmt.Fprintf(c.stderr, "warning: --pool-max %d asks for more clusters than this host serves well: %d learners at work, measured %s (p95 command end to green %s, keystroke echo %s); beyond that, checks and typing slow down for everyone\n",
+			*maxClusters, fit.Fit, fit.Measured.Measured.Format(time.DateOnly), fit.Measured.GreenP95, fit.Measured.EchoP95)
 	}
 	platform, err := fs.Sub(fsys.manifests, "platform")
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Per-cluster costs measured on a 2-core host (see the README's figures): an idle
@@ -33,11 +35,14 @@ type Host struct {
 	ReadFile func(path string) ([]byte, error)
 	NumCPU   int
 	Docker   Docker
+	// StateDir is kindlab's state folder, where BenchmarkCapacity leaves the
+	// capacity it measured (CapacityFile); empty: none is looked for.
+	StateDir string
 }
 
-// LocalHost reads the real machine.
-func LocalHost() Host {
-	return Host{ReadFile: os.ReadFile, NumCPU: runtime.NumCPU(), Docker: DockerCLI{}}
+// LocalHost reads the real machine, and the measured capacity in stateDir.
+func LocalHost(stateDir string) Host {
+	return Host{ReadFile: os.ReadFile, NumCPU: runtime.NumCPU(), Docker: DockerCLI{}, StateDir: stateDir}
 }
 
 // Report is Doctor's verdict.
@@ -45,6 +50,9 @@ type Report struct {
 	Findings []Finding
 	// Fit is how many learner clusters this host can run at once.
 	Fit int
+	// Measured is the capacity BenchmarkCapacity measured on this host, when
+	// there is one for a host like this one; Fit is then no more than it.
+	Measured *Capacity
 }
 
 // OK reports whether every check passed.
@@ -133,7 +141,22 @@ func Doctor(ctx context.Context, h Host, nodeImage string) Report {
 	byCPU := h.NumCPU * 1000 * 3 / 4 / clusterIdleMilliCPU // keep a quarter for the host
 	r.Fit = max(0, min(byMem, byCPU))
 	f := Finding{Check: "capacity", OK: r.Fit >= 1,
-		Detail: fmt.Sprintf("%d MiB available, %d CPUs: about %d learner clusters fit (memory allows %d, CPU %d)", memMiB, h.NumCPU, r.Fit, max(0, byMem), byCPU)}
+		Detail: fmt.Sprintf("%d MiB available, %d CPUs: about %d learner clusters fit (memory allows %d, CPU %d, by estimate)", memMiB, h.NumCPU, r.Fit, max(0, byMem), byCPU)}
+	if h.StateDir != "" {
+		path := filepath.Join(h.StateDir, CapacityFile)
+		switch c, ok, err := readCapacity(h.ReadFile, path); {
+		case err != nil:
+			add(Finding{Check: "measured capacity", Detail: err.Error(), Fix: "delete it and measure again: make capacity"})
+		case ok && c.CPUs != h.NumCPU:
+			add(Finding{Check: "measured capacity", OK: true, Detail: fmt.Sprintf("%s was measured on %d CPUs, this host has %d: not used (make capacity measures this one)", path, c.CPUs, h.NumCPU)})
+		case ok:
+			r.Measured = &c
+			r.Fit = max(0, min(byMem, c.Learners))
+			f.OK = r.Fit >= 1
+			f.Detail = fmt.Sprintf("%d MiB available, %d CPUs: %d learners at work, measured %s (p95 command end to green %s, keystroke echo %s), memory allows %d",
+				memMiB, h.NumCPU, r.Fit, c.Measured.Format(time.DateOnly), c.GreenP95, c.EchoP95, max(0, byMem))
+		}
+	}
 	if !f.OK {
 		f.Fix = fmt.Sprintf("a cluster needs about %d MiB and a fifth of a core: free memory or use a bigger host", clusterMemMiB)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -93,6 +94,59 @@ func TestDoctor(t *testing.T) {
 			}
 			if r.OK() != (len(tt.failing) == 0) {
 				t.Errorf("OK() = %v with failing %v", r.OK(), failing)
+			}
+		})
+	}
+}
+
+// TestDoctorUsesMeasuredCapacity: a capacity measured on a host like this one
+// (BenchmarkCapacity's file in the state folder) decides Fit, within what memory
+// allows; one from another host is not used; a broken file fails the check and
+// says how to fix it.
+func TestDoctorUsesMeasuredCapacity(t *testing.T) {
+	host := map[string]string{
+		"/proc/self/status":                       "CapBnd:\t000001ffffffffff\n",
+		"/proc/sys/fs/inotify/max_user_watches":   "524288\n",
+		"/proc/sys/fs/inotify/max_user_instances": "512\n",
+		"/proc/meminfo":                           "MemAvailable:   20971520 kB\n", // 20 GiB: 32 clusters by memory
+	}
+	docker := fakeDocker{"version": "20.10.24", "info": "kindlab-runc", "image inspect": "sha256:1", "run --rm --privileged": ""}
+	measured := func(learners, cpus int) string {
+		return fmt.Sprintf(`{"learners": %d, "measured": "2026-12-03T07:00:00Z", "cpus": %d, "green_p95": "612ms", "echo_p95": "9ms"}`, learners, cpus)
+	}
+	tests := []struct {
+		name     string
+		file     string // the state folder's capacity.json; "" for none
+		wantFit  int
+		failing  string
+		detailOf string // a word the capacity finding must say
+	}{
+		{name: "none measured", wantFit: 7, detailOf: "estimate"},
+		{name: "measured here", file: measured(6, 2), wantFit: 6, detailOf: "612ms"},
+		{name: "measured on a bigger host", file: measured(30, 16), wantFit: 7, detailOf: "estimate"},
+		{name: "measured: not even the first level", file: measured(0, 2), wantFit: 0, failing: "capacity"},
+		{name: "broken file", file: "{not json", wantFit: 7, failing: "measured capacity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := maps.Clone(host)
+			if tt.file != "" {
+				files["/state/"+CapacityFile] = tt.file
+			}
+			r := Doctor(context.Background(), Host{ReadFile: fakeFiles(files), NumCPU: 2, Docker: docker, StateDir: "/state"}, "kindlab/node:x")
+			if r.Fit != tt.wantFit {
+				t.Errorf("Fit = %d; want %d", r.Fit, tt.wantFit)
+			}
+			for _, f := range r.Findings {
+				if f.OK == (f.Check == tt.failing) {
+					t.Errorf("finding %s: OK %v (%s)", f.Check, f.OK, f.Detail)
+				}
+				if f.Check == "capacity" && tt.detailOf != "" && !strings.Contains(f.Detail, tt.detailOf) {
+					t.Errorf("capacity says %q; want it to mention %q", f.Detail, tt.detailOf)
+				}
+				if !f.OK && !strings.Contains(f.Fix, "capacity") && !strings.Contains(f.Fix, "MiB") {
+					t.Errorf("finding %s fails with fix %q", f.Check, f.Fix)
+				}
 			}
 		})
 	}

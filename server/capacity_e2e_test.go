@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server/session"
 )
 
@@ -46,6 +48,9 @@ var capacityLevels = []int{2, 4, 6, 8}
 // (MiB-host/N) and CPU (%cpu-host/N, of all cores), and the largest level
 // within the thresholds (learners). It stops at the first level past them.
 // Browsers are not used here: N Chromiums would take the CPU being measured.
+//
+// The capacity found goes to the state folder (cluster.CapacityFile), where
+// kindlab doctor and kindlab serve's default --pool-max read it: make capacity.
 func BenchmarkCapacity(b *testing.B) {
 	top := capacityLevels[len(capacityLevels)-1]
 	p := startServer(b, newManager(b), filepath.Join(b.TempDir(), "kindlab.db"), 1, func(s setup) {
@@ -54,7 +59,7 @@ func BenchmarkCapacity(b *testing.B) {
 	})
 	for range b.N {
 		var learners []*busyLearner
-		capacity := 0
+		capacity := cluster.Capacity{Measured: time.Now().UTC(), CPUs: runtime.NumCPU(), MemTotalMiB: hostTotalMiB(b)}
 		for _, n := range capacityLevels {
 			for len(learners) < n {
 				learners = append(learners, newBusyLearner(b, p))
@@ -70,9 +75,15 @@ func BenchmarkCapacity(b *testing.B) {
 			if level.green.p95() >= capacityGreen || level.echo.p95() >= capacityEcho {
 				break
 			}
-			capacity = n
+			capacity.Learners = n
+			capacity.GreenP95 = level.green.p95().Round(time.Millisecond).String()
+			capacity.EchoP95 = level.echo.p95().Round(100 * time.Microsecond).String()
 		}
-		b.ReportMetric(float64(capacity), "learners")
+		b.ReportMetric(float64(capacity.Learners), "learners")
+		if err := cluster.WriteCapacity(cluster.DefaultStateDir(), capacity); err != nil {
+			b.Error(err)
+		}
+		b.Logf("capacity %+v written to %s", capacity, filepath.Join(cluster.DefaultStateDir(), cluster.CapacityFile))
 		for _, l := range learners {
 			l.close()
 		}
@@ -321,6 +332,14 @@ func hostCPU(b *testing.B) (busy, total uint64) {
 
 // hostUsedMiB is the host's memory in use: MemTotal less MemAvailable.
 func hostUsedMiB(b *testing.B) int {
+	kb := meminfo(b)
+	return (kb["MemTotal"] - kb["MemAvailable"]) / 1024
+}
+
+func hostTotalMiB(b *testing.B) int { return meminfo(b)["MemTotal"] / 1024 }
+
+// meminfo reads /proc/meminfo, in kB.
+func meminfo(b *testing.B) map[string]int {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		b.Fatal(err)
@@ -331,5 +350,5 @@ func hostUsedMiB(b *testing.B) int {
 			kb[strings.TrimSuffix(f[0], ":")], _ = strconv.Atoi(f[1])
 		}
 	}
-	return (kb["MemTotal"] - kb["MemAvailable"]) / 1024
+	return kb
 }
