@@ -24,8 +24,9 @@ const lostAfter = 3
 
 // watchHealth probes the learner's cluster every HealthEvery (the API server
 // answers /readyz and the workstation pod is Ready) until ctx ends; when
-// lostAfter probes in a row fail, the cluster is lost and replaced.
-func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn) {
+// lostAfter probes in a row fail, the cluster is lost and replaced. answered
+// is when the cluster last answered (when conn was made).
+func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn, answered time.Time) {
 	every := l.m.cfg.HealthEvery
 	if every <= 0 {
 		return
@@ -33,7 +34,6 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn) {
 	tick := l.m.cfg.Clock.NewTicker(every)
 	defer tick.Stop()
 	failed := 0
-	answered := l.m.cfg.Clock.Now() // when the cluster last answered
 	for {
 		select {
 		case <-ctx.Done():

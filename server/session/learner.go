@@ -290,7 +290,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	l.conn = conn
 	l.engine = conn.Checks()
 	l.mu.Unlock()
-	go l.watchHealth(guardCtx, conn)
+	go l.watchHealth(guardCtx, conn, l.m.cfg.Clock.Now())
 	return conn, nil
 }
 
