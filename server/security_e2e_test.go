@@ -5,10 +5,14 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +79,11 @@ func TestE2EHostileLearner(t *testing.T) {
 	sh.must(`kubectl create namespace mine`)
 	sh.must(`kubectl -n mine run mypod --image=kindlab/toolbox:lab --image-pull-policy=Never -- sleep 1d && kubectl -n mine wait --for=condition=Ready pod/mypod --timeout=90s`)
 	const img = `--image=kindlab/toolbox:lab --image-pull-policy=Never`
+	// The workshop host as a pod sees it: a web server on the host's address in
+	// the learner cluster's Docker network (its gateway). Nothing a learner runs
+	// may open a connection out of their cluster, to it or anywhere else.
+	host := listenOnGateway(t, learnerCluster(t, p))
+	sh.must(fmt.Sprintf(`HOST=%s`, host.addr))
 	podWith := func(ns, name, spec string) string {
 		return fmt.Sprintf(`kubectl -n %s run %s %s --overrides='{"spec":%s}' -- sleep 1d`, ns, name, img, spec)
 	}
@@ -160,6 +169,12 @@ func TestE2EHostileLearner(t *testing.T) {
 		{"hostPort pod in mine", podWith("mine", "hport", `{"containers":[`+container("hport", `,"ports":[{"containerPort":80,"hostPort":8080}]`)+`]}`), false},
 		{"SYS_ADMIN capability", podWith("mine", "capadm", `{"containers":[`+container("capadm", `,"securityContext":{"capabilities":{"add":["SYS_ADMIN"]}}`)+`]}`), false},
 		{"unconfined seccomp", podWith("mine", "unconf", `{"securityContext":{"seccompProfile":{"type":"Unconfined"}}}`), false},
+		// out of the cluster: the workshop host and the networks behind it
+		{"connect to the workshop host from the terminal", `curl -sS -m 5 http://$HOST/`, true},
+		{"connect to the workshop host from a pod", `kubectl -n mine exec mypod -- curl -sS -m 5 http://$HOST/`, true},
+		{"connect to the workshop host from a pod, by raw TCP", `kubectl -n mine exec mypod -- sh -c "echo GET / | nc -w 5 ${HOST%:*} ${HOST#*:}"`, true},
+		{"the host through a Service without selector", `kubectl -n mine create service clusterip tohost --tcp=80:${HOST#*:} --dry-run=client -o json | jq 'del(.spec.selector)' | kubectl create -f - && echo '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"tohost","namespace":"mine","labels":{"kubernetes.io/service-name":"tohost"}},"addressType":"IPv4","endpoints":[{"addresses":["'${HOST%:*}'"]}],"ports":[{"port":'${HOST#*:}'}]}' | kubectl create -f -`, true},
+		{"the host through the API server's Service proxy", `kubectl get --raw "/api/v1/namespaces/mine/services/http:tohost:80/proxy/"`, true},
 	}
 	for _, a := range attempts {
 		t.Run(a.name, func(t *testing.T) {
@@ -174,6 +189,9 @@ func TestE2EHostileLearner(t *testing.T) {
 		})
 	}
 	sh.t = t
+	if n := host.hits.Load(); n != 0 {
+		t.Errorf("the workshop host was reached %d times from the learner's cluster", n)
+	}
 
 	// The learner's own work goes on: exec into their own pod, under the runtime's
 	// default seccomp profile, with the namespace's quota and limits in place.
@@ -220,9 +238,42 @@ func TestE2EHostileLearner(t *testing.T) {
 	}
 }
 
-// adminOf returns an admin connection to the learner's cluster: the one with the
-// namespace the learner made (the pool also keeps a warm one).
-func adminOf(t *testing.T, p *platform) *workstation.Conn {
+// hostListener is a web server on the workshop host that counts connections.
+type hostListener struct {
+	addr string // host:port
+	hits atomic.Int32
+}
+
+// listenOnGateway serves on the host's address in cluster's Docker network.
+func listenOnGateway(t *testing.T, cluster string) *hostListener {
+	t.Helper()
+	out, err := exec.Command("docker", "network", "inspect", cluster, "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}").Output()
+	if err != nil {
+		t.Fatalf("the cluster's network: %v", err)
+	}
+	gw := strings.Fields(string(out))
+	if len(gw) == 0 {
+		t.Fatalf("network %s has no gateway", cluster)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(gw[0], "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hostListener{addr: ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "the workshop host") }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				h.hits.Add(1)
+			}
+		}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return h
+}
+
+// learnerCluster names the learner's cluster: the one with the namespace the
+// learner made (the pool also keeps a warm one).
+func learnerCluster(t *testing.T, p *platform) string {
 	t.Helper()
 	names, err := p.m.List(context.Background())
 	if err != nil {
@@ -238,11 +289,26 @@ func adminOf(t *testing.T, p *platform) *workstation.Conn {
 			t.Fatal(err)
 		}
 		if _, err := conn.Client.CoreV1().Namespaces().Get(context.Background(), "mine", metav1.GetOptions{}); err == nil {
-			return conn
+			return n
 		}
 	}
 	t.Fatalf("none of %v is the learner's cluster", names)
-	return nil
+	return ""
+}
+
+// adminOf returns an admin connection to the learner's cluster: the one with the
+// namespace the learner made (the pool also keeps a warm one).
+func adminOf(t *testing.T, p *platform) *workstation.Conn {
+	t.Helper()
+	c, err := p.m.Get(context.Background(), learnerCluster(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := workstation.Connect(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // TestE2EForgedShellMarks types, into a learner's real terminal on services-dns
