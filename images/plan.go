@@ -434,9 +434,12 @@ rm -f /tmp/containerd.log`
 		name, p.set.Node}})
 }
 
-// kubeProxyImage puts kube-proxy on the node's Debian rootfs (it needs iptables,
-// nft and conntrack) without any shell or interpreter: kube-proxy runs privileged,
-// and nothing in it needs one.
+// kubeProxyImage builds kube-proxy's image FROM scratch: the binary, the
+// iptables (nft) and conntrack commands it runs and the shared libraries and
+// xtables extensions they load, taken from the node's Debian rootfs. It has no
+// shell or interpreter (kube-proxy runs privileged, and nothing in it needs
+// one), and it is small: containerd unpacks it when the cluster's first pod
+// starts, and CoreDNS waits for kube-proxy (the whole rootfs was 388 MiB).
 func (p *plan) kubeProxyImage(ctx context.Context, log io.Writer, ref string) error {
 	dir, err := os.MkdirTemp(p.dir(), "kube-proxy-")
 	if err != nil {
@@ -446,13 +449,42 @@ func (p *plan) kubeProxyImage(ctx context.Context, log io.Writer, ref string) er
 	if err := copyFile(p.bin("kube", p.kubeHash, "kube-proxy"), filepath.Join(dir, "kube-proxy"), 0o755); err != nil {
 		return err
 	}
-	df := "ARG BASE\nFROM ${BASE}\nCOPY kube-proxy /usr/local/bin/kube-proxy\n" +
-		`RUN ["/usr/bin/rm", "-f", "/usr/bin/sh", "/usr/bin/dash", "/usr/bin/bash", "/usr/bin/rbash", "/usr/bin/perl", "/usr/bin/perl5.36.0"]` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "collect.sh"), []byte(kubeProxyCollect), 0o755); err != nil {
+		return err
+	}
+	df := "ARG BASE\nFROM ${BASE} AS rootfs\nCOPY collect.sh kube-proxy /\nRUN [\"/usr/bin/bash\", \"/collect.sh\"]\n" +
+		"FROM scratch\nCOPY --from=rootfs /out/ /\n" +
+		"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return err
 	}
 	return p.dockerBuild(ctx, log, dir, map[string]string{"BASE": p.nodeRootfs}, ref)
 }
+
+// kubeProxyCollect copies into /out what kube-proxy needs from the rootfs it
+// runs on: its binary, iptables' nft commands (named as kube-proxy calls them),
+// conntrack and nft, every shared library they link, and the xtables
+// extensions iptables loads by name.
+const kubeProxyCollect = `set -euo pipefail
+out=/out
+mkdir -p $out/usr/local/bin $out/usr/sbin $out/run $out/tmp $out/var/lib/kube-proxy $out/etc
+cp /kube-proxy $out/usr/local/bin/kube-proxy
+bins=(/usr/sbin/xtables-nft-multi /usr/sbin/conntrack /usr/sbin/nft)
+for b in "${bins[@]}"; do cp -a "$b" $out/usr/sbin/; done
+for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
+         iptables-nft iptables-nft-save iptables-nft-restore ip6tables-nft ip6tables-nft-save ip6tables-nft-restore; do
+  ln -s xtables-nft-multi $out/usr/sbin/$n
+done
+ext=$(echo /usr/lib/*-linux-gnu/xtables)
+mkdir -p $out$ext && cp -a $ext/. $out$ext/
+libs=$(for f in "${bins[@]}" $ext/*.so; do ldd "$f" | grep -o '/[^ ]*'; done | sort -u)
+for d in /lib /lib64; do if [ -L $d ]; then ln -s "$(readlink $d)" $out$d; fi; done
+for l in $libs; do
+  dest=$out$(readlink -f "$(dirname "$l")")
+  mkdir -p "$dest" && cp -L "$l" "$dest/"
+done
+for f in /etc/protocols /etc/services /etc/nsswitch.conf; do if [ -e $f ]; then cp $f $out/etc/; fi; done
+`
 
 func copyFile(src, dst string, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
