@@ -263,13 +263,11 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 		return nil, err
 	}
 	done := make(chan error, 1)
-	go func() {
-		if alongside == nil {
-			done <- nil
-			return
-		}
-		done <- alongside(conn)
-	}()
+	if alongside == nil {
+		done <- nil
+	} else {
+		go func() { done <- alongside(conn) }()
+	}
 	guardCtx, unguard := context.WithCancel(l.life)
 	err = l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log)
 	if err != nil {
