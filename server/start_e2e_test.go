@@ -27,7 +27,10 @@ const startSamples = 4
 //   - while-creating: the pool is creating another cluster at the same time,
 //     which takes both cores of a small host.
 //
-// Reported: ms/start-p50, -p95 and -max over startSamples starts.
+// Reported: ms/start-p50, -p95 and -max over startSamples starts; where the
+// browser's part went (ms/<stage>-p50, see startTiming.stages), over the starts
+// that landed on the lab page directly; and how many went through the progress
+// page instead (reloads).
 func BenchmarkStartWarm(b *testing.B) {
 	cases := []struct {
 		name          string
@@ -47,6 +50,9 @@ func BenchmarkStartWarm(b *testing.B) {
 			bctx, cancel := newBrowser(b)
 			defer cancel()
 			var took []time.Duration
+			stages := map[string][]float64{}
+			var order []string
+			reloads := 0
 			for range b.N {
 				for range startSamples {
 					ready := func(s cluster.PoolStats) bool {
@@ -56,7 +62,19 @@ func BenchmarkStartWarm(b *testing.B) {
 						return s.Warm >= bc.warm && s.Creating == 0 && s.Paused == bc.warm-bc.hot
 					}
 					waitPool(b, p.Pool, 10*time.Minute, ready)
-					took = append(took, startInBrowser(b, bctx, p.URL))
+					d, t := startInBrowser(b, bctx, p.URL)
+					took = append(took, d)
+					if t.Reload {
+						reloads++ // its stages start at the progress page's reload
+						continue
+					}
+					for _, st := range t.stages() {
+						name := st[0].(string)
+						if _, ok := stages[name]; !ok {
+							order = append(order, name)
+						}
+						stages[name] = append(stages[name], st[1].(float64))
+					}
 				}
 			}
 			slices.Sort(took)
@@ -64,6 +82,13 @@ func BenchmarkStartWarm(b *testing.B) {
 			b.ReportMetric(ms(took[len(took)/2]), "ms/start-p50")
 			b.ReportMetric(ms(took[(len(took)*95+99)/100-1]), "ms/start-p95")
 			b.ReportMetric(ms(took[len(took)-1]), "ms/start-max")
+			for _, name := range order {
+				v := stages[name]
+				slices.Sort(v)
+				b.ReportMetric(v[len(v)/2], "ms/"+name+"-p50")
+				b.Logf("%s: %s %.0f ms", bc.name, name, v)
+			}
+			b.ReportMetric(float64(reloads), "reloads")
 			b.Logf("%s: starts %v", bc.name, took)
 		})
 	}
@@ -82,9 +107,10 @@ func waitPool(b *testing.B, p *cluster.Pool, timeout time.Duration, ok func(clus
 }
 
 // startInBrowser opens the catalog in a new tab, clicks Start on services-dns
-// and returns how long until the terminal was interactive; then it ends the
-// session from the completion screen, as a learner who is done would.
-func startInBrowser(b *testing.B, bctx context.Context, base string) time.Duration {
+// and returns how long until the terminal was interactive, and where the
+// browser's part of that went; then it ends the session from the completion
+// screen, as a learner who is done would.
+func startInBrowser(b *testing.B, bctx context.Context, base string) (time.Duration, startTiming) {
 	b.Helper()
 	ctx, cancel := chromedp.NewContext(bctx)
 	defer cancel()
@@ -98,9 +124,11 @@ func startInBrowser(b *testing.B, bctx context.Context, base string) time.Durati
 		b.Fatalf("click Start: %v", err)
 	}
 	// Polled every 5 ms: the figure is only as fine as the poll.
+	var t startTiming
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(window.kindlab && window.kindlab.connected && window.kindlab.termText().includes("$"))`))
-		if err == nil && ok {
+		var err error
+		t, err = chromedp.Run(ctx, chromedp.Evaluate[startTiming](startTimingJS))
+		if err == nil && t.Ready {
 			break
 		}
 		if ctx.Err() != nil {
@@ -121,5 +149,46 @@ func startInBrowser(b *testing.B, bctx context.Context, base string) time.Durati
 	if err != nil {
 		b.Fatalf("end the session: %v", fmt.Errorf("%s: %w", loc, err))
 	}
-	return took
+	return took, t
+}
+
+// startTiming is where a start's time went in the browser, in ms from the
+// start of the navigation that ended on the lab page (Navigation Timing and
+// the terminal's User Timing marks). With a warm cluster that is the Start
+// form's POST, which waits for the session and redirects to the lab page;
+// otherwise the progress page's reload (Reload).
+type startTiming struct {
+	Ready       bool    `json:"ready"`
+	Reload      bool    `json:"reload"`
+	FetchStart  float64 `json:"fetchStart"`  // the POST and its redirect answered
+	Response    float64 `json:"response"`    // the lab page's first byte
+	DOMReady    float64 `json:"domReady"`    // parsed, deferred scripts (xterm, app.js) run
+	WSOpen      float64 `json:"wsOpen"`      // the terminal's websocket open
+	Hello       float64 `json:"hello"`       // the server's hello: the terminal attached
+	FirstOutput float64 `json:"firstOutput"` // the first output chunk
+	Prompt      float64 `json:"prompt"`      // the prompt seen by the poll
+}
+
+// startTimingJS reads a startTiming once the terminal is connected and shows a
+// prompt; before that it answers {ready: false}.
+const startTimingJS = `(() => {
+  const k = window.kindlab;
+  if (!(k && k.connected && k.termText().includes("$"))) return {ready: false};
+  const n = performance.getEntriesByType("navigation")[0] || {};
+  const mark = (name) => { const e = performance.getEntriesByName(name, "mark")[0]; return e ? e.startTime : 0; };
+  return {ready: true, reload: n.type === "reload", fetchStart: n.fetchStart, response: n.responseStart,
+    domReady: n.domContentLoadedEventEnd, wsOpen: mark("kindlab:ws-open"), hello: mark("kindlab:hello"),
+    firstOutput: mark("kindlab:first-output"), prompt: performance.now()};
+})()`
+
+// stages lists a start's browser stages with their durations in ms, in order.
+func (t startTiming) stages() [][2]any {
+	return [][2]any{
+		{"post", t.FetchStart},
+		{"lab-page", t.Response - t.FetchStart},
+		{"page-scripts", t.DOMReady - t.Response},
+		{"ws-open", t.WSOpen - t.DOMReady},
+		{"attach", t.Hello - t.WSOpen},
+		{"prompt", t.Prompt - t.Hello},
+	}
 }

@@ -19,6 +19,10 @@
 //   kindlab.allPassed     the last "checks" event said every check passed
 //   kindlab.eventsConnected  the Server-Sent Events stream is open
 //   kindlab.lastEvent     {type, data} of the last event received
+//
+// The terminal's first connection leaves User Timing marks (performance.mark)
+// for anyone measuring a start: kindlab:ws-open, kindlab:hello (the server
+// said hello) and kindlab:first-output.
 (function () {
   "use strict";
 
@@ -66,6 +70,10 @@
   function $$(selector, root) { return Array.from((root || document).querySelectorAll(selector)); }
   function byTestId(id, root) { return $('[data-testid="' + CSS.escape(id) + '"]', root); }
   function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+  // markOnce leaves a User Timing mark the first time it is called with name.
+  function markOnce(name) {
+    if (window.performance && performance.mark && performance.getEntriesByName(name, "mark").length === 0) performance.mark(name);
+  }
 
   function debounce(fn, ms) {
     let timer = 0;
@@ -176,6 +184,7 @@
       // Handlers ignore a socket that is no longer the current one.
       ws.onopen = () => {
         if (ws !== this.ws) return;
+        markOnce("kindlab:ws-open");
         this.lastReceived = Date.now();
         // hello first: the token from the page and the last chunk we have.
         this.send({ type: "hello", token: this.token, lastSeq: this.lastSeq });
@@ -204,6 +213,7 @@
       const seq = dv.getUint32(0) * 4294967296 + dv.getUint32(4);
       if (seq <= this.lastSeq) return; // already written before a reconnect
       this.lastSeq = seq;
+      markOnce("kindlab:first-output");
       if (buf.byteLength > 8) this.term.write(new Uint8Array(buf, 8));
     }
 
@@ -211,6 +221,7 @@
       if (!msg || typeof msg.type !== "string") return;
       switch (msg.type) {
         case "hello":
+          markOnce("kindlab:hello");
           this.connected = true;
           this.readOnly = !!msg.readOnly;
           this.term.options.disableStdin = this.readOnly;
