@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/images"
@@ -53,11 +56,13 @@ func BenchmarkClusterCreate(b *testing.B) {
 }
 
 // BenchmarkClusterIdle brings up one cluster per step from kubeadm's defaults
-// to every one of kindlab's Tunings, adding them one at a time, and reports,
-// side by side over the same 30 s a minute after the last became Ready, each
-// one's memory (MiB/<step>, as docker stats counts it) and CPU (%cpu/<step>,
-// of one core, from the node's cgroup). Side by side, the host's noise falls on
-// every step alike.
+// to every one of kindlab's Tunings, adding them one at a time, and one more
+// with every tuning as a learner has it while working ("claimed": the platform
+// objects and workstation, the numbers lab's two apps and Services running),
+// and reports, side by side over the same 30 s a minute after the last became
+// Ready, each one's memory (MiB/<step>, as docker stats counts it) and CPU
+// (%cpu/<step>, of one core, from the node's cgroup). Side by side, the host's
+// noise falls on every step alike.
 func BenchmarkClusterIdle(b *testing.B) {
 	set := testImages(b)
 	ctx := context.Background()
@@ -84,6 +89,7 @@ func BenchmarkClusterIdle(b *testing.B) {
 		}
 		labels, nodes = append(labels, label), append(nodes, c.Name+"-control-plane")
 	}
+	labels, nodes = append(labels, "claimed"), append(nodes, claimedCluster(b, set)+"-control-plane")
 	time.Sleep(time.Minute)
 	b.ResetTimer()
 	mem, cpu := make([]float64, len(nodes)), make([]float64, len(nodes))
@@ -109,6 +115,46 @@ func BenchmarkClusterIdle(b *testing.B) {
 		b.ReportMetric(mem[j]/float64(b.N), "MiB/"+l)
 		b.ReportMetric(cpu[j]/float64(b.N), "%cpu/"+l)
 	}
+}
+
+// claimedCluster makes a cluster with every tuning and readies it as a learner
+// working on the numbers lab has it: the platform objects and workstation, and
+// the lab's API and web apps with their Services, Ready. It is deleted when b
+// ends.
+func claimedCluster(b *testing.B, set images.Set) string {
+	b.Helper()
+	ctx := context.Background()
+	m := newManager(b, set)
+	name := randomName("claimed")
+	c, err := m.Create(ctx, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Delete(ctx, name) })
+	conn, err := workstation.Connect(c.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	src, _ := images.FindSource(wd)
+	manifests := os.DirFS(filepath.Join(src, "manifests"))
+	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
+		b.Fatalf("Prepare: %v", err)
+	}
+	apps := []string{"numbers/api.yaml", "numbers/api-service.yaml", "numbers/web.yaml", "numbers/web-service.yaml"}
+	if err := cluster.ApplySetup(ctx, conn, manifests, "default", apps); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range []string{"numbers-api", "numbers-web"} {
+		err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			dep, err := conn.Client.AppsV1().Deployments("default").Get(ctx, d, metav1.GetOptions{})
+			return err == nil && dep.Status.ReadyReplicas > 0, nil
+		})
+		if err != nil {
+			b.Fatalf("deployment %s never Ready: %v", d, err)
+		}
+	}
+	return c.Name
 }
 
 // cpuUsage reads the CPU time a container has used, in nanoseconds, from its
