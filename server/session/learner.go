@@ -48,6 +48,7 @@ type Learner struct {
 	life context.Context
 	stop context.CancelFunc
 
+	termMu   sync.Mutex // held while a shell starts (Terminal)
 	mu       sync.Mutex
 	sess     store.Session
 	conn     *workstation.Conn // the learner's cluster, while they have one
@@ -174,6 +175,7 @@ func (l *Learner) provision() {
 		return
 	}
 	l.setState(ctx, store.StateReady)
+	l.startShell()
 	l.record(ctx, workshop.KindReady, 0, c.Name)
 	l.startStep(l.Session().Step)
 	l.setProgress(Progress{Stage: StageReady, Done: true})
@@ -435,30 +437,49 @@ var ErrNotReady = errors.New("the cluster is not ready yet")
 // Terminal returns the learner's terminal session, starting a shell in the
 // workstation when there is none or the last one ended.
 func (l *Learner) Terminal() (*terminal.Session, error) {
+	l.termMu.Lock() // one shell starts at a time; l.mu is not held meanwhile
+	defer l.termMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.term != nil {
+	t, conn, ready := l.term, l.conn, l.sess.State == store.StateReady
+	l.mu.Unlock()
+	if t != nil {
 		select {
-		case <-l.term.Done():
+		case <-t.Done():
 		default:
-			return l.term, nil
+			return t, nil
 		}
 	}
-	if l.conn == nil || l.sess.State != store.StateReady {
+	if conn == nil || !ready {
 		return nil, ErrNotReady
 	}
-	tty, err := l.conn.Terminal(l.life)
+	tty, err := conn.Terminal(l.life)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
 	l.cmds.Restart()
-	t, err := terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.cmds))
+	t, err = terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.cmds))
 	if err != nil {
 		tty.Close()
 		return nil, err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != conn || l.life.Err() != nil { // reset, lost or ended meanwhile
+		t.Close()
+		return nil, ErrNotReady
+	}
 	l.term = t
 	return t, nil
+}
+
+// startShell starts the learner's shell in the background, so that it has
+// drawn its prompt by the time the page's terminal connects.
+func (l *Learner) startShell() {
+	go func() {
+		if _, err := l.Terminal(); err != nil && !errors.Is(err, ErrNotReady) {
+			l.log.Warn("could not start the shell before the page asked", "error", err)
+		}
+	}()
 }
 
 // 4. What the learner and the instructor may do to a session.

@@ -154,7 +154,8 @@ func createConfigMap(t *testing.T, c *sessiontest.Cluster, name string) {
 }
 
 // TestProvisionCopiesFilesAndGetsReady: a start copies the lab's files, loads
-// the images lab.yaml names and gets the terminal ready.
+// the images lab.yaml names, gets the terminal ready and starts the learner's
+// shell before their page asks for it.
 func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	f := newFixture(t)
 	l, _ := startReady(t, f)
@@ -166,9 +167,11 @@ func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	if err != nil || stored.State != store.StateReady || stored.Cluster != sess.Cluster {
 		t.Errorf("stored session = %+v, %v; want it ready on %s", stored, err, sess.Cluster)
 	}
-	execs := f.clusters.Cluster(sess.Cluster).Execs()
-	if len(execs) != 1 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) {
-		t.Errorf("execs in the cluster = %q; want the lab file copy", execs)
+	c := f.clusters.Cluster(sess.Cluster)
+	waitUntil(t, func() bool { return len(c.Execs()) >= 2 }, "the shell started")
+	execs := c.Execs()
+	if len(execs) != 2 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) || execs[1][0] != "bash" {
+		t.Errorf("execs in the cluster = %q; want the lab file copy, then the learner's shell", execs)
 	}
 	if got := f.clusters.Loaded(sess.Cluster); !slices.Equal(got, testLab.Images) {
 		t.Errorf("images loaded = %q; want the lab's %q", got, testLab.Images)
