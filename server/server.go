@@ -167,7 +167,7 @@ func (s *Server) Handler() http.Handler {
 	r.Use(s.frontDoor, middleware.RequestID, s.logRequests, middleware.Recoverer)
 	r.Get("/healthz", s.healthz)
 	r.Get("/metrics", s.serveMetrics)
-	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static.FS())))
+	r.Handle("/static/*", http.StripPrefix("/static/", static.Handler()))
 	r.Get("/", s.catalog)
 	r.Post("/labs/{lab}/start", s.start)
 	r.Route("/s/{sid}", func(r chi.Router) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/static"
 )
 
 func TestInstructorLogin(t *testing.T) {
@@ -404,7 +405,7 @@ func TestDashboard(t *testing.T) {
 	if got := attrOr(d.must("live-status"), "data-state"); got == "" {
 		t.Errorf("live-status has no data-state")
 	}
-	if !slices.ContainsFunc(d.tags("script"), func(n *htmlNode) bool { return attrOr(n, "src") == "/static/dashboard.js" }) {
+	if !slices.ContainsFunc(d.tags("script"), func(n *htmlNode) bool { return attrOr(n, "src") == static.URL("dashboard.js") }) {
 		t.Errorf("the dashboard does not load /static/dashboard.js")
 	}
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/url"
+
+	"github.com/kindlab/kindlab/static"
 )
 
 // Every path of kindlab, in one place: the pages link to them and the server
@@ -41,8 +43,9 @@ func AppURL(sid, service string) string {
 	return SessionURL(sid) + "/apps/" + url.PathEscape(service) + "/"
 }
 
-// staticURL is the URL of a file of package static.
-func staticURL(name string) string { return "/static/" + name }
+// staticURL is the URL of a file of package static, with its version (see
+// static.URL: browsers keep it until it changes).
+func staticURL(name string) string { return static.URL(name) }
 
 // The instructor's paths.
 const (

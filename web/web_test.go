@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/static"
 )
 
 // stepSource is a step file with every kind of code block.
@@ -365,12 +366,12 @@ func TestLabPageFrame(t *testing.T) {
 	if got := text(d.must("step-title")); got != step.Title {
 		t.Errorf("step-title = %q; want %q", got, step.Title)
 	}
-	for _, href := range []string{"/static/app.css", "/static/vendor/xterm.css"} {
+	for _, href := range []string{static.URL("app.css"), static.URL("vendor/xterm.css")} {
 		if !slices.ContainsFunc(d.tags("link"), func(n *htmlNode) bool { return attrOr(n, "href") == href }) {
 			t.Errorf("no <link href=%q>", href)
 		}
 	}
-	for _, src := range []string{"/static/vendor/xterm.bundle.js", "/static/app.js"} {
+	for _, src := range []string{static.URL("vendor/xterm.bundle.js"), static.URL("app.js")} {
 		if !slices.ContainsFunc(d.tags("script"), func(n *htmlNode) bool { return attrOr(n, "src") == src }) {
 			t.Errorf("no <script src=%q>", src)
 		}
