@@ -264,17 +264,25 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	if err != nil {
 		return nil, err
 	}
+	now := l.m.cfg.Clock.Now
+	began := now()
+	var alongsideTook time.Duration
 	done := make(chan error, 1)
 	if alongside == nil {
 		done <- nil
 	} else {
-		go func() { done <- alongside(conn) }()
+		go func() {
+			err := alongside(conn)
+			alongsideTook = now().Sub(began)
+			done <- err
+		}()
 	}
 	guardCtx, unguard := context.WithCancel(l.life)
 	err = l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log)
 	if err != nil {
 		err = fmt.Errorf("namespace limits: %w", err)
 	}
+	guardTook := now().Sub(began)
 	if aerr := <-done; err == nil {
 		err = aerr
 	}
@@ -282,6 +290,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 		unguard()
 		return nil, err
 	}
+	l.log.Info("cluster connected", "cluster", c.Name, "guard", guardTook, "alongside", alongsideTook)
 	l.mu.Lock()
 	if l.unguard != nil {
 		l.unguard()
