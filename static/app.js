@@ -132,6 +132,10 @@
       this.pumping = false;
       this.sentSize = "";
 
+      // Connect first: the websocket's handshake goes on while xterm.js builds
+      // the terminal below (a few hundred ms on a small machine); its events
+      // are handled once the constructor is done.
+      this.connect();
       this.term = new xterm.Terminal({
         cursorBlink: true,
         fontFamily: '"JetBrains Mono", "Cascadia Code", "Fira Code", ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
@@ -467,8 +471,7 @@
       }
       return;
     }
-    term.client = new TerminalClient(el, xterm);
-    term.client.connect();
+    term.client = new TerminalClient(el, xterm); // it connects at once
   }
 
   // ------------------------------------------------------------- page buttons
