@@ -159,7 +159,8 @@ func (p *plan) steps() []*step {
 	}
 	if needNode {
 		add(p.goStep("etcd", "etcd", p.etcdHash, "images/etcd", []string{"etcd"}, "go.etcd.io/etcd/server/v3", ""))
-		add(p.goStep("coredns", "coredns", p.corednsHash, "images/coredns", []string{"coredns"}, "github.com/coredns/coredns", ""))
+		// images/coredns/main.go: CoreDNS with only the plugins the Corefile uses.
+		add(p.goStep("coredns", "coredns", p.corednsHash, "images/coredns", []string{"coredns"}, ".", ""))
 		add(&step{name: "node-image", deps: append([]string{"rootfs-node", "kube-binaries", "etcd", "coredns", "toolbox-image"}, appSteps...),
 			done: func(ctx context.Context) bool { return p.exists(ctx, p.set.Node) },
 			run:  p.buildNode,
