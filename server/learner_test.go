@@ -34,9 +34,11 @@ func newClusterServer(t *testing.T) (*httptest.Server, *Server, *sessiontest.Clu
 func readyLearner(t *testing.T, srv *Server, sessionURL string) string {
 	t.Helper()
 	sid := strings.TrimPrefix(mustURL(t, sessionURL).Path, "/s/")
+	// Ready and done provisioning: a reset asked for while a provision is under
+	// way is not taken (a fresh cluster is already coming).
 	waitFor(t, "the learner's cluster", func() bool {
 		l, ok := srv.sessions.Get(sid)
-		return ok && l.Session().State == store.StateReady
+		return ok && l.Session().State == store.StateReady && l.Progress().Done
 	})
 	return sid
 }

@@ -114,11 +114,14 @@ func (l *Learner) provision() {
 	}
 	l.busy = true
 	l.mu.Unlock()
-	done := sync.OnceFunc(func() {
-		l.mu.Lock()
-		l.busy = false
-		l.mu.Unlock()
-	})
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.busy = false
+			l.mu.Unlock()
+		})
+	}
 	defer done()
 	fail := func(msg string, err error) {
 		l.log.Error("provision failed", "error", err)
@@ -178,7 +181,13 @@ func (l *Learner) provision() {
 	l.startShell()
 	l.record(ctx, workshop.KindReady, 0, c.Name)
 	l.startStep(l.Session().Step)
-	l.setProgress(Progress{Stage: StageReady, Done: true})
+	once.Do(func() { // ready, and open to a reset, at the same moment
+		l.mu.Lock()
+		l.busy = false
+		l.progress = Progress{Stage: StageReady, Done: true}
+		l.publish(Event{EventProgress, l.progress})
+		l.mu.Unlock()
+	})
 	l.log.Info("learner ready", "cluster", c.Name, "took", now().Sub(began), "claim", claimed.Sub(began),
 		"connect_and_files", opened.Sub(claimed), "images_and_setup", setUp.Sub(opened), "workstation", now().Sub(setUp))
 }
