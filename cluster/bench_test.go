@@ -4,6 +4,7 @@ package cluster_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/manifests"
 )
 
 // BenchmarkClusterCreate reports the time to a Ready learner cluster with the node
@@ -135,14 +137,15 @@ func claimedCluster(b *testing.B, set images.Set) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wd, _ := os.Getwd()
-	src, _ := images.FindSource(wd)
-	manifests := os.DirFS(filepath.Join(src, "manifests"))
-	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
+	platform, err := fs.Sub(manifests.FS(), "platform")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cluster.Prepare(ctx, conn, platform); err != nil {
 		b.Fatalf("Prepare: %v", err)
 	}
 	apps := []string{"numbers/api.yaml", "numbers/api-service.yaml", "numbers/web.yaml", "numbers/web-service.yaml"}
-	if err := cluster.ApplySetup(ctx, conn, manifests, "default", apps); err != nil {
+	if err := cluster.ApplySetup(ctx, conn, manifests.FS(), "default", apps); err != nil {
 		b.Fatal(err)
 	}
 	for _, d := range []string{"numbers-api", "numbers-web"} {

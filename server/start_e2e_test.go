@@ -51,7 +51,6 @@ func BenchmarkStartWarm(b *testing.B) {
 			defer cancel()
 			var took []time.Duration
 			stages := map[string][]float64{}
-			var order []string
 			reloads := 0
 			for range b.N {
 				for range startSamples {
@@ -69,11 +68,7 @@ func BenchmarkStartWarm(b *testing.B) {
 						continue
 					}
 					for _, st := range t.stages() {
-						name := st[0].(string)
-						if _, ok := stages[name]; !ok {
-							order = append(order, name)
-						}
-						stages[name] = append(stages[name], st[1].(float64))
+						stages[st.name] = append(stages[st.name], st.ms)
 					}
 				}
 			}
@@ -82,11 +77,14 @@ func BenchmarkStartWarm(b *testing.B) {
 			b.ReportMetric(ms(took[len(took)/2]), "ms/start-p50")
 			b.ReportMetric(ms(took[(len(took)*95+99)/100-1]), "ms/start-p95")
 			b.ReportMetric(ms(took[len(took)-1]), "ms/start-max")
-			for _, name := range order {
-				v := stages[name]
+			for _, st := range (startTiming{}).stages() {
+				v := stages[st.name]
+				if len(v) == 0 {
+					continue
+				}
 				slices.Sort(v)
-				b.ReportMetric(v[len(v)/2], "ms/"+name+"-p50")
-				b.Logf("%s: %s %.0f ms", bc.name, name, v)
+				b.ReportMetric(v[len(v)/2], "ms/"+st.name+"-p50")
+				b.Logf("%s: %s %.0f ms", bc.name, st.name, v)
 			}
 			b.ReportMetric(float64(reloads), "reloads")
 			b.Logf("%s: starts %v", bc.name, took)
@@ -158,15 +156,14 @@ func startInBrowser(b *testing.B, bctx context.Context, base string) (time.Durat
 // form's POST, which waits for the session and redirects to the lab page;
 // otherwise the progress page's reload (Reload).
 type startTiming struct {
-	Ready       bool    `json:"ready"`
-	Reload      bool    `json:"reload"`
-	FetchStart  float64 `json:"fetchStart"`  // the POST and its redirect answered
-	Response    float64 `json:"response"`    // the lab page's first byte
-	DOMReady    float64 `json:"domReady"`    // parsed, deferred scripts (xterm, app.js) run
-	WSOpen      float64 `json:"wsOpen"`      // the terminal's websocket open
-	Hello       float64 `json:"hello"`       // the server's hello: the terminal attached
-	FirstOutput float64 `json:"firstOutput"` // the first output chunk
-	Prompt      float64 `json:"prompt"`      // the prompt seen by the poll
+	Ready      bool    `json:"ready"`
+	Reload     bool    `json:"reload"`
+	FetchStart float64 `json:"fetchStart"` // the POST and its redirect answered
+	Response   float64 `json:"response"`   // the lab page's first byte
+	DOMReady   float64 `json:"domReady"`   // parsed, deferred scripts (xterm, app.js) run
+	WSOpen     float64 `json:"wsOpen"`     // the terminal's websocket open
+	Hello      float64 `json:"hello"`      // the server's hello: the terminal attached
+	Prompt     float64 `json:"prompt"`     // the prompt seen by the poll
 }
 
 // startTimingJS reads a startTiming once the terminal is connected and shows a
@@ -178,12 +175,18 @@ const startTimingJS = `(() => {
   const mark = (name) => { const e = performance.getEntriesByName(name, "mark")[0]; return e ? e.startTime : 0; };
   return {ready: true, reload: n.type === "reload", fetchStart: n.fetchStart, response: n.responseStart,
     domReady: n.domContentLoadedEventEnd, wsOpen: mark("kindlab:ws-open"), hello: mark("kindlab:hello"),
-    firstOutput: mark("kindlab:first-output"), prompt: performance.now()};
+    prompt: performance.now()};
 })()`
 
-// stages lists a start's browser stages with their durations in ms, in order.
-func (t startTiming) stages() [][2]any {
-	return [][2]any{
+// A stage is one part of a start in the browser and how long it took.
+type stage struct {
+	name string
+	ms   float64
+}
+
+// stages lists a start's browser stages in order.
+func (t startTiming) stages() []stage {
+	return []stage{
 		{"post", t.FetchStart},
 		{"lab-page", t.Response - t.FetchStart},
 		{"page-scripts", t.DOMReady - t.Response},

@@ -21,8 +21,8 @@
 //   kindlab.lastEvent     {type, data} of the last event received
 //
 // The terminal's first connection leaves User Timing marks (performance.mark)
-// for anyone measuring a start: kindlab:ws-open, kindlab:hello (the server
-// said hello) and kindlab:first-output.
+// for anyone measuring a start: kindlab:ws-open and kindlab:hello (the server
+// said hello).
 (function () {
   "use strict";
 
@@ -217,7 +217,6 @@
       const seq = dv.getUint32(0) * 4294967296 + dv.getUint32(4);
       if (seq <= this.lastSeq) return; // already written before a reconnect
       this.lastSeq = seq;
-      markOnce("kindlab:first-output");
       if (buf.byteLength > 8) this.term.write(new Uint8Array(buf, 8));
     }
 

@@ -114,14 +114,21 @@ func (l *Learner) provision() {
 	}
 	l.busy = true
 	l.mu.Unlock()
+	// end frees the session for another provision or a reset, once; with p,
+	// it publishes p in the same moment.
 	var once sync.Once
-	done := func() {
+	end := func(p *Progress) {
 		once.Do(func() {
 			l.mu.Lock()
 			l.busy = false
+			if p != nil {
+				l.progress = *p
+				l.publish(Event{EventProgress, *p})
+			}
 			l.mu.Unlock()
 		})
 	}
+	done := func() { end(nil) }
 	defer done()
 	fail := func(msg string, err error) {
 		l.log.Error("provision failed", "error", err)
@@ -181,13 +188,7 @@ func (l *Learner) provision() {
 	l.startShell()
 	l.record(ctx, workshop.KindReady, 0, c.Name)
 	l.startStep(l.Session().Step)
-	once.Do(func() { // ready, and open to a reset, at the same moment
-		l.mu.Lock()
-		l.busy = false
-		l.progress = Progress{Stage: StageReady, Done: true}
-		l.publish(Event{EventProgress, l.progress})
-		l.mu.Unlock()
-	})
+	end(&Progress{Stage: StageReady, Done: true}) // ready, and open to a reset, at once
 	l.log.Info("learner ready", "cluster", c.Name, "took", now().Sub(began), "claim", claimed.Sub(began),
 		"connect_and_files", opened.Sub(claimed), "images_and_setup", setUp.Sub(opened), "workstation", now().Sub(setUp))
 }
