@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
 )
@@ -88,9 +89,13 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	labFiles, err := workstation.CatalogFiles(fsys.manifests, cat.Labs)
+	if err != nil {
+		return err
+	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
 		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log, RefillAfter: refillAfter,
-		Prepare: cluster.Preparer(platform),
+		Prepare: cluster.Preparer(platform, labFiles),
 	})
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
 	if len(allowed) == 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 )
 
@@ -141,7 +142,15 @@ func claimedCluster(b *testing.B, set images.Set) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cluster.Prepare(ctx, conn, platform); err != nil {
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cluster.Prepare(ctx, conn, platform, labFiles); err != nil {
 		b.Fatalf("Prepare: %v", err)
 	}
 	apps := []string{"numbers/api.yaml", "numbers/api-service.yaml", "numbers/web.yaml", "numbers/web-service.yaml"}
@@ -238,7 +247,7 @@ func BenchmarkPauseResume(b *testing.B) {
 	}
 	wd, _ := os.Getwd()
 	src, _ := images.FindSource(wd)
-	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
+	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
 		b.Fatalf("Prepare: %v", err)
 	}
 	node := c.Name + "-control-plane"

@@ -400,7 +400,7 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform"))); err != nil {
+	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	if err := conn.CopyFiles(ctx, map[string][]byte{"hello.txt": []byte("hi")}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -32,25 +33,37 @@ const (
 
 // Preparer returns what a Pool runs on each new cluster (PoolOptions.Prepare):
 // Prepare, on a connection to it.
-func Preparer(platformFS fs.FS) func(ctx context.Context, c *Cluster) error {
+func Preparer(platformFS fs.FS, labFiles map[string][]byte) func(ctx context.Context, c *Cluster) error {
 	return func(ctx context.Context, c *Cluster) error {
 		conn, err := workstation.Connect(c.Kubeconfig)
 		if err != nil {
 			return err
 		}
-		return Prepare(ctx, conn, platformFS)
+		return Prepare(ctx, conn, platformFS, labFiles)
 	}
 }
 
 // Prepare sets a cluster up for a learner: the platform objects from platformFS
-// (learner ServiceAccount and RBAC, admission guard, workstation pod), then waits
-// for the workstation to be Ready. A lab's files go in later, when a learner
-// claims the cluster (workstation.Conn.CopyFiles), for serve and validate alike.
-func Prepare(ctx context.Context, conn *workstation.Conn, platformFS fs.FS) error {
+// (learner ServiceAccount and RBAC, admission guard, workstation pod) and the
+// catalog's lab files (labFiles, from workstation.CatalogFiles; nil for none),
+// then waits for the workstation to be Ready. A lab's files reach the learner's
+// home when a learner claims the cluster (workstation.Conn.PlaceFiles).
+func Prepare(ctx context.Context, conn *workstation.Conn, platformFS fs.FS, labFiles map[string][]byte) error {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(conn.Client.Discovery()))
 	objs, err := platformObjects(platformFS)
 	if err != nil {
 		return err
+	}
+	if len(labFiles) > 0 { // before the workstation, which mounts it
+		catalog, err := runtime.DefaultUnstructuredConverter.ToUnstructured(workstation.Catalog(labFiles))
+		if err != nil {
+			return err
+		}
+		at := slices.IndexFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Pod" })
+		if at < 0 {
+			at = len(objs)
+		}
+		objs = slices.Insert(objs, at, &unstructured.Unstructured{Object: catalog})
 	}
 	// The default ServiceAccount appears a moment after the API server; pods need it.
 	if err := waitFor(ctx, time.Minute, "the default ServiceAccount", func(ctx context.Context) (bool, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
@@ -100,8 +101,12 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 		t.Fatal(err)
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
+	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	popts := cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second,
-		Prepare: cluster.Preparer(platformFS)}
+		Prepare: cluster.Preparer(platformFS, labFiles)}
 	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Clusters: m, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
 		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many

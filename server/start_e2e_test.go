@@ -160,6 +160,9 @@ type startTiming struct {
 	Reload     bool    `json:"reload"`
 	FetchStart float64 `json:"fetchStart"` // the POST and its redirect answered
 	Response   float64 `json:"response"`   // the lab page's first byte
+	Parsed     float64 `json:"parsed"`     // the page parsed (domInteractive)
+	Scripts    float64 `json:"scripts"`    // app.js starts: xterm.js loaded and run
+	Terminal   float64 `json:"terminal"`   // xterm.js built the terminal
 	DOMReady   float64 `json:"domReady"`   // parsed, deferred scripts (xterm, app.js) run
 	WSOpen     float64 `json:"wsOpen"`     // the terminal's websocket open
 	Hello      float64 `json:"hello"`      // the server's hello: the terminal attached
@@ -174,6 +177,7 @@ const startTimingJS = `(() => {
   const n = performance.getEntriesByType("navigation")[0] || {};
   const mark = (name) => { const e = performance.getEntriesByName(name, "mark")[0]; return e ? e.startTime : 0; };
   return {ready: true, reload: n.type === "reload", fetchStart: n.fetchStart, response: n.responseStart,
+    parsed: n.domInteractive, scripts: mark("kindlab:scripts"), terminal: mark("kindlab:terminal"),
     domReady: n.domContentLoadedEventEnd, wsOpen: mark("kindlab:ws-open"), hello: mark("kindlab:hello"),
     prompt: performance.now()};
 })()`
@@ -184,12 +188,17 @@ type stage struct {
 	ms   float64
 }
 
-// stages lists a start's browser stages in order.
+// stages lists a start's browser stages in order; page-scripts is the sum of
+// the four after it.
 func (t startTiming) stages() []stage {
 	return []stage{
 		{"post", t.FetchStart},
 		{"lab-page", t.Response - t.FetchStart},
 		{"page-scripts", t.DOMReady - t.Response},
+		{"parse", t.Parsed - t.Response},
+		{"run-scripts", t.Scripts - t.Parsed},
+		{"build-terminal", t.Terminal - t.Scripts},
+		{"dom-ready", t.DOMReady - t.Terminal},
 		{"ws-open", t.WSOpen - t.DOMReady},
 		{"attach", t.Hello - t.WSOpen},
 		{"prompt", t.Prompt - t.Hello},

@@ -20,9 +20,10 @@
 //   kindlab.eventsConnected  the Server-Sent Events stream is open
 //   kindlab.lastEvent     {type, data} of the last event received
 //
-// The terminal's first connection leaves User Timing marks (performance.mark)
-// for anyone measuring a start: kindlab:ws-open and kindlab:hello (the server
-// said hello).
+// A page start and the terminal's first connection leave User Timing marks
+// (performance.mark) for anyone measuring a start: kindlab:scripts (this script
+// starts, xterm.js loaded), kindlab:terminal (xterm.js built the terminal),
+// kindlab:ws-open and kindlab:hello (the server said hello).
 (function () {
   "use strict";
 
@@ -471,6 +472,7 @@
       return;
     }
     term.client = new TerminalClient(el, xterm); // it connects at once
+    markOnce("kindlab:terminal");
   }
 
   // ------------------------------------------------------------- page buttons
@@ -719,6 +721,7 @@
   // --------------------------------------------------------------------- start
 
   function start() {
+    markOnce("kindlab:scripts");
     document.addEventListener("click", onClick);
     document.addEventListener("submit", onSubmit);
     startTerminal();

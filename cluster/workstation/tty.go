@@ -16,12 +16,17 @@ import (
 // strips from the output (shellmark.Mark). The stream lives until the shell exits, Close is called or ctx is
 // done; ctx should be the session's lifetime, not a request's. Failing to start
 // (no such pod, forbidden) is reported by Read, like the shell's exit status.
-func (c *Conn) Terminal(ctx context.Context) (*TTY, error) {
-	return c.tty(ctx, Namespace, Pod, Container, terminalCommand())
+// lab, when not empty, names the lab whose files the first shell in the
+// workstation copies from the catalog into home (see PlaceFiles).
+func (c *Conn) Terminal(ctx context.Context, lab string) (*TTY, error) {
+	return c.tty(ctx, Namespace, Pod, Container, terminalCommand(lab))
 }
 
-// terminalCommand is the learner's shell.
-func terminalCommand() []string { return []string{"bash", "--rcfile", "/kindlab/terminal.rc", "-i"} }
+// terminalCommand is the learner's shell, told its lab (terminal.rc reads and
+// unsets KINDLAB_LAB).
+func terminalCommand(lab string) []string {
+	return []string{"env", "KINDLAB_LAB=" + lab, "bash", "--rcfile", "/kindlab/terminal.rc", "-i"}
+}
 
 func (c *Conn) tty(ctx context.Context, namespace, pod, container string, command []string) (*TTY, error) {
 	if len(command) == 0 {

@@ -79,14 +79,14 @@ func TestTerminal(t *testing.T) {
 			api := &fakeExec{queries: make(chan url.Values, 1), sizes: make(chan remotecommand.TerminalSize, 4)}
 			srv := httptest.NewServer(api) // 127.0.0.1
 			t.Cleanup(srv.Close)
-			term, err := mustNew(t, &rest.Config{Host: srv.URL}).tty(t.Context(), Namespace, tt.pod, Container, terminalCommand())
+			term, err := mustNew(t, &rest.Config{Host: srv.URL}).tty(t.Context(), Namespace, tt.pod, Container, terminalCommand("numbers"))
 			if err != nil {
 				t.Fatalf("tty: %v", err)
 			}
 			defer term.Close()
 			if tt.pod == "workstation" {
 				q := <-api.queries
-				if !slices.Equal(q["command"], terminalCommand()) || q.Get("container") != "shell" ||
+				if !slices.Equal(q["command"], terminalCommand("numbers")) || q.Get("container") != "shell" ||
 					q.Get("tty") != "true" || q.Get("stdin") != "true" || q.Get("stdout") != "true" || q.Has("stderr") {
 					t.Errorf("exec query = %v; want the learner's shell in container shell with tty, stdin, stdout", q)
 				}
@@ -126,7 +126,7 @@ func TestTerminalContext(t *testing.T) {
 	api := &fakeExec{queries: make(chan url.Values, 1), sizes: make(chan remotecommand.TerminalSize, 4)}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	term, err := mustNew(t, &rest.Config{Host: srv.URL}).Terminal(ctx)
+	term, err := mustNew(t, &rest.Config{Host: srv.URL}).Terminal(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

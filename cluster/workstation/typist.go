@@ -35,9 +35,10 @@ type Typist struct {
 // DefaultSettle is the Settle of a Typist.
 const DefaultSettle = 5 * time.Second
 
-// Typist starts the learner's shell in a new terminal of the workstation.
-func (c *Conn) Typist(ctx context.Context) (*Typist, error) {
-	tty, err := c.Terminal(ctx)
+// Typist starts the learner's shell in a new terminal of the workstation (lab
+// as for Terminal).
+func (c *Conn) Typist(ctx context.Context, lab string) (*Typist, error) {
+	tty, err := c.Terminal(ctx, lab)
 	if err != nil {
 		return nil, err
 	}

@@ -245,7 +245,7 @@ func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[stri
 	if err != nil {
 		return nil, err
 	}
-	if err := cluster.Prepare(ctx, conn, platform); err != nil {
+	if err := cluster.Prepare(ctx, conn, platform, nil); err != nil {
 		return nil, fmt.Errorf("prepare cluster: %w", err)
 	}
 	limits, err := cluster.LoadNamespaceLimits(platform)
@@ -264,7 +264,7 @@ func newEnv(ctx context.Context, conn *workstation.Conn, limits cluster.Namespac
 	if err := limits.Guard(ctx, conn.Client, nil); err != nil {
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
-	typist, err := conn.Typist(ctx)
+	typist, err := conn.Typist(ctx, "")
 	if err != nil {
 		return nil, err
 	}

@@ -226,11 +226,11 @@ func (l *Learner) claim(ctx context.Context) (*cluster.Cluster, error) {
 	return c, nil
 }
 
-// open connects to a claimed cluster and copies the lab files in. A cluster
+// open connects to a claimed cluster and readies the lab's files. A cluster
 // whose node is starting again (warm clusters after a Docker engine restart)
 // is waited for; one that has stopped for good is not.
 func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Conn, error) {
-	conn, err := l.use(c, l.copyFiles)
+	conn, err := l.use(c, l.placeFiles)
 	if err == nil {
 		return conn, nil
 	}
@@ -243,16 +243,20 @@ func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Co
 	if c, err = l.waitBack(ctx, c.Name, engineDown); err != nil {
 		return nil, err
 	}
-	return l.use(c, l.copyFiles)
+	return l.use(c, l.placeFiles)
 }
 
-// copyFiles copies the lab's files into the workstation.
-func (l *Learner) copyFiles(conn *workstation.Conn) error {
+// placeFiles readies the lab's files for the learner's first shell.
+func (l *Learner) placeFiles(conn *workstation.Conn) error {
 	files, err := workstation.LabFiles(l.m.cfg.Manifests, l.lab)
 	if err != nil {
 		return err
 	}
-	return conn.CopyFiles(l.life, files)
+	copied, err := conn.PlaceFiles(l.life, l.lab.ID, files)
+	if copied && err == nil {
+		l.log.Info("lab files copied: the cluster's catalog does not hold this lab's files as they are now")
+	}
+	return err
 }
 
 // reconnect gives a recovered session its cluster back after a server restart.
@@ -471,7 +475,7 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	if conn == nil || !ready {
 		return nil, ErrNotReady
 	}
-	tty, err := conn.Terminal(l.life)
+	tty, err := conn.Terminal(l.life, l.lab.ID)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
@@ -602,7 +606,7 @@ func (l *Learner) redo(ctx context.Context, from, to int) error {
 	if conn == nil {
 		return ErrNotReady
 	}
-	ty, err := conn.Typist(ctx)
+	ty, err := conn.Typist(ctx, l.lab.ID)
 	if err != nil {
 		return err
 	}

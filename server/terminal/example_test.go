@@ -19,7 +19,7 @@ func ExampleHandler() {
 		conn *workstation.Conn // the learner's cluster
 		log  *slog.Logger
 	)
-	term, err := conn.Terminal(ctx)
+	term, err := conn.Terminal(ctx, "numbers")
 	if err != nil {
 		log.Error("start terminal", slog.Any("error", err))
 		return
