@@ -570,7 +570,12 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	path := m.kubeconfigPath(name)
 	if len(list) > 0 {
 		if err := m.provider.Delete(name, path); err != nil {
-			return fmt.Errorf("delete cluster %q: %w", name, err)
+			if n := m.thaw(ctx, list[0].String()); n == 0 {
+				return fmt.Errorf("delete cluster %q: %w", name, err)
+			}
+			if err := m.provider.Delete(name, path); err != nil {
+				return fmt.Errorf("delete cluster %q (after thawing its frozen cgroups): %w", name, err)
+			}
 		}
 	}
 	removed := os.Remove(path) == nil
@@ -583,6 +588,19 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	}
 	m.log.Info("cluster deleted", "cluster", name)
 	return nil
+}
+
+// thaw thaws the frozen cgroups inside node (see thawNested), reporting how many.
+func (m *Manager) thaw(ctx context.Context, node string) int {
+	var id bytes.Buffer
+	if err := m.opts.Docker.Run(ctx, &id, "inspect", "--format", "{{.Id}}", node); err != nil {
+		return 0
+	}
+	n, err := thawNested("/", strings.TrimSpace(id.String()))
+	if n > 0 || err != nil {
+		m.log.Warn("thawed frozen cgroups inside a node Docker could not remove", "node", node, "thawed", n, "error", err)
+	}
+	return n
 }
 
 // List returns the names of kindlab's clusters (those with Prefix), sorted. A

@@ -589,3 +589,34 @@ func TestE2ENetworkLeftAlone(t *testing.T) {
 		t.Errorf("List() = %v after Delete; want %s gone", list, full)
 	}
 }
+
+// A node whose container cgroup is left frozen inside it (runc freezes a
+// container's cgroup while it sets it up; a node killed at that moment keeps
+// it so) holds processes even SIGKILL does not end, and Docker cannot remove
+// it ("did not receive an exit event"). Delete thaws them and removes the
+// cluster.
+func TestE2EDeleteThawsFrozenNode(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, testImages(t))
+	name := randomName("frozen")
+	c, err := m.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := cluster.FullName(name)
+	t.Cleanup(func() { m.Delete(ctx, name) })
+	// cgroup v1 (this host) or v2: a process in a frozen cgroup under the kubelet's.
+	freeze := `if [ -d /sys/fs/cgroup/freezer ]; then
+  d=/sys/fs/cgroup/freezer/kubelet/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/tasks); echo FROZEN >$d/freezer.state; cat $d/freezer.state
+else
+  d=/sys/fs/cgroup/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/cgroup.procs); echo 1 >$d/cgroup.freeze; cat $d/cgroup.events
+fi`
+	out, err := exec.Command("docker", "exec", full+"-control-plane", "sh", "-c", freeze).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "FROZEN") && !strings.Contains(string(out), "frozen 1") {
+		t.Fatalf("freeze a cgroup in the node: %v: %s", err, out)
+	}
+	if err := m.Delete(ctx, name); err != nil {
+		t.Fatalf("Delete of a node with a frozen cgroup = %v; want it deleted", err)
+	}
+	assertGone(t, full, c.Kubeconfig)
+}
