@@ -60,7 +60,7 @@ func (c *cli) validate(args []string) error {
 	junit := fs.String("junit", "", "write a JUnit XML report to `file`")
 	jsonOut := fs.String("json", "", "write a JSON report to `file` (- for stdout)")
 	repeat := fs.Int("repeat", 1, "evaluate each check `N` times after it passes, to find flaky checks")
-	parallel := fs.Int("parallel", 0, "labs at once (default: what the host fits, at most 2)")
+	parallel := fs.Int("parallel", 0, "labs at once, their clusters made one at a time (default 3)")
 	keep := fs.Bool("keep", false, "keep the clusters after the run")
 	m, _, err := c.manager(fs, args)
 	if err != nil {
@@ -92,7 +92,7 @@ func (c *cli) validate(args []string) error {
 		toRun = cat.Labs
 	}
 	if *parallel <= 0 {
-		*parallel = 2
+		*parallel = 3
 	}
 	r := &runner.Runner{Clusters: m, Manifests: fsys.manifests, Parallel: *parallel, Repeat: *repeat, Log: c.log, Keep: *keep}
 	report := r.Run(c.ctx, toRun)

@@ -45,7 +45,7 @@ func TestE2EValidateCatalog(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	r := &runner.Runner{Clusters: manager(t), Manifests: manifests.FS(), Parallel: 2, Repeat: 2}
+	r := &runner.Runner{Clusters: manager(t), Manifests: manifests.FS(), Parallel: 3, Repeat: 2}
 	report := r.Run(ctx, cat.Labs)
 	var out bytes.Buffer
 	report.WriteSummary(&out)

@@ -38,7 +38,11 @@ type Runner struct {
 	Clusters  Clusters
 	Manifests fs.FS // the manifests/ folder: lab files and platform/
 	Parallel  int   // labs at once (default 1)
-	Repeat    int   // evaluations of each check after it passes, to find flaky ones (default 1)
+	// Creates is how many of those labs' clusters are created at once (default
+	// 1): a create keeps both cores of a small host busy, a lab's steps mostly
+	// wait, so one lab's steps run while the next lab's cluster is made.
+	Creates int
+	Repeat  int // evaluations of each check after it passes, to find flaky ones (default 1)
 	// CommandTimeout bounds one command (default 3m).
 	CommandTimeout time.Duration
 	Log            *slog.Logger
@@ -132,21 +136,22 @@ type CheckResult struct {
 	Problem string        `json:"problem,omitempty"`
 }
 
-// Run validates the labs, in parallel up to r.Parallel, and never stops early: a lab
-// that breaks is reported and the next one runs.
+// Run validates the labs, in parallel up to r.Parallel (their clusters made up
+// to r.Creates at a time), and never stops early: a lab that breaks is
+// reported and the next one runs.
 func (r *Runner) Run(ctx context.Context, toRun []*labs.Lab) Report {
 	start := time.Now()
-	par := max(1, r.Parallel)
 	results := make([]LabResult, len(toRun))
-	sem := make(chan struct{}, par)
+	running := make(chan struct{}, max(1, r.Parallel))
+	creates := make(chan struct{}, max(1, r.Creates))
 	var wg sync.WaitGroup
 	for i, lab := range toRun {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = r.runLab(ctx, lab)
+			running <- struct{}{}
+			defer func() { <-running }()
+			results[i] = r.runLab(ctx, lab, creates)
 		}()
 	}
 	wg.Wait()
@@ -160,7 +165,9 @@ func (r *Runner) log() *slog.Logger {
 	return r.Log
 }
 
-func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
+// runLab validates one lab on a cluster of its own, made while it holds a
+// place in creates.
+func (r *Runner) runLab(ctx context.Context, lab *labs.Lab, creates chan struct{}) (res LabResult) {
 	start := time.Now()
 	res = LabResult{Lab: lab.ID, Title: lab.Title}
 	defer func() { res.Duration = time.Since(start) }()
@@ -172,8 +179,15 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab) (res LabResult) {
 		return res
 	}
 	name := "val-" + shortID(lab.ID) + "-" + randomHex(3)
+	select {
+	case creates <- struct{}{}:
+	case <-ctx.Done():
+		res.Error = "validation cancelled"
+		return res
+	}
 	log.Info("creating cluster", "cluster", name)
 	c, err := r.Clusters.Create(ctx, name)
+	<-creates
 	if err != nil {
 		res.Error = fmt.Sprintf("create cluster: %v", err)
 		return res
