@@ -170,7 +170,7 @@ func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	c := f.clusters.Cluster(sess.Cluster)
 	waitUntil(t, func() bool { return len(c.Execs()) >= 2 }, "the shell started")
 	execs := c.Execs()
-	if len(execs) != 2 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) || execs[1][0] != "bash" {
+	if len(execs) != 2 || !slices.Equal(execs[0], []string{"tar", "-x", "-m", "-C", "/home/learner", "-f", "-"}) || !isShell(execs[1]) {
 		t.Errorf("execs in the cluster = %q; want the lab file copy, then the learner's shell", execs)
 	}
 	if got := f.clusters.Loaded(sess.Cluster); !slices.Equal(got, testLab.Images) {
@@ -181,6 +181,38 @@ func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	}
 	if n := f.m.Running("192.0.2.1"); n != 1 {
 		t.Errorf("Running = %d; want 1", n)
+	}
+}
+
+// isShell reports whether command is the learner's shell, told its lab.
+func isShell(command []string) bool {
+	return slices.Contains(command, "KINDLAB_LAB="+testLab.ID) && slices.Contains(command, "bash")
+}
+
+// A cluster prepared with the lab's files as they are now gets no copy: the
+// learner's shell, told its lab, is the only exec; one prepared with other
+// files gets them copied.
+func TestProvisionLeavesCatalogFilesToTheShell(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		notes  string
+		copied bool
+	}{{"the same files", "hello", false}, {"older files", "hello, old", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.clusters.SetCatalog(map[string][]byte{testLab.ID + "_notes.txt": []byte(tt.notes), "other_x.yaml": []byte("x")})
+			l, _ := startReady(t, f)
+			c := f.clusters.Cluster(l.Session().Cluster)
+			want := 1
+			if tt.copied {
+				want = 2
+			}
+			waitUntil(t, func() bool { return len(c.Execs()) >= want }, "the shell started")
+			execs := c.Execs()
+			if len(execs) != want || !isShell(execs[want-1]) || tt.copied && execs[0][0] != "tar" {
+				t.Errorf("execs in the cluster = %q; want %d, the last the learner's shell", execs, want)
+			}
+		})
 	}
 }
 

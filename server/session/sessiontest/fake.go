@@ -46,6 +46,7 @@ type Clusters struct {
 	places   []int
 	warm     int                     // what Stats reports as warm
 	nodes    map[string]cluster.Node // set by SetNode
+	catalog  map[string][]byte       // lab files new clusters hold, set by SetCatalog
 }
 
 // Cluster is one fake learner cluster.
@@ -111,6 +112,15 @@ func (f *Clusters) Release(ctx context.Context, name string) error {
 	defer f.mu.Unlock()
 	f.released = append(f.released, name)
 	return nil
+}
+
+// SetCatalog makes the clusters handed out from now on hold files (keyed as
+// workstation.CatalogFiles keys them) in the workstation's lab-files
+// ConfigMap, as a pool cluster prepared with them does.
+func (f *Clusters) SetCatalog(files map[string][]byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.catalog = files
 }
 
 // SetWarm sets how many warm clusters Stats reports (Claim hands out a new
@@ -239,6 +249,9 @@ func (f *Clusters) newCluster(name string) *Cluster {
 			Status: corev1.PodStatus{Phase: corev1.PodRunning,
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 		},
+	}
+	if f.catalog != nil {
+		objs = append(objs, workstation.Catalog(f.catalog))
 	}
 	cs := fake.NewClientset(objs...)
 	cs.Resources = []*metav1.APIResourceList{
