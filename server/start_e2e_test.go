@@ -161,7 +161,7 @@ func startInBrowser(b *testing.B, bctx context.Context, base string) (time.Durat
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	took := time.UnixMicro(int64((t.Origin+t.Prompt)*1000)).Sub(start)
+	took := time.UnixMicro(int64((t.Origin + t.Prompt) * 1000)).Sub(start)
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		b.Fatal(err)
