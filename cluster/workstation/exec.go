@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -27,6 +28,15 @@ var _ check.Execer = (*Conn)(nil)
 // falling back to SPDY for API servers that lack it. The URL is built from the
 // rest config alone, so a Conn whose Client is a fake still execs over HTTP.
 func (c *Conn) executor(namespace, pod string, opts *corev1.PodExecOptions) (remotecommand.Executor, error) {
+	return c.executorPreferring(false, namespace, pod, opts)
+}
+
+// executorPreferring is executor, trying SPDY first when spdyFirst is set.
+// A shell must outlive its node being paused (an idle learner's cluster is
+// frozen until they come back): the websocket stream sends a ping every 5 s
+// and gives up after 61 s without an answer, while an SPDY stream has no
+// heartbeat and carries on after the thaw, with what was typed meanwhile.
+func (c *Conn) executorPreferring(spdyFirst bool, namespace, pod string, opts *corev1.PodExecOptions) (remotecommand.Executor, error) {
 	u, err := url.Parse(c.Config.Host)
 	if err != nil {
 		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
@@ -46,9 +56,17 @@ func (c *Conn) executor(namespace, pod string, opts *corev1.PodExecOptions) (rem
 	if err != nil {
 		return nil, fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
 	}
-	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+	upgradeFailed := func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	}
+	if spdyFirst {
+		// SPDY's failed upgrade is not an httpstream.UpgradeFailureError; its
+		// message is all there is to tell it from a stream that ran.
+		return remotecommand.NewFallbackExecutor(spdy, ws, func(err error) bool {
+			return upgradeFailed(err) || strings.Contains(err.Error(), "unable to upgrade connection")
+		})
+	}
+	return remotecommand.NewFallbackExecutor(ws, spdy, upgradeFailed)
 }
 
 // Exec runs cmd in a container, like kubectl exec, and returns what it printed

@@ -17,7 +17,8 @@ import (
 // done; ctx should be the session's lifetime, not a request's. Failing to start
 // (no such pod, forbidden) is reported by Read, like the shell's exit status.
 // lab, when not empty, names the lab whose files the first shell in the
-// workstation copies from the catalog into home (see PlaceFiles).
+// workstation copies from the catalog into home (see PlaceFiles). The stream
+// outlives a pause of the cluster's node (see executorPreferring).
 func (c *Conn) Terminal(ctx context.Context, lab string) (*TTY, error) {
 	return c.tty(ctx, Namespace, Pod, Container, terminalCommand(lab))
 }
@@ -32,7 +33,7 @@ func (c *Conn) tty(ctx context.Context, namespace, pod, container string, comman
 	if len(command) == 0 {
 		return nil, errors.New("exec pod: empty command")
 	}
-	ex, err := c.executor(namespace, pod, &corev1.PodExecOptions{Container: container, Command: command, Stdin: true, Stdout: true, TTY: true})
+	ex, err := c.executorPreferring(true, namespace, pod, &corev1.PodExecOptions{Container: container, Command: command, Stdin: true, Stdout: true, TTY: true})
 	if err != nil {
 		return nil, err
 	}

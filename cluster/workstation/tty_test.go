@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -21,15 +23,22 @@ import (
 // fakeExec is the exec endpoint of an API server, speaking the websocket
 // remote command protocol (v5.channel.k8s.io): the first byte of each binary
 // message is the stream (0 stdin, 1 stdout, 3 status, 4 resize). It echoes
-// stdin and exits with status 3 on "exit 3".
+// stdin and exits with status 3 on "exit 3". It refuses SPDY, as an API
+// server without it would, and counts the SPDY upgrades asked of it.
 type fakeExec struct {
 	queries chan url.Values
 	sizes   chan remotecommand.TerminalSize
+	spdy    atomic.Int32
 }
 
 func (f *fakeExec) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/api/v1/namespaces/kindlab/pods/workstation/exec" {
 		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if strings.HasPrefix(r.Header.Get("Upgrade"), "SPDY/") {
+		f.spdy.Add(1)
+		http.Error(w, "websockets only", http.StatusBadRequest)
 		return
 	}
 	f.queries <- r.URL.Query()
@@ -86,6 +95,9 @@ func TestTerminal(t *testing.T) {
 			defer term.Close()
 			if tt.pod == "workstation" {
 				q := <-api.queries
+				if api.spdy.Load() != 1 { // the websocket stream would not outlive a paused node
+					t.Errorf("SPDY upgrades asked = %d; want 1, before the websocket", api.spdy.Load())
+				}
 				if !slices.Equal(q["command"], terminalCommand("numbers")) || q.Get("container") != "shell" ||
 					q.Get("tty") != "true" || q.Get("stdin") != "true" || q.Get("stdout") != "true" || q.Has("stderr") {
 					t.Errorf("exec query = %v; want the learner's shell in container shell with tty, stdin, stdout", q)
