@@ -36,6 +36,7 @@ func (c *cli) serve(args []string) error {
 	maxClusters := flags.Int("pool-max", 0, "most clusters at once (default: what kindlab doctor says fits)")
 	idle := flags.Duration("idle-timeout", 2*time.Hour, "end sessions idle this long")
 	maxAge := flags.Duration("max-age", 8*time.Hour, "end sessions this long after they started")
+	pauseIdle := flags.Duration("pause-idle", 10*time.Minute, "pause a learner's cluster (no CPU) once they have done nothing for this long; their next keystroke, page or app link wakes it (0: never)")
 	health := flags.Duration("health-every", 2*time.Second, "probe each learner's cluster this often; one that fails three probes in a row is replaced and the learner kept on their step (0: never)")
 	dir := flags.String("dir", "", "serve labs from this source tree instead of the built-in catalog")
 	tokenFile := flags.String("instructor-token-file", "", "read the instructor token from this file (or set KINDLAB_INSTRUCTOR_TOKEN; default: a random one, printed once)")
@@ -103,7 +104,7 @@ func (c *cli) serve(args []string) error {
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, InstructorToken: instructorToken,
+		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient},
 	})

@@ -25,6 +25,11 @@ import (
 // service proxy on 127.0.0.1; only the session's own cookie gets here.
 func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	l := learnerOf(r)
+	l.Active()
+	if err := l.Wake(r.Context()); err != nil {
+		s.errorPage(w, r, http.StatusServiceUnavailable, publicError{"Your cluster did not wake up after a pause; a new one is on its way. Try again in a minute."})
+		return
+	}
 	conn := l.Conn()
 	if conn == nil {
 		s.errorPage(w, r, http.StatusServiceUnavailable, publicError{"Your cluster is not ready yet."})

@@ -111,7 +111,7 @@ func (s *Server) enterSession(w http.ResponseWriter, r *http.Request, l *session
 // labPage shows the progress view while the cluster comes, then the current step.
 func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
 	l := learnerOf(r)
-	l.Touch()
+	l.Active()
 	sess := l.Session()
 	lab := l.Lab()
 	csrf := s.csrfToken(w, r)
@@ -155,7 +155,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusBadRequest, publicError{fmt.Sprintf("Pick a step from 1 to %d.", len(l.Lab().Steps))})
 		return
 	}
-	l.Touch()
+	l.Active()
 	l.GoTo(n)
 	http.Redirect(w, r, web.SessionURL(l.ID()), http.StatusSeeOther)
 }

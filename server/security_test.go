@@ -45,6 +45,8 @@ func (instantClusters) LoadImages(context.Context, string, ...string) error { re
 func (instantClusters) Node(context.Context, string) (cluster.Node, error) {
 	return cluster.Node{State: cluster.NodeGone}, nil // nothing to wait for when one does not answer
 }
+func (instantClusters) Pause(context.Context, string) error  { return nil }
+func (instantClusters) Resume(context.Context, string) error { return nil }
 
 // silentAPIServer writes a kubeconfig for an API server that accepts requests and
 // never answers until the test ends.

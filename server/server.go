@@ -65,6 +65,9 @@ type Config struct {
 	CheckTick time.Duration
 	// HealthEvery is how often each claimed cluster is probed; 0 never.
 	HealthEvery time.Duration
+	// PauseIdle pauses a learner's cluster once they have done nothing for
+	// this long, until they are back; 0 never (session.Config.PauseIdle).
+	PauseIdle time.Duration
 	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
 	// Without it, cookies are Secure when the request came over TLS, directly or
 	// through a trusted proxy that says so in X-Forwarded-Proto.
@@ -140,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 	s.sessions, err = session.New(ctx, session.Config{
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
-		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, Connect: cfg.Connect, OnEvent: s.onEvent,
+		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, Connect: cfg.Connect, OnEvent: s.onEvent,
 	})
 	if err != nil {
 		cancel()
@@ -267,7 +270,7 @@ func (s *Server) authorizeTerminal(r *http.Request, hello terminal.Hello) (*term
 	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(l.Session().TermToken)) != 1 {
 		return nil, false, errors.New("wrong terminal token")
 	}
-	l.Touch()
+	l.Active()
 	t, err := l.Terminal()
 	return t, false, err
 }

@@ -256,6 +256,8 @@ func clusterNote(row workshop.LearnerRow) string {
 		return "cluster lost: a new one is on its way"
 	case workshop.ClusterFailed:
 		return "no cluster: could not be made ready"
+	case workshop.ClusterPaused:
+		return "idle: cluster paused until they are back"
 	}
 	return ""
 }

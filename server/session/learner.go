@@ -49,6 +49,7 @@ type Learner struct {
 	stop context.CancelFunc
 
 	termMu   sync.Mutex // held while a shell starts (Terminal)
+	wakeMu   sync.Mutex // held while the cluster is paused or woken (idle.go)
 	mu       sync.Mutex
 	sess     store.Session
 	conn     *workstation.Conn // the learner's cluster, while they have one
@@ -63,12 +64,17 @@ type Learner struct {
 	cmds     *shellmark.Tracker // the commands run in the terminal
 	poke     chan struct{}      // a command ended in the terminal: look at the checks now
 	ended    time.Time          // when the last command in the terminal ended
+	active   time.Time          // when the learner last did something (Active)
+	asleep   bool               // the cluster is paused: the learner went idle
+	begun    check.StepState    // the current step's state when its checks began
+	begunAt  int                // the step begun is of (0: none yet)
+	stepCmd  uint64             // the current step's first command (shellmark.Tracker.Next)
 }
 
 func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {
 	life, stop := context.WithCancel(m.ctx)
 	l := &Learner{m: m, id: sess.ID, lab: lab, sess: sess, log: m.cfg.Logger.With("session", sess.ID, "lab", lab.ID),
-		life: life, stop: stop, subs: map[chan Event]struct{}{}, poke: make(chan struct{}, 1)}
+		life: life, stop: stop, subs: map[chan Event]struct{}{}, poke: make(chan struct{}, 1), active: m.cfg.Clock.Now()}
 	l.cmds = shellmark.NewTracker(m.cfg.Clock.Now, l.commandChanged)
 	return l
 }
@@ -291,11 +297,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 			done <- err
 		}()
 	}
-	guardCtx, unguard := context.WithCancel(l.life)
-	err = l.m.cfg.Limits.Guard(guardCtx, conn.Client, l.log)
-	if err != nil {
-		err = fmt.Errorf("namespace limits: %w", err)
-	}
+	guardCtx, unguard, err := l.guard(conn)
 	guardTook := now().Sub(began)
 	if aerr := <-done; err == nil {
 		err = aerr
@@ -312,9 +314,55 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	l.unguard = unguard
 	l.conn = conn
 	l.engine = conn.Checks()
+	l.active = now()
 	l.mu.Unlock()
-	go l.watchHealth(guardCtx, conn, l.m.cfg.Clock.Now())
+	go l.watchHealth(guardCtx, conn, now())
 	return conn, nil
+}
+
+// guard keeps the namespaces of conn's cluster within the limits until the
+// returned context is cancelled (which also ends the health probes under it).
+func (l *Learner) guard(conn *workstation.Conn) (context.Context, context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(l.life)
+	if err := l.m.cfg.Limits.Guard(ctx, conn.Client, l.log); err != nil {
+		return ctx, cancel, fmt.Errorf("namespace limits: %w", err)
+	}
+	return ctx, cancel, nil
+}
+
+// guardAgain starts the namespace guard and the health probes again on the
+// learner's cluster, woken from a pause, unless it is no longer theirs.
+func (l *Learner) guardAgain(conn *workstation.Conn) error {
+	ctx, unguard, err := l.guard(conn)
+	if err != nil {
+		unguard()
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != conn {
+		unguard()
+		return nil
+	}
+	if l.unguard != nil {
+		l.unguard()
+	}
+	l.unguard = unguard
+	go l.watchHealth(ctx, conn, l.m.cfg.Clock.Now())
+	return nil
+}
+
+// stopWatching stops the checks, the namespace guard and the health probes,
+// and leaves the connection and the terminal as they are; l.mu must be held.
+func (l *Learner) stopWatching() {
+	if l.unwatch != nil {
+		l.unwatch()
+		l.unwatch = nil
+	}
+	if l.unguard != nil {
+		l.unguard()
+		l.unguard = nil
+	}
 }
 
 // 2. Steps and their checks.
@@ -322,6 +370,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 // GoTo makes step n current (the learner picked it).
 func (l *Learner) GoTo(n int) {
 	if n >= 1 && n <= len(l.lab.Steps) && n != l.Session().Step {
+		l.Wake(l.life) // the step's setup and checks need the cluster
 		l.startStep(n)
 	}
 }
@@ -342,6 +391,7 @@ func (l *Learner) startStep(n int) {
 	l.sess.Step = n
 	engine := l.engine
 	l.checks = Checks{Step: n}
+	l.begun, l.begunAt = check.StepState{}, 0
 	ctx, cancel := context.WithCancel(l.life)
 	l.unwatch = cancel
 	l.mu.Unlock()
@@ -349,8 +399,12 @@ func (l *Learner) startStep(n int) {
 	started := l.m.cfg.Clock.Now()
 	l.m.saver.save("step start", func(ctx context.Context) error { return l.m.cfg.Store.StepStarted(ctx, l.id, n, started) })
 	l.record(ctx, workshop.KindStepStart, n, "")
+	first := l.cmds.Next()
+	l.mu.Lock()
+	l.stepCmd = first
+	l.mu.Unlock()
 	if engine != nil {
-		go l.watch(ctx, engine, n, l.cmds.Next())
+		go l.watch(ctx, engine, n, first)
 	}
 }
 
@@ -362,15 +416,56 @@ func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstC
 		l.log.Error("step setup", "step", n, "error", err)
 		l.Tell("This step could not set your cluster up, so its checks may not pass. Tell your instructor.")
 	}
+	l.begin(ctx, engine, n, firstCommand)
+}
+
+// begin takes the state step n's checks start from, then evaluates them.
+func (l *Learner) begin(ctx context.Context, engine *check.Engine, n int, firstCommand uint64) {
+	step := l.lab.Steps[n-1]
 	state, err := engine.Begin(ctx, step, l.lab.WorkNamespace())
 	if err != nil {
 		l.log.Warn("begin step", "step", n, "error", err)
 	}
 	state.Commands = func() []shellmark.Command { return l.cmds.Since(firstCommand) }
+	l.mu.Lock()
+	if l.sess.Step == n && ctx.Err() == nil {
+		l.begun, l.begunAt = state, n
+	}
+	l.mu.Unlock()
+	l.evaluate(ctx, engine, n, state)
+}
+
+// watchAgain evaluates the current step's checks again, from the state they
+// began with, without its setup (after a pause).
+func (l *Learner) watchAgain(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.engine == nil || l.life.Err() != nil {
+		return
+	}
+	if l.unwatch != nil {
+		l.unwatch()
+	}
+	wctx, cancel := context.WithCancel(l.life)
+	l.unwatch = cancel
+	engine, n := l.engine, l.sess.Step
+	if l.begunAt != n { // paused before the step's checks began: begin them now
+		go l.begin(wctx, engine, n, l.stepCmd)
+		return
+	}
+	go l.evaluate(wctx, engine, n, l.begun)
+}
+
+// evaluate watches step n's checks from state until ctx ends, publishing
+// each change.
+func (l *Learner) evaluate(ctx context.Context, engine *check.Engine, n int, state check.StepState) {
+	step := l.lab.Steps[n-1]
 	out := make(chan []check.Result, 1)
 	w := &check.Watcher{Engine: engine, Tick: l.m.cfg.CheckTick, Poke: l.poke}
 	go w.Watch(ctx, state, step.Checks, out)
-	passed := false
+	l.mu.Lock()
+	passed := l.checks.Step == n && l.checks.AllPassed // a step that passed before a pause
+	l.mu.Unlock()
 	for {
 		var results []check.Result
 		select {
@@ -475,12 +570,15 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	if conn == nil || !ready {
 		return nil, ErrNotReady
 	}
+	if err := l.Wake(l.life); err != nil {
+		return nil, ErrNotReady // a new cluster is on its way
+	}
 	tty, err := conn.Terminal(l.life, l.lab.ID)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
 	l.cmds.Restart()
-	t, err = terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithObserver(l.cmds))
+	t, err = terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithClock(l.m.cfg.Clock), terminal.WithObserver(typing{l.cmds, l.Active}))
 	if err != nil {
 		tty.Close()
 		return nil, err
@@ -493,6 +591,19 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 	}
 	l.term = t
 	return t, nil
+}
+
+// typing is the terminal's observer: the command tracker, told too that the
+// learner is active (a keystroke wakes a paused cluster; the shell takes it
+// once the node thaws).
+type typing struct {
+	*shellmark.Tracker
+	active func()
+}
+
+func (t typing) Typed(p []byte) {
+	t.Tracker.Typed(p)
+	t.active()
 }
 
 // startShell starts the learner's shell in the background, so that it has
@@ -579,6 +690,8 @@ func (l *Learner) disconnect() {
 		l.unguard = nil
 	}
 	l.engine, l.conn = nil, nil
+	l.asleep = false
+	l.begun, l.begunAt = check.StepState{}, 0
 }
 
 // FastForward clicks the Run buttons (or runs the solution) of every step
@@ -601,6 +714,9 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 func (l *Learner) redo(ctx context.Context, from, to int) error {
 	if from >= to {
 		return nil
+	}
+	if err := l.Wake(ctx); err != nil {
+		return err
 	}
 	conn := l.Conn()
 	if conn == nil {

@@ -54,6 +54,9 @@ type Clusters interface {
 	// Node tells what Docker says of the cluster's node container; an error
 	// wrapping cluster.ErrEngineDown means the engine did not answer.
 	Node(ctx context.Context, name string) (cluster.Node, error)
+	// Pause freezes a cluster's node (an idle learner's); Resume thaws it.
+	Pause(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
 }
 
 // Config holds a Manager's dependencies and settings.
@@ -77,6 +80,9 @@ type Config struct {
 	// cluster that fails three probes in a row is replaced, the learner kept
 	// on their step.
 	HealthEvery time.Duration
+	// PauseIdle pauses the cluster of a learner who has done nothing (typed,
+	// opened a page or an app) for this long, until they come back; 0 never.
+	PauseIdle time.Duration
 	// Connect opens a claimed cluster (default: workstation.Connect of its
 	// kubeconfig); unit tests hand out a fake.
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)
@@ -115,6 +121,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}}
 	m.saver = &saver{m: m}
+	if cfg.PauseIdle > 0 {
+		go m.pauseIdle(ctx)
+	}
 	return m, nil
 }
 
@@ -231,6 +240,12 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 			if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
 				owned[sess.Cluster] = true
 				adopt(c)
+				if node, err := m.cfg.Clusters.Node(ctx, sess.Cluster); err == nil && node.State == cluster.NodePaused {
+					// paused while its learner was idle: they may be back
+					if err := m.cfg.Clusters.Resume(ctx, sess.Cluster); err != nil {
+						m.cfg.Logger.Warn("resume a paused session cluster", "session", sess.ID, "error", err)
+					}
+				}
 				if err := l.reconnect(c); err == nil {
 					m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
 					continue

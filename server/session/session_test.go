@@ -642,3 +642,69 @@ func TestRestartingClusterIsWaitedFor(t *testing.T) {
 		t.Errorf("released %v; want the restarting cluster waited for", r)
 	}
 }
+
+// TestIdleClusterSleepsUntilTheLearnerIsBack: a learner who does nothing for
+// PauseIdle has their cluster paused; while it sleeps nothing runs against it
+// (no check sees what changed, no failed health probe makes it lost); their
+// next activity wakes it, and the step's checks pick up where they were.
+func TestIdleClusterSleepsUntilTheLearnerIsBack(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second; c.PauseIdle = time.Minute })
+	l, events := startReady(t, f)
+	name := l.Session().Cluster
+	paused := func() bool { p, _ := f.clusters.Paused(name); return p }
+	for range 45 {
+		f.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if paused() {
+		t.Fatal("paused after 45 s without activity; want a minute")
+	}
+	advanceUntil(t, f, paused, "the idle learner's cluster paused")
+	if !l.Asleep() || !slices.Contains(f.kinds(), workshop.KindPaused) {
+		t.Errorf("asleep = %v, events %v; want asleep and a %s event", l.Asleep(), f.kinds(), workshop.KindPaused)
+	}
+	for range 20 { // health probes would fail now, were they running
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	createConfigMap(t, f.clusters.Cluster(name), "first")
+	time.Sleep(300 * time.Millisecond) // six check ticks
+	for len(events) > 0 {
+		if e := <-events; allPassed(1)(e) {
+			t.Fatal("step 1 passed while the cluster slept; want its checks stopped")
+		}
+	}
+	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+		t.Fatalf("events %v; want the paused cluster not taken for lost", k)
+	}
+	l.Active()
+	waitFor(t, events, "step 1 passed after waking", allPassed(1))
+	if paused() || l.Asleep() {
+		t.Error("still paused after the learner came back")
+	}
+	if s := l.Session(); s.State != store.StateReady || s.Cluster != name || len(f.clusters.Released()) != 0 {
+		t.Errorf("session %+v, released %v; want ready on the same cluster", s, f.clusters.Released())
+	}
+	if k := f.kinds(); !slices.Contains(k, workshop.KindResumed) {
+		t.Errorf("events %v; want %s", k, workshop.KindResumed)
+	}
+}
+
+// TestClusterThatDoesNotWakeIsReplaced: a paused cluster that Docker cannot
+// resume is replaced as a lost one is, the learner kept on their step.
+func TestClusterThatDoesNotWakeIsReplaced(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.PauseIdle = time.Minute })
+	l, events := startReady(t, f)
+	told := messages(events)
+	l.GoTo(2)
+	name := l.Session().Cluster
+	advanceUntil(t, f, func() bool { p, _ := f.clusters.Paused(name); return p }, "the idle learner's cluster paused")
+	f.clusters.FailResume(errors.New("Error response from daemon: Container is not paused"))
+	l.Active()
+	saidWithin(t, told, "did not wake up", "step 2")
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	if s := l.Session(); s.State != store.StateReady || s.Cluster == name || s.Step != 2 {
+		t.Errorf("session = %+v; want ready on a new cluster, step 2", s)
+	}
+	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the old cluster released")
+}

@@ -20,6 +20,8 @@ const (
 	KindRecovered   Kind = "recovered"      // a new cluster took its place, back on the same step
 	KindQueued      Kind = "queued"         // waiting for a cluster; Message is the place in the queue, from 1
 	KindFailed      Kind = "cluster-failed" // no cluster could be made ready; Message says why
+	KindPaused      Kind = "cluster-paused" // the learner went idle: their cluster sleeps until they are back
+	KindResumed     Kind = "cluster-woken"  // the learner came back: their paused cluster runs again
 )
 
 // Check statuses. Only StatusFail counts towards Stuck.

@@ -52,9 +52,10 @@ const (
 	ClusterWaiting                   // a cluster is being made ready, or the learner waits in the queue for one
 	ClusterRecovering                // the cluster stopped answering; a new one is on its way, then the earlier steps are redone
 	ClusterFailed                    // no cluster could be made ready; the learner must try again
+	ClusterPaused                    // the learner went idle; their cluster sleeps until they are back
 )
 
-var clusterNames = [...]string{"ready", "waiting", "recovering", "failed"}
+var clusterNames = [...]string{"ready", "waiting", "recovering", "failed", "paused"}
 
 func (c Cluster) String() string {
 	if c < 0 || int(c) >= len(clusterNames) {
@@ -140,6 +141,7 @@ type Summary struct {
 	Waiting       int // present learners waiting for a cluster
 	Recovering    int // present learners whose cluster is being replaced
 	Failed        int // present learners without a cluster
+	Paused        int // present learners gone idle, their cluster paused
 	NotStarted    int // cells
 	Working       int
 	Passed        int
@@ -254,6 +256,14 @@ func (g *Grid) Apply(e Event) {
 		l.cluster, l.queue = ClusterRecovering, 0
 	case KindFailed:
 		l.cluster, l.queue = ClusterFailed, 0
+	case KindPaused:
+		if l.cluster == ClusterReady {
+			l.cluster = ClusterPaused
+		}
+	case KindResumed:
+		if l.cluster == ClusterPaused {
+			l.cluster = ClusterReady
+		}
 	case KindLeave:
 		l.left = true
 	case KindStepStart:
@@ -449,6 +459,8 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 				v.Summary.Recovering++
 			case ClusterFailed:
 				v.Summary.Failed++
+			case ClusterPaused:
+				v.Summary.Paused++
 			}
 		}
 		if row.Done {

@@ -295,6 +295,9 @@ func TestGridClusterStates(t *testing.T) {
 		{name: "recovered", events: []Event{ev(0, KindLost, 2), ev(time.Minute, KindRecovered, 2)}, want: ClusterReady},
 		{name: "reset", events: []Event{ev(0, KindReady, 0), ev(time.Minute, KindReset, 1)}, want: ClusterWaiting},
 		{name: "failed", events: []Event{ev(0, KindJoin, 0), ev(time.Minute, KindFailed, 0)}, want: ClusterFailed},
+		{name: "idle, paused", events: []Event{ev(0, KindReady, 0), ev(10*time.Minute, KindPaused, 1)}, want: ClusterPaused},
+		{name: "back from idle", events: []Event{ev(0, KindReady, 0), ev(10*time.Minute, KindPaused, 1), ev(20*time.Minute, KindResumed, 1)}, want: ClusterReady},
+		{name: "paused as it was lost", events: []Event{ev(0, KindLost, 1), ev(time.Second, KindPaused, 1)}, want: ClusterRecovering},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +313,7 @@ func TestGridClusterStates(t *testing.T) {
 			if row.Cluster != tt.want || row.Queue != tt.wantQueue {
 				t.Errorf("cluster %s, queue %d; want %s, %d", row.Cluster, row.Queue, tt.want, tt.wantQueue)
 			}
-			counts := map[Cluster]int{ClusterWaiting: v.Summary.Waiting, ClusterRecovering: v.Summary.Recovering, ClusterFailed: v.Summary.Failed}
+			counts := map[Cluster]int{ClusterWaiting: v.Summary.Waiting, ClusterRecovering: v.Summary.Recovering, ClusterFailed: v.Summary.Failed, ClusterPaused: v.Summary.Paused}
 			for c, n := range counts {
 				if want := map[bool]int{true: 1}[c == tt.want]; n != want {
 					t.Errorf("summary counts %d %s; want %d", n, c, want)

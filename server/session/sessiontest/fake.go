@@ -47,6 +47,9 @@ type Clusters struct {
 	warm     int                     // what Stats reports as warm
 	nodes    map[string]cluster.Node // set by SetNode
 	catalog  map[string][]byte       // lab files new clusters hold, set by SetCatalog
+	paused   map[string]bool
+	resumes  int   // Resume calls
+	noResume error // what Resume returns, set by FailResume
 }
 
 // Cluster is one fake learner cluster.
@@ -200,6 +203,9 @@ func (f *Clusters) Node(ctx context.Context, name string) (cluster.Node, error) 
 		return n, nil
 	}
 	if _, ok := f.byName[name]; ok {
+		if f.paused[name] {
+			return cluster.Node{State: cluster.NodePaused}, nil
+		}
 		return cluster.Node{State: cluster.NodeRunning}, nil
 	}
 	return cluster.Node{State: cluster.NodeGone}, nil
@@ -214,6 +220,52 @@ func (f *Clusters) Delete(ctx context.Context, name string) error {
 	defer f.mu.Unlock()
 	delete(f.byName, name)
 	return nil
+}
+
+// Pause freezes a cluster: its API server does not answer until Resume, and
+// Node reports it paused.
+func (f *Clusters) Pause(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.byName[name]
+	if !ok {
+		return fmt.Errorf("sessiontest: no cluster %s", name)
+	}
+	if f.paused == nil {
+		f.paused = map[string]bool{}
+	}
+	f.paused[name] = true
+	c.SetDown(true)
+	return nil
+}
+
+// Resume thaws a paused cluster, or fails as FailResume said.
+func (f *Clusters) Resume(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resumes++
+	if f.noResume != nil {
+		return f.noResume
+	}
+	if f.paused[name] {
+		delete(f.paused, name)
+		f.byName[name].SetDown(false)
+	}
+	return nil
+}
+
+// FailResume makes every later Resume fail with err (nil: succeed again).
+func (f *Clusters) FailResume(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noResume = err
+}
+
+// Paused reports whether cluster name is paused, and how many times Resume was called.
+func (f *Clusters) Paused(name string) (bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.paused[name], f.resumes
 }
 
 // Released lists the clusters given back, in order.

@@ -1,0 +1,130 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+// TestE2EIdleClusterSleeps: a learner in Chromium starts services-dns, types
+// into the terminal and goes idle; kindlab pauses their cluster's node. It
+// stays paused for longer than a websocket exec stream would live without a
+// pong (61 s) while health probes run for everyone else, and is not taken for
+// lost. The learner comes back and types a command into the same terminal:
+// the cluster wakes, the same shell (its variable and directory) answers,
+// and the steps' Run buttons and checks work again.
+func TestE2EIdleClusterSleeps(t *testing.T) {
+	const pauseIdle = 10 * time.Second
+	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1, func(s setup) {
+		s.server.PauseIdle = pauseIdle
+		s.server.HealthEvery = 2 * time.Second
+	})
+	deadline := time.Now().Add(5 * time.Minute)
+	for p.Pool.Stats().Warm < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool made no warm cluster in 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer tcancel()
+	err := doEach(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
+		t.Fatalf("terminal: %v", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sessionID(t, strings.TrimPrefix(loc, p.URL))
+	sess, err := p.db.Session(context.Background(), sid)
+	if err != nil || sess.Cluster == "" {
+		t.Fatalf("the learner's session: %+v, %v", sess, err)
+	}
+	node := func() string {
+		n, err := p.m.Node(context.Background(), sess.Cluster)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.State
+	}
+
+	// The learner leaves something in their shell, then goes idle.
+	if err := typeKeys(ctx, "cd /tmp && MARK=still-here\r"); err != nil {
+		t.Fatal(err)
+	}
+	typed := time.Now()
+	for node() != cluster.NodePaused {
+		if time.Since(typed) > pauseIdle+time.Minute {
+			t.Fatalf("the idle learner's node is %q a minute after it should have been paused", node())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	paused := time.Now()
+	t.Logf("paused %s after the last keystroke (pause-idle %s)", paused.Sub(typed).Round(100*time.Millisecond), pauseIdle)
+	for time.Since(paused) < 70*time.Second {
+		time.Sleep(5 * time.Second)
+		if s := node(); s != cluster.NodePaused {
+			t.Fatalf("the node is %q %s after it was paused; want it paused while the learner is away", s, time.Since(paused).Round(time.Second))
+		}
+	}
+	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+		t.Fatalf("%d cluster-lost events while the cluster slept; want none", n)
+	}
+
+	// The learner is back and types into the same terminal.
+	back := time.Now()
+	if err := typeKeys(ctx, `echo "$MARK in $PWD"`+"\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("still-here in /tmp")`, 30*time.Second); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Fatalf("the shell after the pause: %v\nterminal:\n%s", err, text)
+	}
+	t.Logf("back after %s asleep: keystrokes to the same shell's answer %s", back.Sub(paused).Round(time.Second), time.Since(back).Round(time.Millisecond))
+	if s := node(); s != cluster.NodeRunning {
+		t.Errorf("the node is %q after the learner came back; want running", s)
+	}
+	if n := countEvents(t, p, sid, workshop.KindPaused); n != 1 {
+		t.Errorf("%d %s events; want 1", n, workshop.KindPaused)
+	}
+	waitEvents(t, p, sid, workshop.KindResumed, 1, 30*time.Second)
+
+	// The steps work again: step 1's Run button, and its check turns green.
+	clicked := time.Now()
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Fatalf("step 1 check after the pause: %v\nterminal:\n%s", err, text)
+	}
+	t.Logf("step 1 after waking, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
+	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+		t.Errorf("%d cluster-lost events; want none", n)
+	}
+}
+
+// typeKeys types s into the learner's terminal as key presses ("\r" is Enter).
+func typeKeys(ctx context.Context, s string) error {
+	return doEach(ctx, chromedp.SendKeys(chromedp.CSS(`.xterm-helper-textarea`), s))
+}
