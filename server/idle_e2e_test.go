@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -109,7 +112,10 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	}
 	waitEvents(t, p, sid, workshop.KindResumed, 1, 30*time.Second)
 
-	// The steps work again: step 1's Run button, and its check turns green.
+	// The steps work again: back home, step 1's Run button, and its check turns green.
+	if err := typeKeys(ctx, "cd\r"); err != nil {
+		t.Fatal(err)
+	}
 	clicked := time.Now()
 	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
 		t.Fatal(err)
@@ -124,7 +130,26 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	}
 }
 
-// typeKeys types s into the learner's terminal as key presses ("\r" is Enter).
+// typeKeys types s into the learner's terminal key by key ("\r" is Enter), as
+// Chromium does for a real key press: a keyDown carrying the key's text, then
+// a keyUp (chromedp's SendKeys adds a separate char event, and xterm.js takes
+// every key twice).
 func typeKeys(ctx context.Context, s string) error {
-	return doEach(ctx, chromedp.SendKeys(chromedp.CSS(`.xterm-helper-textarea`), s))
+	return doEach(ctx, chromedp.Focus(chromedp.CSS(`.xterm-helper-textarea`)), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, r := range s {
+			events := kb.Encode(r)
+			for i, k := range events {
+				if k.Type == kb.KeyChar {
+					continue
+				}
+				if k.Type == kb.KeyDown && i+1 < len(events) && events[i+1].Type == kb.KeyChar {
+					k.Text, k.UnmodifiedText = events[i+1].Text, events[i+1].UnmodifiedText
+				}
+				if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, *k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
 }
