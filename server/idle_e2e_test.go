@@ -4,7 +4,10 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +155,53 @@ func typeKeys(ctx context.Context, s string) error {
 		}
 		return nil
 	}))
+}
+
+// BenchmarkIdleWake: what a learner back from idle waits for. A command typed
+// into the terminal (over its websocket, as the page sends keys) while the
+// cluster sleeps, to the command's output: the keystroke wakes the node and
+// the same shell takes what was typed. Five pauses per iteration.
+func BenchmarkIdleWake(b *testing.B) {
+	p := startServer(b, newManager(b), filepath.Join(b.TempDir(), "kindlab.db"), 1, func(s setup) {
+		s.server.PauseIdle = 3 * time.Second
+	})
+	c, sessionURL := startSession(b, p.URL)
+	conn := openTerminal(b, c, sessionURL)
+	defer conn.Close()
+	u, _ := url.Parse(sessionURL)
+	sess, err := p.db.Session(context.Background(), sessionID(b, u.Path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var took []time.Duration
+	b.ResetTimer()
+	for i := range b.N * 5 {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			if n, err := p.m.Node(context.Background(), sess.Cluster); err == nil && n.State == cluster.NodePaused {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the idle learner's cluster was not paused within a minute")
+			}
+		}
+		time.Sleep(2 * time.Second)
+		start := time.Now()
+		// The typed line shows WOKE$((...)); only the output shows the number.
+		conn.WriteJSON(map[string]any{"type": "input", "data": fmt.Sprintf("echo WOKE$((%d+1))\r", 1000+i)})
+		readUntil(b, conn, fmt.Sprintf("WOKE%d", 1001+i))
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "ms/answer-p50")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "ms/answer-max")
+	b.Logf("typed into a paused cluster's terminal to the output, ms: %v", millis(took))
+}
+
+func millis(ds []time.Duration) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Milliseconds()
+	}
+	return out
 }
