@@ -708,3 +708,35 @@ func TestClusterThatDoesNotWakeIsReplaced(t *testing.T) {
 	}
 	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the old cluster released")
 }
+
+// TestRecoverWakesAPausedCluster: kindlab restarts while a learner's cluster
+// sleeps; the session comes back on the same cluster, running again.
+func TestRecoverWakesAPausedCluster(t *testing.T) {
+	f := newFixture(t)
+	l, _ := startReady(t, f)
+	name := l.Session().Cluster
+	if err := f.clusters.Pause(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m2, err := session.New(ctx, session.Config{
+		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
+		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
+		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
+		Clock: f.clock, MaxAge: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Recover(context.Background(), func(*cluster.Cluster) {}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m2.Get(l.ID())
+	if !ok {
+		t.Fatal("the session did not come back")
+	}
+	if paused, _ := f.clusters.Paused(name); paused || got.Session().Cluster != name {
+		t.Errorf("after the restart: paused %v, on %q; want %s running again", paused, got.Session().Cluster, name)
+	}
+}
