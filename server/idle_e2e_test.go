@@ -22,7 +22,8 @@ import (
 )
 
 // TestE2EIdleClusterSleeps: a learner in Chromium starts services-dns, types
-// into the terminal and goes idle; kindlab pauses their cluster's node. It
+// into the terminal and goes idle; once the command they left running has
+// ended, kindlab pauses their cluster's node. It
 // stays paused for longer than a websocket exec stream would live without a
 // pong (61 s) while health probes run for everyone else, and is not taken for
 // lost. The learner comes back and types a command into the same terminal:
@@ -74,19 +75,25 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 		return n.State
 	}
 
-	// The learner leaves something in their shell, then goes idle.
-	if err := typeKeys(ctx, "cd /tmp && MARK=still-here\r"); err != nil {
+	// The learner leaves something in their shell and a command running (it
+	// prints nothing for 20 s), then goes idle: the node is paused once the
+	// command has ended and pause-idle has passed, not while it runs.
+	const running = 20 * time.Second
+	if err := typeKeys(ctx, "cd /tmp && MARK=still-here && sleep 20\r"); err != nil {
 		t.Fatal(err)
 	}
 	typed := time.Now()
 	for node() != cluster.NodePaused {
-		if time.Since(typed) > pauseIdle+time.Minute {
+		if time.Since(typed) > running+pauseIdle+time.Minute {
 			t.Fatalf("the idle learner's node is %q a minute after it should have been paused", node())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	paused := time.Now()
-	t.Logf("paused %s after the last keystroke (pause-idle %s)", paused.Sub(typed).Round(100*time.Millisecond), pauseIdle)
+	if took := paused.Sub(typed); took < running {
+		t.Fatalf("paused %s after the command was typed, while it ran (%s); want it running until the command ended", took, running)
+	}
+	t.Logf("paused %s after the command (%s, silent) was typed (pause-idle %s)", paused.Sub(typed).Round(100*time.Millisecond), running, pauseIdle)
 	for time.Since(paused) < 70*time.Second {
 		time.Sleep(5 * time.Second)
 		if s := node(); s != cluster.NodePaused {

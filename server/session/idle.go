@@ -43,12 +43,19 @@ func (l *Learner) Asleep() bool {
 }
 
 // idleFor is how long ago the learner last did something: Active, or input
-// or output in their terminal (a command still printing counts).
+// or output in their terminal. A command still running in the terminal (a
+// port-forward, a watch) keeps them active: it should not stop under them.
 func (l *Learner) idleFor(now time.Time) time.Duration {
 	l.mu.Lock()
 	last, t := l.active, l.term
 	l.mu.Unlock()
-	if t != nil && t.LastActivity().After(last) {
+	if t == nil {
+		return now.Sub(last)
+	}
+	if prompts, atPrompt := l.cmds.Prompts(); prompts > 0 && !atPrompt {
+		return 0
+	}
+	if t.LastActivity().After(last) {
 		last = t.LastActivity()
 	}
 	return now.Sub(last)
