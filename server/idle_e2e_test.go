@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -137,6 +138,45 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	t.Logf("step 1 after waking, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
 	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
 		t.Errorf("%d cluster-lost events; want none", n)
+	}
+
+	// On to step 2, and idle again; this time the paused node cannot be
+	// resumed (it is removed while it sleeps). The learner's next keystroke
+	// finds out: a new cluster, step 1's work redone on it, still on step 2.
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, onStep(2)+` && window.kindlab.connected`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for idle := time.Now(); node() != cluster.NodePaused; time.Sleep(500 * time.Millisecond) {
+		if time.Since(idle) > pauseIdle+time.Minute {
+			t.Fatalf("the idle learner's node is %q a minute after it should have been paused again", node())
+		}
+	}
+	if out, err := exec.Command("docker", "rm", "-f", sess.Cluster+"-control-plane").CombinedOutput(); err != nil {
+		t.Fatalf("remove the paused node: %v: %s", err, out)
+	}
+	back = time.Now()
+	if err := typeKeys(ctx, "echo hello\r"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, p, sid, workshop.KindRecovered, 1, 5*time.Minute)
+	after, err := p.db.Session(context.Background(), sid)
+	if err != nil || after.Cluster == sess.Cluster || after.Step != 2 {
+		t.Fatalf("after the cluster did not wake: %+v, %v; want step 2 on a new cluster", after, err)
+	}
+	if err := waitJS(ctx, onStep(2)+` && window.kindlab.connected && window.kindlab.termText().includes("did not wake up")`, 2*time.Minute); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Fatalf("the learner's page after the replacement: %v\nterminal:\n%s", err, text)
+	}
+	t.Logf("a paused cluster that could not be resumed: keystroke to back on step 2 on a new cluster %s", time.Since(back).Round(100*time.Millisecond))
+	if err := typeKeys(ctx, "kubectl get deployment homepage -o name\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("deployment.apps/homepage\n")`, time.Minute); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		t.Fatalf("step 1's work on the new cluster: %v\nterminal:\n%s", err, text)
 	}
 }
 
