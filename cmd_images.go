@@ -44,7 +44,7 @@ func (c *cli) builder(fs *flag.FlagSet, args []string) (*images.Builder, error) 
 
 func (c *cli) images(args []string) error {
 	if len(args) == 0 {
-		return usageError{"images: want build or list"}
+		return usageError{"images: want build, list, save FILE or load FILE"}
 	}
 	fs := flag.NewFlagSet("images "+args[0], flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -63,6 +63,30 @@ func (c *cli) images(args []string) error {
 		for _, a := range set.Apps {
 			fmt.Fprintf(c.stdout, "  %s\n", a)
 		}
+		return nil
+	case "save", "load":
+		if fs.NArg() != 1 {
+			return usageError{"images " + args[0] + ": want one FILE (a .gz name is gzipped)"}
+		}
+		file := fs.Arg(0)
+		start := time.Now()
+		if args[0] == "save" {
+			tags, err := b.Save(c.ctx, file)
+			if err != nil {
+				return err
+			}
+			st, _ := os.Stat(file)
+			fmt.Fprintf(c.stdout, "saved %d images to %s (%d MB) in %s\n", len(tags), file, st.Size()>>20, time.Since(start).Round(100*time.Millisecond))
+			return nil
+		}
+		loaded, err := b.Load(c.ctx, file)
+		for _, l := range loaded {
+			fmt.Fprintf(c.stdout, "  %s\n", l)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "loaded %d images from %s in %s; every image this kindlab needs is here\n", len(loaded), file, time.Since(start).Round(100*time.Millisecond))
 		return nil
 	case "list":
 		set, err := b.Plan(c.ctx)

@@ -50,6 +50,7 @@ usage:
   kindlab lint                        check the lab catalog and print every problem
   kindlab images build [flags]        build the node, toolbox and lab app images from source
   kindlab images list                 print the image tags the source tree builds
+  kindlab images save|load FILE       carry every image to a host with no registry (FILE.gz: gzipped)
   kindlab cluster create|delete|list|kubeconfig [name]
   kindlab doctor                      check this host can run learner clusters
 
