@@ -31,7 +31,9 @@ import (
 // the cluster wakes, the same shell (its variable and directory) answers,
 // and the steps' Run buttons and checks work again.
 func TestE2EIdleClusterSleeps(t *testing.T) {
-	const pauseIdle = 10 * time.Second
+	// Longer than a step's check takes to turn green here under load: a learner
+	// waiting for one is idle to kindlab (it does not watch the page).
+	const pauseIdle = 30 * time.Second
 	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1, func(s setup) {
 		s.server.PauseIdle = pauseIdle
 		s.server.HealthEvery = 2 * time.Second
@@ -133,7 +135,8 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	}
 	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
 		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
-		t.Fatalf("step 1 check after the pause: %v\nterminal:\n%s", err, text)
+		check, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.kindlab.checks)`))
+		t.Fatalf("step 1 check after the pause: %v (node %q; checks %s)\nterminal:\n%s", err, node(), check, text)
 	}
 	t.Logf("step 1 after waking, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
 	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
