@@ -8,6 +8,7 @@ import (
 
 	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -71,7 +72,14 @@ func (l *Learner) sleep(ctx context.Context, idle time.Duration) {
 		l.mu.Unlock()
 		return
 	}
-	name, step := l.sess.Cluster, l.sess.Step
+	name, step, term := l.sess.Cluster, l.sess.Step, l.term
+	if term != nil {
+		select {
+		case <-term.Done(): // ended before: not the node's doing
+			term = nil
+		default:
+		}
+	}
 	l.asleep = true
 	l.stopWatching()
 	l.mu.Unlock()
@@ -85,6 +93,24 @@ func (l *Learner) sleep(ctx context.Context, idle time.Duration) {
 	}
 	l.log.Info("cluster paused: the learner is idle", "cluster", name, "idle", idle.Round(time.Second))
 	l.record(ctx, workshop.KindPaused, step, "idle for "+idle.Round(time.Second).String())
+	if term != nil {
+		go l.wakeIfEnded(term)
+	}
+}
+
+// wakeIfEnded wakes the learner's sleeping cluster if their terminal ends
+// meanwhile: a frozen shell does not exit, so its node is gone or broken, and
+// the wake finds out and replaces it before the learner is back.
+func (l *Learner) wakeIfEnded(term *terminal.Session) {
+	select {
+	case <-term.Done():
+	case <-l.life.Done():
+		return
+	}
+	if l.Asleep() {
+		l.log.Warn("the terminal ended while the cluster slept; waking it")
+		l.Wake(l.life)
+	}
 }
 
 // Wake resumes the learner's cluster if it sleeps, and returns once it answers
