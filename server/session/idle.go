@@ -82,35 +82,36 @@ func (l *Learner) sleep(ctx context.Context, idle time.Duration) {
 	}
 	l.asleep = true
 	l.stopWatching()
+	asleep, woken := context.WithCancel(l.life)
+	l.woken = woken
 	l.mu.Unlock()
 	if err := l.m.cfg.Clusters.Pause(ctx, name); err != nil {
 		l.log.Warn("could not pause an idle learner's cluster; it keeps running", "cluster", name, "error", err)
 		l.mu.Lock()
 		l.asleep = false
 		l.mu.Unlock()
+		woken()
 		l.watchAgain(ctx)
 		return
 	}
 	l.log.Info("cluster paused: the learner is idle", "cluster", name, "idle", idle.Round(time.Second))
 	l.record(ctx, workshop.KindPaused, step, "idle for "+idle.Round(time.Second).String())
 	if term != nil {
-		go l.wakeIfEnded(term)
+		go l.wakeIfEnded(asleep, term)
 	}
 }
 
 // wakeIfEnded wakes the learner's sleeping cluster if their terminal ends
 // meanwhile: a frozen shell does not exit, so its node is gone or broken, and
 // the wake finds out and replaces it before the learner is back.
-func (l *Learner) wakeIfEnded(term *terminal.Session) {
+func (l *Learner) wakeIfEnded(asleep context.Context, term *terminal.Session) {
 	select {
 	case <-term.Done():
-	case <-l.life.Done():
+	case <-asleep.Done(): // woken, reset or ended
 		return
 	}
-	if l.Asleep() {
-		l.log.Warn("the terminal ended while the cluster slept; waking it")
-		l.Wake(l.life)
-	}
+	l.log.Warn("the terminal ended while the cluster slept; waking it")
+	l.Wake(l.life)
 }
 
 // Wake resumes the learner's cluster if it sleeps, and returns once it answers
@@ -134,6 +135,9 @@ func (l *Learner) Wake(ctx context.Context) error {
 	l.mu.Lock()
 	current := l.asleep && l.conn == conn // not reset, lost or ended meanwhile
 	l.asleep = false
+	if l.woken != nil {
+		l.woken()
+	}
 	l.mu.Unlock()
 	if !current {
 		return nil

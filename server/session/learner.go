@@ -66,6 +66,7 @@ type Learner struct {
 	ended    time.Time          // when the last command in the terminal ended
 	active   time.Time          // when the learner last did something (Active)
 	asleep   bool               // the cluster is paused: the learner went idle
+	woken    context.CancelFunc // ends the sleep's watch on the terminal (idle.go)
 	begun    check.StepState    // the current step's state when its checks began
 	begunAt  int                // the step begun is of (0: none yet)
 	stepCmd  uint64             // the current step's first command (shellmark.Tracker.Next)
@@ -691,6 +692,9 @@ func (l *Learner) disconnect() {
 	}
 	l.engine, l.conn = nil, nil
 	l.asleep = false
+	if l.woken != nil {
+		l.woken()
+	}
 	l.begun, l.begunAt = check.StepState{}, 0
 }
 
