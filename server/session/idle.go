@@ -128,9 +128,13 @@ func (l *Learner) Wake(ctx context.Context) error {
 	name, step, conn := l.sess.Cluster, l.sess.Step, l.conn
 	l.mu.Unlock()
 	start := l.m.cfg.Clock.Now()
-	err := l.m.cfg.Clusters.Resume(ctx, name)
+	// Once begun, a wake is not given up with the request that asked for it:
+	// a resume cut short would pass for a cluster that cannot wake.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wakeWithin)
+	defer cancel()
+	err := l.m.cfg.Clusters.Resume(wctx, name)
 	if err == nil {
-		err = l.answers(ctx, conn)
+		err = l.answers(wctx, conn)
 	}
 	l.mu.Lock()
 	current := l.asleep && l.conn == conn // not reset, lost or ended meanwhile
