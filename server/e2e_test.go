@@ -194,6 +194,36 @@ func doEach(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) erro
 	return nil
 }
 
+// waitWarm waits up to 5 minutes for the pool to have a warm cluster.
+func waitWarm(t testing.TB, p *platform) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for p.Pool.Stats().Warm < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool made no warm cluster in 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// startLab starts services-dns from the catalog, as a learner clicks
+// its Start button, and waits for an interactive terminal.
+func startLab(t testing.TB, ctx context.Context, p *platform) {
+	t.Helper()
+	err := doEach(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
+		t.Fatalf("terminal: %v", err)
+	}
+}
+
 // onStep is true once the page shows step n with its Run buttons.
 func onStep(n int) string {
 	return fmt.Sprintf(`(document.querySelector('[data-testid="lab-page"]')||{}).dataset?.step === "%d" && !!document.querySelector('[data-testid="run-1"]')`, n)
@@ -211,31 +241,14 @@ func checkStatus(id string) string {
 // and their cluster is deleted.
 func TestE2ELearnerInBrowser(t *testing.T) {
 	p := startPlatform(t, 1)
-	deadline := time.Now().Add(5 * time.Minute)
-	for p.Pool.Stats().Warm < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pool made no warm cluster in 5 minutes")
-		}
-		time.Sleep(time.Second)
-	}
+	waitWarm(t, p)
 	ctx, cancel := newBrowser(t)
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer tcancel()
 
 	start := time.Now()
-	err := doEach(ctx,
-		chromedp.Navigate(p.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
-	)
-	if err != nil {
-		t.Fatalf("start the lab: %v", err)
-	}
-	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
-		t.Fatalf("terminal: %v", err)
-	}
+	startLab(t, ctx, p)
 	t.Logf("start to an interactive terminal with a warm pool: %s", time.Since(start).Round(time.Millisecond))
 
 	// Step 1: apply the manifest with the Run button; the check turns green.

@@ -38,29 +38,12 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 		s.server.PauseIdle = pauseIdle
 		s.server.HealthEvery = 2 * time.Second
 	})
-	deadline := time.Now().Add(5 * time.Minute)
-	for p.Pool.Stats().Warm < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pool made no warm cluster in 5 minutes")
-		}
-		time.Sleep(time.Second)
-	}
+	waitWarm(t, p)
 	ctx, cancel := newBrowser(t)
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer tcancel()
-	err := doEach(ctx,
-		chromedp.Navigate(p.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
-	)
-	if err != nil {
-		t.Fatalf("start the lab: %v", err)
-	}
-	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
-		t.Fatalf("terminal: %v", err)
-	}
+	startLab(t, ctx, p)
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)

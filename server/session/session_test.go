@@ -85,6 +85,24 @@ func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
 	return f
 }
 
+// restarted is a second manager on the fixture's store and clusters, as
+// after a restart of kindlab.
+func (f *fixture) restarted(t *testing.T) *session.Manager {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m, err := session.New(ctx, session.Config{
+		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
+		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
+		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
+		Clock: f.clock, MaxAge: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func (f *fixture) kinds() []workshop.Kind {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -407,18 +425,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 	f := newFixture(t)
 	l, _ := startReady(t, f)
 	l.GoTo(2)
-	// A second manager on the same store and clusters, as after a restart.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m2, err := session.New(ctx, session.Config{
-		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
-		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
-		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
-		Clock: f.clock, MaxAge: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2 := f.restarted(t)
 	var adopted []string
 	if err := m2.Recover(context.Background(), func(c *cluster.Cluster) { adopted = append(adopted, c.Name) }); err != nil {
 		t.Fatal(err)
@@ -718,17 +725,7 @@ func TestRecoverWakesAPausedCluster(t *testing.T) {
 	if err := f.clusters.Pause(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m2, err := session.New(ctx, session.Config{
-		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
-		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
-		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
-		Clock: f.clock, MaxAge: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2 := f.restarted(t)
 	if err := m2.Recover(context.Background(), func(*cluster.Cluster) {}); err != nil {
 		t.Fatal(err)
 	}
