@@ -8,8 +8,9 @@
 //  3. The learner moves between steps (GoTo), opens the terminal (Terminal), is
 //     reset to a fresh cluster (Reset) or fast-forwarded by the instructor
 //     (FastForward).
-//  4. The session ends when it expires or sits idle (Reap), and gives its
-//     cluster back. After a restart, Recover rebuilds every live session from
+//  4. A learner idle for PauseIdle has their cluster paused until their next
+//     keystroke, page or app link (idle.go). The session ends when it expires
+//     or sits idle for IdleTimeout (Reap), and gives its cluster back. After a restart, Recover rebuilds every live session from
 //     the store.
 //
 // The Manager holds the live sessions; the HTTP layer (package server) only
