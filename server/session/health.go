@@ -40,7 +40,7 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn, answe
 			return
 		case <-tick.C():
 		}
-		err := probe(ctx, conn, min(every, 3*time.Second))
+		err := probe(ctx, conn, min(every, 3*time.Second), workstationRunning)
 		if ctx.Err() != nil {
 			return
 		}
@@ -57,8 +57,9 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn, answe
 	}
 }
 
-// probe asks the API server whether it is ready and whether the workstation is.
-func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) error {
+// probe asks the API server whether it is ready and the workstation whether it
+// passes ok (workstationReady or workstationRunning).
+func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration, ok func(*corev1.Pod) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(conn.Config.Host, "/")+"/readyz", nil)
@@ -77,12 +78,34 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration) e
 	if err != nil {
 		return fmt.Errorf("workstation: %w", err)
 	}
+	return ok(p)
+}
+
+// workstationReady: the workstation pod is Ready, as a cluster coming back
+// must show before the learner is put on it.
+func workstationReady(p *corev1.Pod) error {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			return nil
 		}
 	}
 	return errors.New("workstation: not ready")
+}
+
+// workstationRunning: the workstation pod runs and none of its containers has
+// stopped. The health probes ask this, not Ready: the node controller marks
+// every pod not Ready for a few seconds when the kubelet's heartbeat is late,
+// as it is just after the node thaws from a pause, while the shell runs on.
+func workstationRunning(p *corev1.Pod) error {
+	if p.Status.Phase != corev1.PodRunning {
+		return fmt.Errorf("workstation: %s", p.Status.Phase)
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Running == nil {
+			return fmt.Errorf("workstation: container %s is not running", c.Name)
+		}
+	}
+	return nil
 }
 
 // recover brings the learner back to the step they were on after their cluster
@@ -207,7 +230,7 @@ func (l *Learner) answering(ctx context.Context, name string) (*cluster.Cluster,
 	if err != nil {
 		return nil, err
 	}
-	if err := probe(ctx, conn, 3*time.Second); err != nil {
+	if err := probe(ctx, conn, 3*time.Second, workstationReady); err != nil {
 		return nil, err
 	}
 	return c, nil

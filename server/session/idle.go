@@ -170,7 +170,7 @@ func (l *Learner) answers(ctx context.Context, conn *workstation.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, wakeWithin)
 	defer cancel()
 	for {
-		err := probe(ctx, conn, 3*time.Second)
+		err := probe(ctx, conn, 3*time.Second, workstationRunning)
 		if err == nil {
 			return nil
 		}

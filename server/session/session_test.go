@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -736,4 +737,36 @@ func TestRecoverWakesAPausedCluster(t *testing.T) {
 	if paused, _ := f.clusters.Paused(name); paused || got.Session().Cluster != name {
 		t.Errorf("after the restart: paused %v, on %q; want %s running again", paused, got.Session().Cluster, name)
 	}
+}
+
+// TestHealthFollowsTheWorkstationsContainer: the node controller marks the
+// workstation not Ready for a while (the kubelet's heartbeat late, as after a
+// thaw) while its container runs: not lost. Its container stopped: lost.
+func TestHealthFollowsTheWorkstationsContainer(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
+	l, _ := startReady(t, f)
+	c := f.clusters.Cluster(l.Session().Cluster)
+	setWorkstation := func(ready corev1.ConditionStatus, state corev1.ContainerState) {
+		t.Helper()
+		pods := c.Client.CoreV1().Pods(workstation.Namespace)
+		p, err := pods.Get(context.Background(), workstation.Pod, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, Reason: "NodeStatusUnknown"}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: workstation.Container, State: state}}
+		if _, err := pods.UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWorkstation(corev1.ConditionFalse, corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})
+	for range 10 {
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+		t.Fatalf("events %v; want a running workstation marked not Ready kept", k)
+	}
+	setWorkstation(corev1.ConditionFalse, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}})
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster lost with its workstation stopped")
 }
