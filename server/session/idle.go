@@ -165,10 +165,9 @@ func (l *Learner) Wake(ctx context.Context) error {
 	return nil
 }
 
-// answers waits for a thawed cluster's API server and workstation to answer.
+// answers waits, until ctx ends (Wake bounds it by wakeWithin), for a thawed
+// cluster's API server to answer and its workstation to run.
 func (l *Learner) answers(ctx context.Context, conn *workstation.Conn) error {
-	ctx, cancel := context.WithTimeout(ctx, wakeWithin)
-	defer cancel()
 	for {
 		err := probe(ctx, conn, 3*time.Second, workstationRunning)
 		if err == nil {
