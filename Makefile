@@ -39,14 +39,15 @@ vet:
 
 ## unit: tests that need no Docker, with the race detector; the load tests
 ## (Load200) again without it, since it slows every goroutine many times over.
+## The store's tests run on SQLite and on a PostgreSQL server of their own.
 unit:
-	$(GO) test -race ./...
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -race ./...
 	$(GO) test -count=1 -run 'Load200' ./server/...
 
 ## e2e: tests on real kind clusters (and a real browser).
 e2e: images
 	bash hack/ensure-chromium.sh
-	$(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v $(E2E_PKGS)
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v $(E2E_PKGS)
 
 ## test: the README's test command: vet, unit tests, then end to end on real clusters.
 test: check-generated vet unit e2e

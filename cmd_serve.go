@@ -30,7 +30,7 @@ func (c *cli) serve(args []string) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	flags.SetOutput(c.stderr)
 	addr := flags.String("addr", "127.0.0.1:8080", "listen address")
-	db := flags.String("db", "", "SQLite database (default: kindlab.db in the state folder)")
+	db := flags.String("db", os.Getenv("KINDLAB_DB"), "where kindlab keeps its state: a SQLite file, or a postgres:// URL that replicas share (default: $KINDLAB_DB, else kindlab.db in the state folder; PGPASSWORD and ~/.pgpass keep a password out of the URL)")
 	warm := flags.Int("pool-warm", 1, "clusters kept ready ahead of learners")
 	hot := flags.Int("pool-hot", 1, "warm clusters kept running; the others are paused (no CPU) until claimed (-1: none paused)")
 	maxClusters := flags.Int("pool-max", 0, "most clusters at once (default: what kindlab doctor says fits)")
@@ -59,8 +59,10 @@ func (c *cli) serve(args []string) error {
 	if *db == "" {
 		*db = filepath.Join(state, "kindlab.db")
 	}
-	if err := os.MkdirAll(filepath.Dir(*db), 0o700); err != nil {
-		return err
+	if !store.IsPostgres(*db) {
+		if err := os.MkdirAll(filepath.Dir(*db), 0o700); err != nil {
+			return err
+		}
 	}
 	st, err := store.Open(c.ctx, *db)
 	if err != nil {

@@ -25,7 +25,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/store/storetest"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -362,7 +364,32 @@ func alive(pid int) bool {
 // it with SIGKILL.
 type kindlabProcess struct {
 	bin, addr, state, log string
+	args                  []string // serve's flags besides --addr and --state
 	cmd                   *exec.Cmd
+}
+
+// newKindlabProcess builds kindlab and picks its address; start runs it. Its
+// log is shown when the test fails.
+func newKindlabProcess(t *testing.T, args ...string) *kindlabProcess {
+	t.Helper()
+	dir := t.TempDir()
+	k := &kindlabProcess{bin: filepath.Join(dir, "kindlab"), state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log"), args: args}
+	if out, err := exec.Command("go", "build", "-o", k.bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
+		t.Fatalf("build kindlab: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = ln.Addr().String()
+	ln.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(k.log)
+			t.Logf("kindlab's log:\n%s", out)
+		}
+	})
+	return k
 }
 
 func (k *kindlabProcess) start(t *testing.T) {
@@ -372,7 +399,7 @@ func (k *kindlabProcess) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	k.cmd = exec.Command(k.bin, "serve", "--addr", k.addr, "--state", k.state, "--pool-warm", "0", "--pool-max", "2")
+	k.cmd = exec.Command(k.bin, append([]string{"serve", "--addr", k.addr, "--state", k.state}, k.args...)...)
 	k.cmd.Dir = ".." // the source tree, whose images it runs
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	if err := k.cmd.Start(); err != nil {
@@ -410,23 +437,7 @@ func (k *kindlabProcess) kill(t *testing.T) {
 // working terminal, and no cluster is left behind.
 func TestE2EKindlabKilled(t *testing.T) {
 	m := newManager(t) // and its clean-up of every pool cluster
-	dir := t.TempDir()
-	k := &kindlabProcess{bin: filepath.Join(dir, "kindlab"), state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log")}
-	if out, err := exec.Command("go", "build", "-o", k.bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
-		t.Fatalf("build kindlab: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.addr = ln.Addr().String()
-	ln.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(k.log)
-			t.Logf("kindlab's log:\n%s", out)
-		}
-	})
+	k := newKindlabProcess(t, "--pool-warm", "0", "--pool-max", "2")
 	ctx := context.Background()
 	base := "http://" + k.addr
 	k.start(t)
@@ -514,4 +525,85 @@ func TestE2EKindlabKilled(t *testing.T) {
 			t.Fatalf("clusters on the host: %v; want only the learner's %s", left, final.Cluster)
 		}
 	}
+}
+
+// TestE2EKindlabKilledTerminalKept: a learner in Chromium is at work on
+// services-dns, with kindlab keeping its state in PostgreSQL, when kindlab is
+// killed (SIGKILL) and started again. The open page's terminal reconnects to
+// a new shell that starts with the learner's earlier output, shown once, says
+// it is a new shell, and has their command history; a reload of the page
+// shows the same; step 1's Run button turns green.
+func TestE2EKindlabKilledTerminalKept(t *testing.T) {
+	newManager(t) // its clean-up deletes the clusters this kindlab makes
+	k := newKindlabProcess(t, "--db", storetest.Postgres(t), "--pool-warm", "1", "--pool-max", "2")
+	k.start(t)
+	base := "http://" + k.addr
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer tcancel()
+	terminal := func() string {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		return text
+	}
+	err := doEach(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, 5*time.Minute); err != nil {
+		t.Fatalf("terminal: %v\n%s", err, terminal())
+	}
+	const output = "before-42-123"
+	if err := typeKeys(ctx, "echo before-$((6*7))-$((100+23))\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("`+output+`")`, time.Minute); err != nil {
+		t.Fatalf("the command's output: %v\n%s", err, terminal())
+	}
+	time.Sleep(3 * time.Second) // kindlab writes the terminal's output every second
+
+	k.kill(t)
+	killed := time.Now()
+	k.start(t)
+	if err := waitJS(ctx, `window.kindlab.reconnects >= 1 && window.kindlab.connected && window.kindlab.termText().includes(`+strconv.Quote(session.NewShellText)+`)`, 3*time.Minute); err != nil {
+		t.Fatalf("the open page's terminal after the restart: %v\n%s", err, terminal())
+	}
+	t.Logf("killed kindlab to the open page's new shell with the earlier output: %s", time.Since(killed).Round(100*time.Millisecond))
+	if text := terminal(); strings.Count(text, output) != 1 {
+		t.Errorf("the earlier output %q shows %d times after the restart; want once:\n%s", output, strings.Count(text, output), text)
+	}
+	// The shell is new (same workstation), the command history is the learner's.
+	if err := typeKeys(ctx, `echo "hist=$(history | grep -c 'before-\$((6')"`+"\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
+		t.Errorf("the new shell's history: %v\n%s", err, terminal())
+	}
+
+	// A reload shows the same terminal.
+	if err := doEach(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
+		t.Fatalf("the terminal after a reload: %v\n%s", err, terminal())
+	}
+	if text := terminal(); strings.Count(text, output) != 1 || !strings.Contains(text, session.NewShellText) {
+		t.Errorf("after a reload, the earlier output %q shows %d times (want once), the new shell's notice %v:\n%s",
+			output, strings.Count(text, output), strings.Contains(text, session.NewShellText), text)
+	}
+
+	// The learner carries on: step 1's Run button, its check green.
+	clicked := time.Now()
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
+		t.Fatalf("step 1 after the restart: %v\n%s", err, terminal())
+	}
+	t.Logf("step 1 after the restart, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
 }

@@ -116,6 +116,7 @@
       this.url = wsURL(el.dataset.wsUrl);
       this.token = el.dataset.token || "";
       this.lastSeq = 0;
+      this.epoch = ""; // the server's name for the stream lastSeq counts in
       this.serverSeq = 0;
       this.connected = false;
       this.readOnly = false;
@@ -192,7 +193,7 @@
         markOnce("kindlab:ws-open");
         this.lastReceived = Date.now();
         // hello first: the token from the page and the last chunk we have.
-        this.send({ type: "hello", token: this.token, lastSeq: this.lastSeq });
+        this.send({ type: "hello", token: this.token, lastSeq: this.lastSeq, epoch: this.epoch });
       };
       ws.onmessage = (ev) => {
         if (ws !== this.ws) return;
@@ -230,6 +231,14 @@
           this.readOnly = !!msg.readOnly;
           this.term.options.disableStdin = this.readOnly;
           this.serverSeq = Number(msg.seq) || 0;
+          // A new shell (kindlab restarted, the cluster was replaced): the
+          // server sends all of it from the first chunk, starting with the
+          // earlier terminal's output, so the screen starts again too.
+          if (msg.epoch && this.epoch && msg.epoch !== this.epoch) {
+            this.term.reset();
+            this.lastSeq = 0;
+          }
+          this.epoch = String(msg.epoch || "");
           // The server's stream is behind what we have seen: it is a new
           // terminal (the shell or the server restarted). Start counting anew.
           if (this.serverSeq < this.lastSeq) {

@@ -55,6 +55,8 @@ type Learner struct {
 	conn     *workstation.Conn // the learner's cluster, while they have one
 	engine   *check.Engine
 	term     *terminal.Session
+	lastTerm *terminal.Session // the one before term: a new shell starts with its output
+	output   outputSaved       // how far term's output is in the store (output.go)
 	progress Progress
 	checks   Checks
 	unwatch  context.CancelFunc // the current step's check watcher
@@ -550,6 +552,10 @@ func (l *Learner) PassedSteps(ctx context.Context) ([]bool, error) {
 
 // 3. The terminal.
 
+// NewShellText is the terminal's notice when a new shell starts after one the
+// learner had (it ended, the cluster was replaced, kindlab restarted).
+const NewShellText = "A new shell: your earlier output is above."
+
 // ErrNotReady is returned for what needs the learner's cluster before it is ready.
 var ErrNotReady = errors.New("the cluster is not ready yet")
 
@@ -579,10 +585,21 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
 	l.cmds.Restart()
-	t, err = terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithClock(l.m.cfg.Clock), terminal.WithObserver(typing{l.cmds, l.Active}))
+	if t == nil {
+		l.mu.Lock()
+		t = l.lastTerm
+		l.mu.Unlock()
+	}
+	history := l.history(t)
+	t, err = terminal.NewSession(tty, terminal.WithLogger(l.log), terminal.WithClock(l.m.cfg.Clock),
+		terminal.WithObserver(typing{l.cmds, l.Active}), terminal.WithHistory(history))
 	if err != nil {
 		tty.Close()
 		return nil, err
+	}
+	_, seq := t.Since(0)
+	if len(history) > 0 {
+		t.Notice(NewShellText)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -590,7 +607,7 @@ func (l *Learner) Terminal() (*terminal.Session, error) {
 		t.Close()
 		return nil, ErrNotReady
 	}
-	l.term = t
+	l.term, l.lastTerm, l.output = t, nil, outputSaved{t.Epoch(), seq}
 	return t, nil
 }
 
@@ -684,7 +701,7 @@ func (l *Learner) disconnect() {
 	}
 	if l.term != nil {
 		l.term.Close()
-		l.term = nil
+		l.term, l.lastTerm = nil, l.term
 	}
 	if l.unguard != nil {
 		l.unguard()
@@ -774,6 +791,7 @@ func (l *Learner) end(ctx context.Context, why string) {
 	l.publish(Event{EventProgress, Progress{Stage: StageQueue, Error: "This session has ended."}})
 	l.mu.Unlock()
 	l.save(ctx)
+	l.m.saver.save("terminal output", func(ctx context.Context) error { return l.m.cfg.Store.DeleteTerminalOutput(ctx, l.id) })
 	if name != "" {
 		if err := l.m.cfg.Pool.Release(ctx, name); err != nil {
 			l.log.Error("release cluster", "cluster", name, "error", err)

@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PauseIdle > 0 {
 		go m.pauseIdle(ctx)
 	}
+	go m.keepOutput(ctx)
 	return m, nil
 }
 

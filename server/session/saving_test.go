@@ -12,27 +12,37 @@ import (
 
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/store/storetest"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestStoreFaultsLoseNothing: while kindlab cannot write to its database (a
 // real SQLite file, locked by another process's transaction, or on a disk
-// that is full), the learner works on: the step passes, the instructor hears
+// that is full; a real PostgreSQL server whose connections are lost), the learner works on: the step passes, the instructor hears
 // of it at once, the page says saving is delayed, and once the fault clears
 // every write lands, in order, and the page says so.
 func TestStoreFaultsLoseNothing(t *testing.T) {
 	faults := []struct {
-		name   string
-		dir    func(t *testing.T) string
-		inject func(t *testing.T, db string) (clear func())
+		name string
+		// setup makes the database and says how to break it until clear.
+		setup func(t *testing.T) (where string, inject func() (clear func()))
 	}{
-		{name: "database locked", dir: func(t *testing.T) string { return t.TempDir() }, inject: lockDatabase},
-		{name: "disk full", dir: smallDisk, inject: fillDisk},
+		{name: "database locked", setup: func(t *testing.T) (string, func() func()) {
+			path := filepath.Join(t.TempDir(), "kindlab.db")
+			return path, func() func() { return lockDatabase(t, path) }
+		}},
+		{name: "disk full", setup: func(t *testing.T) (string, func() func()) {
+			path := filepath.Join(smallDisk(t), "kindlab.db")
+			return path, func() func() { return fillDisk(t, path) }
+		}},
+		{name: "postgres connection lost", setup: func(t *testing.T) (string, func() func()) {
+			return storetest.Cuttable(t, storetest.Postgres(t))
+		}},
 	}
 	for _, fault := range faults {
 		t.Run(fault.name, func(t *testing.T) {
-			path := filepath.Join(fault.dir(t), "kindlab.db")
-			st, err := store.Open(context.Background(), path)
+			where, inject := fault.setup(t)
+			st, err := store.Open(context.Background(), where)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +53,7 @@ func TestStoreFaultsLoseNothing(t *testing.T) {
 				t.Fatalf("saving %+v with %d writes waiting before the fault", s, n)
 			}
 
-			clear := fault.inject(t, path)
+			clear := inject()
 			createConfigMap(t, f.clusters.Cluster(l.Session().Cluster), "first")
 			waitFor(t, events, "step 1 passing", allPassed(1))
 			waitFor(t, events, "saving delayed", func(e session.Event) bool {

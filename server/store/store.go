@@ -1,4 +1,5 @@
-// Package store keeps kindlab's state in SQLite: learner sessions, their progress
+// Package store keeps kindlab's state in SQLite (embedded, the default) or
+// PostgreSQL (for replicas that share it): learner sessions, their progress
 // through a lab, the commands they ran, the event log instructors export, and workshops with their
 // learners (Workshops, the workshop.Store of package workshop). Every write is one statement
 // or one transaction, so a server killed mid-session loses nothing it acknowledged.
@@ -9,8 +10,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/kindlab/kindlab/server/workshop"
@@ -19,74 +24,78 @@ import (
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("store: not found")
 
-// Store is the SQLite store.
+// Store is kindlab's state in SQLite or PostgreSQL.
 type Store struct {
 	db *sql.DB
+	d  dialect
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS sessions (
-	id          TEXT PRIMARY KEY,
-	token_hash  TEXT NOT NULL,
-	term_token  TEXT NOT NULL,
-	lab         TEXT NOT NULL,
-	cluster     TEXT NOT NULL DEFAULT '',
-	step        INTEGER NOT NULL DEFAULT 1,
-	state       TEXT NOT NULL DEFAULT 'provisioning',
-	created     INTEGER NOT NULL,
-	last_seen   INTEGER NOT NULL,
-	expires     INTEGER NOT NULL,
-	workshop    TEXT NOT NULL DEFAULT '',
-	name        TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS progress (
-	session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-	step    INTEGER NOT NULL,
-	started INTEGER NOT NULL DEFAULT 0,
-	passed  INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (session, step)
-);
-CREATE TABLE IF NOT EXISTS events (
-	id       INTEGER PRIMARY KEY AUTOINCREMENT,
-	at       INTEGER NOT NULL,
-	session  TEXT NOT NULL,
-	kind     TEXT NOT NULL,
-	step     INTEGER NOT NULL DEFAULT 0,
-	detail   TEXT NOT NULL DEFAULT '',
-	workshop TEXT NOT NULL DEFAULT '',
-	check_id TEXT NOT NULL DEFAULT '',
-	status   TEXT NOT NULL DEFAULT '',
-	message  TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS commands (
-	id      INTEGER PRIMARY KEY AUTOINCREMENT,
-	session TEXT NOT NULL,
-	step    INTEGER NOT NULL,
-	at      INTEGER NOT NULL,
-	line    TEXT NOT NULL DEFAULT '',
-	exit    INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS commands_session ON commands(session, step, id);
-CREATE INDEX IF NOT EXISTS events_workshop ON events(workshop, at);
-CREATE INDEX IF NOT EXISTS events_session ON events(session, at);
-`
+// Open opens the store at where, creating and migrating it as needed: a
+// postgres:// (or postgresql://) URL is a PostgreSQL database, anything else a
+// SQLite file (":memory:" for tests).
+func Open(ctx context.Context, where string) (*Store, error) {
+	s, err := open(where)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.db, s.d); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store %s: %w", redact(where), err)
+	}
+	return s, nil
+}
 
-// Open opens (creating when needed) the database at path; ":memory:" works for tests.
-func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	if path == ":memory:" {
+// IsPostgres tells whether where names a PostgreSQL database.
+func IsPostgres(where string) bool {
+	return strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://")
+}
+
+func open(where string) (*Store, error) {
+	if IsPostgres(where) {
+		cfg, err := pgx.ParseConfig(where)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", redact(where), err)
+		}
+		db := stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(4)
+		db.SetConnMaxIdleTime(time.Minute)
+		return &Store{db: db, d: postgres}, nil
+	}
+	dsn := "file:" + where + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	if where == ":memory:" {
 		dsn = "file::memory:?_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", where, err)
 	}
 	db.SetMaxOpenConns(1) // SQLite writes one at a time; one connection keeps :memory: whole
-	if _, err := db.ExecContext(ctx, schema+workshopSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	return &Store{db: db, d: sqlite}, nil
+}
+
+// redact hides a database URL's password for messages.
+func redact(where string) string {
+	u, err := url.Parse(where)
+	if err != nil || u.User == nil {
+		return where
 	}
-	return &Store{db: db}, nil
+	return u.Redacted()
+}
+
+// Backend names the database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.d.bind(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.d.bind(query), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.d.bind(query), args...)
 }
 
 // Close closes the database.
@@ -122,7 +131,7 @@ type Session struct {
 
 // CreateSession stores a new session.
 func (s *Store) CreateSession(ctx context.Context, x Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name)
 	if err != nil {
@@ -143,7 +152,7 @@ func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 
 // Session returns a session by id.
 func (s *Store) Session(ctx context.Context, id string) (Session, error) {
-	x, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	x, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return x, fmt.Errorf("session %s: %w", id, ErrNotFound)
 	}
@@ -152,7 +161,7 @@ func (s *Store) Session(ctx context.Context, id string) (Session, error) {
 
 // Sessions returns the sessions in a state ("" for all), oldest first.
 func (s *Store) Sessions(ctx context.Context, state State) ([]Session, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE ? = '' OR state = ? ORDER BY created`, state, state)
+	rows, err := s.query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE ? = '' OR state = ? ORDER BY created`, state, state)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +179,7 @@ func (s *Store) Sessions(ctx context.Context, state State) ([]Session, error) {
 
 // UpdateSession sets the mutable fields of a session.
 func (s *Store) UpdateSession(ctx context.Context, x Session) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET cluster = ?, step = ?, state = ?, last_seen = ?, expires = ? WHERE id = ?`,
+	res, err := s.exec(ctx, `UPDATE sessions SET cluster = ?, step = ?, state = ?, last_seen = ?, expires = ? WHERE id = ?`,
 		x.Cluster, x.Step, x.State, x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.ID)
 	if err != nil {
 		return fmt.Errorf("update session %s: %w", x.ID, err)
@@ -183,16 +192,16 @@ func (s *Store) UpdateSession(ctx context.Context, x Session) error {
 
 // StepStarted records that a learner opened a step (the first time counts).
 func (s *Store) StepStarted(ctx context.Context, session string, step int, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO progress (session, step, started) VALUES (?, ?, ?)
-		ON CONFLICT (session, step) DO UPDATE SET started = CASE WHEN started = 0 THEN excluded.started ELSE started END`,
+	_, err := s.exec(ctx, `INSERT INTO progress (session, step, started) VALUES (?, ?, ?)
+		ON CONFLICT (session, step) DO UPDATE SET started = CASE WHEN progress.started = 0 THEN excluded.started ELSE progress.started END`,
 		session, step, at.UnixMilli())
 	return err
 }
 
 // StepPassed records that all checks of a step passed (the first time counts).
 func (s *Store) StepPassed(ctx context.Context, session string, step int, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO progress (session, step, started, passed) VALUES (?, ?, ?, ?)
-		ON CONFLICT (session, step) DO UPDATE SET passed = CASE WHEN passed = 0 THEN excluded.passed ELSE passed END`,
+	_, err := s.exec(ctx, `INSERT INTO progress (session, step, started, passed) VALUES (?, ?, ?, ?)
+		ON CONFLICT (session, step) DO UPDATE SET passed = CASE WHEN progress.passed = 0 THEN excluded.passed ELSE progress.passed END`,
 		session, step, at.UnixMilli(), at.UnixMilli())
 	return err
 }
@@ -206,7 +215,7 @@ type Progress struct {
 
 // Progress returns a session's progress by step.
 func (s *Store) Progress(ctx context.Context, session string) (map[int]Progress, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step, started, passed FROM progress WHERE session = ?`, session)
+	rows, err := s.query(ctx, `SELECT step, started, passed FROM progress WHERE session = ?`, session)
 	if err != nil {
 		return nil, err
 	}
@@ -243,14 +252,14 @@ type Event struct {
 
 // AddEvent appends to the event log.
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, session, kind, step, detail, workshop, check_id, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO events (at, session, kind, step, detail, workshop, check_id, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail, e.Workshop, e.CheckID, e.Status, e.Message)
 	return err
 }
 
 // Events returns a session's events in order.
 func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, session, kind, step, detail FROM events WHERE session = ? ORDER BY at, id`, session)
+	rows, err := s.query(ctx, `SELECT id, at, session, kind, step, detail FROM events WHERE session = ? ORDER BY at, id`, session)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +290,7 @@ type Command struct {
 
 // AddCommand records a command the learner ran.
 func (s *Store) AddCommand(ctx context.Context, c Command) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO commands (session, step, at, line, exit) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO commands (session, step, at, line, exit) VALUES (?, ?, ?, ?, ?)`,
 		c.Session, c.Step, c.At.UnixMilli(), c.Line, c.Exit)
 	if err != nil {
 		return fmt.Errorf("add command: %w", err)
@@ -291,7 +300,7 @@ func (s *Store) AddCommand(ctx context.Context, c Command) error {
 
 // Commands returns the commands a session ran on a step, in order.
 func (s *Store) Commands(ctx context.Context, session string, step int) ([]Command, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step, at, line, exit FROM commands WHERE session = ? AND step = ? ORDER BY id`, session, step)
+	rows, err := s.query(ctx, `SELECT step, at, line, exit FROM commands WHERE session = ? AND step = ? ORDER BY id`, session, step)
 	if err != nil {
 		return nil, err
 	}
@@ -307,4 +316,56 @@ func (s *Store) Commands(ctx context.Context, session string, step int) ([]Comma
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// terminalRows bounds the rows of output kept per session: the oldest go as
+// new ones come (a row is what a second of output added).
+const terminalRows = 600
+
+// AddTerminalOutput appends what a learner's terminal wrote since the last
+// call, so that the output outlives kindlab (a restart, another replica).
+func (s *Store) AddTerminalOutput(ctx context.Context, session string, data []byte) error {
+	if _, err := s.exec(ctx, `INSERT INTO terminal_output (session, data) VALUES (?, ?)`, session, data); err != nil {
+		return fmt.Errorf("add terminal output: %w", err)
+	}
+	_, err := s.exec(ctx, `DELETE FROM terminal_output WHERE session = ? AND id <=
+		(SELECT id FROM terminal_output WHERE session = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`, session, session, terminalRows)
+	return err
+}
+
+// DeleteTerminalOutput forgets a session's terminal output (it ended).
+func (s *Store) DeleteTerminalOutput(ctx context.Context, session string) error {
+	_, err := s.exec(ctx, `DELETE FROM terminal_output WHERE session = ?`, session)
+	return err
+}
+
+// TerminalOutput returns the newest output of a session's terminal, at most
+// max bytes of it, oldest first.
+func (s *Store) TerminalOutput(ctx context.Context, session string, max int) ([]byte, error) {
+	rows, err := s.query(ctx, `SELECT data FROM terminal_output WHERE session = ? ORDER BY id DESC`, session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var newestFirst [][]byte
+	total := 0
+	for total < max && rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		newestFirst = append(newestFirst, data)
+		total += len(data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, total)
+	for i := len(newestFirst) - 1; i >= 0; i-- {
+		out = append(out, newestFirst[i]...)
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out, nil
 }

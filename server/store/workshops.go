@@ -11,29 +11,7 @@ import (
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
-const workshopSchema = `
-CREATE TABLE IF NOT EXISTS workshops (
-	id         TEXT PRIMARY KEY,
-	title      TEXT NOT NULL,
-	code       TEXT NOT NULL UNIQUE,
-	labs       TEXT NOT NULL,
-	capacity   INTEGER NOT NULL,
-	duration   INTEGER NOT NULL,
-	created    INTEGER NOT NULL,
-	ends       INTEGER NOT NULL,
-	token_hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS workshop_learners (
-	workshop TEXT NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
-	session  TEXT NOT NULL PRIMARY KEY,
-	name     TEXT NOT NULL,
-	lab      TEXT NOT NULL,
-	joined   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS workshop_learners_by_workshop ON workshop_learners(workshop, joined);
-`
-
-// Workshops is the SQLite side of workshop.Store.
+// Workshops is the store's side of workshop.Store.
 type Workshops struct{ s *Store }
 
 var _ workshop.Store = Workshops{}
@@ -43,9 +21,9 @@ func (s *Store) Workshops() Workshops { return Workshops{s} }
 
 // CreateWorkshop implements workshop.Store.
 func (w Workshops) CreateWorkshop(ctx context.Context, x workshop.Workshop) error {
-	_, err := w.s.db.ExecContext(ctx, `INSERT INTO workshops (id, title, code, labs, capacity, duration, created, ends, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := w.s.exec(ctx, `INSERT INTO workshops (id, title, code, labs, capacity, duration, created, ends, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		x.ID, x.Title, x.Code, strings.Join(x.Labs, ","), x.Capacity, int64(x.Duration), x.Created.UnixMilli(), x.Ends.UnixMilli(), x.InstructorTokenHash)
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+	if w.s.d.unique(err) {
 		return workshop.ErrConflict
 	}
 	return err
@@ -55,7 +33,7 @@ func (w Workshops) one(ctx context.Context, where string, arg string) (workshop.
 	var x workshop.Workshop
 	var labs string
 	var dur, created, ends int64
-	err := w.s.db.QueryRowContext(ctx, `SELECT id, title, code, labs, capacity, duration, created, ends, token_hash FROM workshops WHERE `+where+` = ?`, arg).
+	err := w.s.queryRow(ctx, `SELECT id, title, code, labs, capacity, duration, created, ends, token_hash FROM workshops WHERE `+where+` = ?`, arg).
 		Scan(&x.ID, &x.Title, &x.Code, &labs, &x.Capacity, &dur, &created, &ends, &x.InstructorTokenHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return x, workshop.ErrNotFound
@@ -77,7 +55,7 @@ func (w Workshops) WorkshopByCode(ctx context.Context, code string) (workshop.Wo
 
 // Learners implements workshop.Store.
 func (w Workshops) Learners(ctx context.Context, workshopID string) ([]workshop.Learner, error) {
-	rows, err := w.s.db.QueryContext(ctx, `SELECT workshop, session, name, lab, joined FROM workshop_learners WHERE workshop = ? ORDER BY joined`, workshopID)
+	rows, err := w.s.query(ctx, `SELECT workshop, session, name, lab, joined FROM workshop_learners WHERE workshop = ? ORDER BY joined`, workshopID)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +75,7 @@ func (w Workshops) Learners(ctx context.Context, workshopID string) ([]workshop.
 
 // AddLearner implements workshop.Store.
 func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
-	_, err := w.s.db.ExecContext(ctx, `INSERT INTO workshop_learners (workshop, session, name, lab, joined) VALUES (?, ?, ?, ?, ?)`,
+	_, err := w.s.exec(ctx, `INSERT INTO workshop_learners (workshop, session, name, lab, joined) VALUES (?, ?, ?, ?, ?)`,
 		l.WorkshopID, l.SessionID, l.Name, l.Lab, l.Joined.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("add learner: %w", err)
@@ -108,7 +86,7 @@ func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
 // WorkshopEvents returns the events of a workshop's learners in order, as the
 // instructor's export shows them.
 func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]workshop.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
+	rows, err := s.query(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
 		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session LEFT JOIN sessions x ON x.id = e.session
 		WHERE e.workshop = ? ORDER BY e.at, e.id`, workshopID)
 	if err != nil {

@@ -50,6 +50,7 @@ type clientMessage struct {
 	Type    string `json:"type"`
 	Token   string `json:"token"`
 	LastSeq uint64 `json:"lastSeq"`
+	Epoch   string `json:"epoch"`
 	Data    string `json:"data"`
 	Cols    int    `json:"cols"`
 	Rows    int    `json:"rows"`
@@ -58,6 +59,7 @@ type clientMessage struct {
 type helloMessage struct {
 	Type     string `json:"type"`
 	Seq      uint64 `json:"seq"`
+	Epoch    string `json:"epoch"`
 	ReadOnly bool   `json:"readOnly"`
 }
 
@@ -203,6 +205,9 @@ func (c *conn) hello(typ int, data []byte, timer clock.Timer) bool {
 		c.requestClose(CloseUnauthorized, "not authorized: reload the page to sign in again")
 		return false
 	}
+	if m.Epoch != "" && m.Epoch != s.Epoch() {
+		m.LastSeq = 0 // it saw another terminal's output: all of this one's
+	}
 	cl, replay := s.Attach(m.LastSeq, readOnly)
 	c.client = cl
 	c.attached <- attachment{cl, replay}
@@ -292,7 +297,7 @@ func (c *conn) writePump() {
 }
 
 func (c *conn) writeAttach(a attachment) error {
-	if err := c.writeJSON(helloMessage{Type: "hello", Seq: a.replay.Seq, ReadOnly: a.client.ReadOnly()}); err != nil {
+	if err := c.writeJSON(helloMessage{Type: "hello", Seq: a.replay.Seq, Epoch: a.client.s.Epoch(), ReadOnly: a.client.ReadOnly()}); err != nil {
 		return err
 	}
 	if a.replay.Gap {

@@ -20,18 +20,24 @@
 //
 // Client to server:
 //
-//	{"type":"hello","token":"...","lastSeq":N}  first frame, within Limits.HelloTimeout
+//	{"type":"hello","token":"...","lastSeq":N,"epoch":"..."}  first frame, within Limits.HelloTimeout
 //	{"type":"input","data":"..."}               keystrokes; refused on a read-only terminal
 //	{"type":"resize","cols":C,"rows":R}         1 <= C, R <= 1000; refused on a read-only terminal
 //	{"type":"ping"}                             answered with pong
 //
 // Server to client:
 //
-//	{"type":"hello","seq":N,"readOnly":B}  N is the last sequence number when the client attached
+//	{"type":"hello","seq":N,"epoch":"...","readOnly":B}  N is the last sequence number when the client attached
 //	{"type":"gap","from":N}                output after the client's lastSeq was dropped; what follows starts at N
 //	{"type":"pong"}
 //	{"type":"exit","code":N}               the program ended (-1: it ended without an exit status)
 //	{"type":"error","message":"..."}       a plain-words problem with the last message; the connection stays up
+//
+// A session's sequence numbers belong to its epoch. A new shell (the last one
+// ended, its cluster was replaced, or kindlab restarted) is a new epoch that
+// starts with the earlier terminal's output (WithHistory). A client that names
+// the epoch it saw in its hello and finds another one gets every chunk from
+// the first, and clears its screen before writing them.
 //
 // After hello the server sends, in order: its hello, a gap notice if output
 // was lost, every buffered chunk after lastSeq, then live output. A client

@@ -104,6 +104,7 @@ func (e *testEnv) connect(t testing.TB, token string, lastSeq uint64) (*websocke
 type serverMsg struct {
 	Type     string `json:"type"`
 	Seq      uint64 `json:"seq"`
+	Epoch    string `json:"epoch"`
 	ReadOnly bool   `json:"readOnly"`
 	From     uint64 `json:"from"`
 	Code     int    `json:"code"`
@@ -195,8 +196,8 @@ func stillUp(t *testing.T, ws *websocket.Conn) {
 func TestHelloAndOutput(t *testing.T) {
 	e := newEnv(t, true, Limits{})
 	ws, hello := e.connect(t, "learner", 0)
-	if hello != (serverMsg{Type: "hello", Seq: 0, ReadOnly: false}) {
-		t.Errorf("hello = %+v; want seq 0, not read-only", hello)
+	if hello != (serverMsg{Type: "hello", Seq: 0, Epoch: e.sess.Epoch(), ReadOnly: false}) || hello.Epoch == "" {
+		t.Errorf("hello = %+v; want seq 0, the session's epoch, not read-only", hello)
 	}
 	e.term.emit([]byte("$ "))
 	send(t, ws, map[string]string{"type": "input", "data": "ls\r"})
@@ -251,6 +252,55 @@ func TestReconnectReplay(t *testing.T) {
 				t.Errorf("replay after lastSeq %d = %v; want %v, then 9", tt.lastSeq, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNewShellEpoch: a new shell took the place of the learner's terminal
+// (kindlab restarted, or the cluster was replaced) and starts with the old
+// one's output. The browser that saw the old one names its epoch and gets the
+// new terminal from its first chunk, the earlier output first: no gap notice,
+// nothing skipped as already seen, nothing twice after that.
+func TestNewShellEpoch(t *testing.T) {
+	before := newEnv(t, false, Limits{})
+	ws, hello := before.connect(t, "learner", 0)
+	for i := range 5 {
+		before.term.emit(fmt.Appendf(nil, "o%d ", i+1))
+		readOutput(t, ws)
+	}
+	ws.Close()
+	history, last := before.sess.Since(0)
+	if string(history) != "o1 o2 o3 o4 o5 " || last != 5 {
+		t.Fatalf("Since(0) = %q, %d; want all five chunks", history, last)
+	}
+
+	after := newEnv(t, false, Limits{}, WithHistory(history))
+	connect := func(lastSeq uint64, epoch string) (*websocket.Conn, serverMsg) {
+		ws := after.open(t)
+		send(t, ws, map[string]any{"type": "hello", "token": "learner", "lastSeq": lastSeq, "epoch": epoch})
+		f := readFrame(t, ws)
+		if f.out || f.msg.Type != "hello" {
+			t.Fatalf("first frame = %+v; want hello", f)
+		}
+		return ws, f.msg
+	}
+	ws, got := connect(5, hello.Epoch)
+	if got.Epoch == hello.Epoch || got.Epoch != after.sess.Epoch() || got.Seq != 1 {
+		t.Fatalf("hello from the new shell = %+v; want its own epoch (not %q) and seq 1", got, hello.Epoch)
+	}
+	if f := readFrame(t, ws); !f.out || f.seq != 1 || f.data != string(history) {
+		t.Fatalf("first frame after hello = %+v; want chunk 1 with the earlier output", f)
+	}
+	after.term.emit([]byte("$ "))
+	if f := readOutput(t, ws); f.seq != 2 || f.data != "$ " {
+		t.Errorf("live output = %+v; want chunk 2 %q", f, "$ ")
+	}
+	ws.Close()
+
+	// Within the new epoch, a reconnect gets only what it missed.
+	after.term.emit([]byte("ls\r\n"))
+	ws, _ = connect(2, got.Epoch)
+	if f := readFrame(t, ws); !f.out || f.seq != 3 || f.data != "ls\r\n" {
+		t.Errorf("first frame after a reconnect in the same epoch = %+v; want chunk 3", f)
 	}
 }
 

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,17 @@ func WithClock(c clock.Clock) SessionOption {
 	})
 }
 
+// WithHistory starts the session with output an earlier terminal wrote (a
+// shell that ended, or the same learner's terminal before kindlab restarted),
+// as if this one had written it: clients that attach replay it first. The
+// history is bounded like the buffer.
+func WithHistory(data []byte) SessionOption {
+	return sessionOptionFunc(func(s *Session) error {
+		s.history = data
+		return nil
+	})
+}
+
 // Observer follows what passes through a terminal: what clients typed and, in
 // order, the output and the shell integration marks among it.
 type Observer interface {
@@ -141,6 +153,8 @@ type Session struct {
 	queueLen int
 	observer Observer // nil: marks are output like anything else
 	marks    shellmark.Filter
+	epoch    string // tells this session's sequence numbers from another's
+	history  []byte // WithHistory's output, published before the terminal's
 
 	inMu      sync.Mutex // serializes Write and Resize
 	closeOnce sync.Once
@@ -177,8 +191,35 @@ func NewSession(t Terminal, opts ...SessionOption) (*Session, error) {
 		}
 	}
 	s.activity = s.clock.Now()
+	s.epoch = rand.Text()[:16]
+	if len(s.history) > s.maxBytes {
+		s.history = s.history[len(s.history)-s.maxBytes:]
+	}
+	for p := s.history; len(p) > 0; {
+		n := min(len(p), readSize)
+		s.publish(bytes.Clone(p[:n]))
+		p = p[n:]
+	}
+	s.history = nil
 	go s.readLoop()
 	return s, nil
+}
+
+// Epoch names this session's sequence of output: a client that saw another
+// epoch (the terminal before a restart) must start again from the first chunk.
+func (s *Session) Epoch() string { return s.epoch }
+
+// Since returns the output after sequence number seq still in the buffer, and
+// the last sequence number; a caller saving the output passes the last it saved.
+func (s *Session) Since(seq uint64) ([]byte, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldest := s.lastSeq + 1 - uint64(len(s.chunks))
+	var out []byte
+	for i := max(seq+1, oldest); i <= s.lastSeq; i++ {
+		out = append(out, s.chunks[i-oldest].Data...)
+	}
+	return out, s.lastSeq
 }
 
 func (s *Session) readLoop() {
