@@ -54,7 +54,7 @@ test: check-generated vet unit e2e
 
 ## bench: benchmarks with their figures (real clusters for the cluster ones).
 bench: images
-	$(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./labs/check ./web
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -run '^$$' -bench . -timeout 10m ./server/terminal ./server/workshop ./server/store ./labs/check ./web
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -p 1 -timeout 90m $(E2E_PKGS)
 
 ## capacity: how many learners at work this host serves (BenchmarkCapacity);

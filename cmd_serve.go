@@ -46,6 +46,8 @@ func (c *cli) serve(args []string) error {
 	trusted := flags.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	hosts := flags.String("host", "", "comma-separated host names kindlab is reached by, besides the listen address (others are refused)")
 	perClient := flags.Int("sessions-per-client", 2, "live lab sessions one address may start without a workshop")
+	hostname, _ := os.Hostname()
+	replica := flags.String("replica", hostname, "this kindlab's name in the database: the owner of the sessions it starts")
 	m, set, err := c.manager(flags, args)
 	if err != nil {
 		return err
@@ -106,7 +108,7 @@ func (c *cli) serve(args []string) error {
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, InstructorToken: instructorToken,
+		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, Replica: *replica, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient},
 	})

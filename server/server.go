@@ -68,6 +68,8 @@ type Config struct {
 	// PauseIdle pauses a learner's cluster once they have done nothing for
 	// this long, until they are back; 0 never (session.Config.PauseIdle).
 	PauseIdle time.Duration
+	// Replica names this process in the store (session.Config.Replica).
+	Replica string
 	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
 	// Without it, cookies are Secure when the request came over TLS, directly or
 	// through a trusted proxy that says so in X-Forwarded-Proto.
@@ -144,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
 		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, Connect: cfg.Connect, OnEvent: s.onEvent,
+		Replica: cfg.Replica,
 	})
 	if err != nil {
 		cancel()

@@ -89,6 +89,9 @@ type Config struct {
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)
 	// OnEvent sees every recorded event after the store (the instructor dashboards).
 	OnEvent func(workshop.Event)
+	// Replica names this kindlab process in the store: the owner of the
+	// sessions it starts and the origin of the events it records.
+	Replica string
 }
 
 // Manager holds the live sessions. Build it with New; it lives until ctx ends.
@@ -142,6 +145,7 @@ func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, works
 	sess := store.Session{
 		ID: id, TokenHash: HashToken(token), TermToken: RandomToken(24), Lab: lab.ID, Step: 1,
 		State: store.StateProvisioning, Created: now, LastSeen: now, Expires: now.Add(m.cfg.MaxAge), Workshop: workshopID, Name: name,
+		Owner: m.cfg.Replica,
 	}
 	if err := m.cfg.Store.CreateSession(ctx, sess); err != nil {
 		return nil, "", err

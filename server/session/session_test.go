@@ -770,3 +770,25 @@ func TestHealthFollowsTheWorkstationsContainer(t *testing.T) {
 	setWorkstation(corev1.ConditionFalse, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}})
 	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster lost with its workstation stopped")
 }
+
+// TestSessionsNameTheirReplica: a session is stored as owned by the kindlab
+// replica that started it, and its events as that replica's.
+func TestSessionsNameTheirReplica(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.Replica = "kindlab-0" })
+	l, _ := startReady(t, f)
+	ctx := context.Background()
+	stored, err := f.store.Session(ctx, l.ID())
+	if err != nil || stored.Owner != "kindlab-0" {
+		t.Errorf("stored session = %+v, %v; want owner kindlab-0", stored, err)
+	}
+	waitUntil(t, func() bool {
+		evs, _ := f.store.Events(ctx, l.ID())
+		return len(evs) > 0
+	}, "an event stored")
+	evs, _ := f.store.Events(ctx, l.ID())
+	for _, e := range evs {
+		if e.Origin != "kindlab-0" {
+			t.Errorf("event %s recorded by %q; want kindlab-0", e.Kind, e.Origin)
+		}
+	}
+}

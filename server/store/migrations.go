@@ -93,6 +93,15 @@ CREATE TABLE terminal_output (
 );
 CREATE INDEX terminal_output_session ON terminal_output(session, id);
 `,
+	3: `
+CREATE TABLE replicas (
+	id   TEXT PRIMARY KEY,
+	url  TEXT NOT NULL,
+	seen BIGINT NOT NULL
+);
+ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings db's schema to the newest version (goose keeps the applied

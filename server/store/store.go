@@ -127,25 +127,26 @@ type Session struct {
 	Expires   time.Time // absolute expiry
 	Workshop  string
 	Name      string // display name
+	Owner     string // the kindlab replica that runs it (ClaimSession moves it)
 }
 
 // CreateSession stores a new session.
 func (s *Store) CreateSession(ctx context.Context, x Session) error {
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name, x.Owner)
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
 }
 
-const sessionCols = `id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name`
+const sessionCols = `id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner`
 
 func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var x Session
 	var created, seen, expires int64
-	err := row.Scan(&x.ID, &x.TokenHash, &x.TermToken, &x.Lab, &x.Cluster, &x.Step, &x.State, &created, &seen, &expires, &x.Workshop, &x.Name)
+	err := row.Scan(&x.ID, &x.TokenHash, &x.TermToken, &x.Lab, &x.Cluster, &x.Step, &x.State, &created, &seen, &expires, &x.Workshop, &x.Name, &x.Owner)
 	x.Created, x.LastSeen, x.Expires = time.UnixMilli(created), time.UnixMilli(seen), time.UnixMilli(expires)
 	return x, err
 }
@@ -248,18 +249,19 @@ type Event struct {
 	Detail  string
 	// For workshop learners' events: the workshop and a check result.
 	Workshop, CheckID, Status, Message string
+	Origin                             string // the replica that recorded it
 }
 
 // AddEvent appends to the event log.
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
-	_, err := s.exec(ctx, `INSERT INTO events (at, session, kind, step, detail, workshop, check_id, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail, e.Workshop, e.CheckID, e.Status, e.Message)
+	_, err := s.exec(ctx, `INSERT INTO events (at, session, kind, step, detail, workshop, check_id, status, message, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.At.UnixMilli(), e.Session, e.Kind, e.Step, e.Detail, e.Workshop, e.CheckID, e.Status, e.Message, e.Origin)
 	return err
 }
 
 // Events returns a session's events in order.
 func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
-	rows, err := s.query(ctx, `SELECT id, at, session, kind, step, detail FROM events WHERE session = ? ORDER BY at, id`, session)
+	rows, err := s.query(ctx, `SELECT id, at, session, kind, step, detail, origin FROM events WHERE session = ? ORDER BY at, id`, session)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +270,7 @@ func (s *Store) Events(ctx context.Context, session string) ([]Event, error) {
 	for rows.Next() {
 		var e Event
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Session, &e.Kind, &e.Step, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Session, &e.Kind, &e.Step, &e.Detail, &e.Origin); err != nil {
 			return nil, err
 		}
 		e.At = time.UnixMilli(at)

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Replica is a kindlab process serving learners from this store; replicas
+// sharing a PostgreSQL database serve one workshop together.
+type Replica struct {
+	ID   string
+	URL  string    // where the other replicas reach it
+	Seen time.Time // its last heartbeat
+}
+
+// Heartbeat records that replica r is alive, at r.Seen.
+func (s *Store) Heartbeat(ctx context.Context, r Replica) error {
+	_, err := s.exec(ctx, `INSERT INTO replicas (id, url, seen) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET url = excluded.url, seen = excluded.seen`, r.ID, r.URL, r.Seen.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Replicas returns the replicas seen since since, by ID.
+func (s *Store) Replicas(ctx context.Context, since time.Time) ([]Replica, error) {
+	rows, err := s.query(ctx, `SELECT id, url, seen FROM replicas WHERE seen >= ? ORDER BY id`, since.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Replica
+	for rows.Next() {
+		var r Replica
+		var seen int64
+		if err := rows.Scan(&r.ID, &r.URL, &seen); err != nil {
+			return nil, err
+		}
+		r.Seen = time.UnixMilli(seen)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ForgetReplica removes a replica that stopped (its sessions are then free
+// for the others at once).
+func (s *Store) ForgetReplica(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, `DELETE FROM replicas WHERE id = ?`, id)
+	return err
+}
+
+// ClaimSession makes replica to the owner of session id if from still owns
+// it, and reports whether it did: of replicas claiming a session at once,
+// one wins.
+func (s *Store) ClaimSession(ctx context.Context, id, from, to string) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE sessions SET owner = ? WHERE id = ? AND owner = ?`, to, id, from)
+	if err != nil {
+		return false, fmt.Errorf("claim session %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EventsAfter returns the workshop events after event id after that another
+// replica than origin recorded, oldest first, at most limit of them: what a
+// replica's dashboards have not seen. IDs are given as rows are inserted, and
+// on PostgreSQL a write may commit a lower ID after a higher one was read: a
+// reader that must see every event reads again from a little before the last
+// ID it saw and drops those it has.
+func (s *Store) EventsAfter(ctx context.Context, after int64, origin string, limit int) ([]Event, error) {
+	rows, err := s.query(ctx, `SELECT id, at, session, kind, step, detail, workshop, check_id, status, message, origin
+		FROM events WHERE id > ? AND origin <> ? AND workshop <> '' ORDER BY id LIMIT ?`, after, origin, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Session, &e.Kind, &e.Step, &e.Detail, &e.Workshop, &e.CheckID, &e.Status, &e.Message, &e.Origin); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
