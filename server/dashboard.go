@@ -23,6 +23,7 @@ type workshops struct {
 	hub      *workshop.Hub
 	mu       sync.Mutex
 	grids    map[gridKey]*workshop.Grid
+	built    map[gridKey]int64 // the newest stored event each grid was built from
 }
 
 func (s *Server) initWorkshops() error {
@@ -34,7 +35,7 @@ func (s *Server) initWorkshops() error {
 	if err != nil {
 		return err
 	}
-	s.ws = &workshops{registry: reg, hub: hub, grids: map[gridKey]*workshop.Grid{}}
+	s.ws = &workshops{registry: reg, hub: hub, grids: map[gridKey]*workshop.Grid{}, built: map[gridKey]int64{}}
 	return nil
 }
 
@@ -70,6 +71,7 @@ func (s *Server) grid(ctx context.Context, w workshop.Workshop, labID string) (*
 		if e.Lab == labID || e.Lab == "" {
 			g.Apply(e)
 		}
+		s.ws.built[key] = max(s.ws.built[key], e.ID)
 	}
 	s.ws.grids[key] = g
 	return g, nil
@@ -91,7 +93,14 @@ func (s *Server) onEvent(e workshop.Event) {
 		if e.Lab != "" && e.Lab != lab {
 			continue
 		}
-		if g, err := s.grid(ctx, w, lab); err == nil {
+		g, err := s.grid(ctx, w, lab)
+		if err != nil {
+			continue
+		}
+		s.ws.mu.Lock()
+		stale := e.ID != 0 && e.ID <= s.ws.built[gridKey{w.ID, lab}] // another replica's, already in the grid
+		s.ws.mu.Unlock()
+		if !stale {
 			g.Apply(e)
 		}
 	}

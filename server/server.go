@@ -152,6 +152,9 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	if cfg.Store.Backend() == "postgres" { // other replicas may share it
+		go s.followReplicas(ctx)
+	}
 	return s, nil
 }
 

@@ -63,28 +63,9 @@ func (s *Store) ClaimSession(ctx context.Context, id, from, to string) (bool, er
 	return n == 1, err
 }
 
-// EventsAfter returns the workshop events after event id after that another
-// replica than origin recorded, oldest first, at most limit of them: what a
-// replica's dashboards have not seen. IDs are given as rows are inserted, and
-// on PostgreSQL a write may commit a lower ID after a higher one was read: a
-// reader that must see every event reads again from a little before the last
-// ID it saw and drops those it has.
-func (s *Store) EventsAfter(ctx context.Context, after int64, origin string, limit int) ([]Event, error) {
-	rows, err := s.query(ctx, `SELECT id, at, session, kind, step, detail, workshop, check_id, status, message, origin
-		FROM events WHERE id > ? AND origin <> ? AND workshop <> '' ORDER BY id LIMIT ?`, after, origin, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Session, &e.Kind, &e.Step, &e.Detail, &e.Workshop, &e.CheckID, &e.Status, &e.Message, &e.Origin); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+// LastEventID is the number of the newest event (0 for none).
+func (s *Store) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.queryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)
+	return id, err
 }

@@ -80,11 +80,11 @@ func TestReplicas(t *testing.T) {
 		if err := s.AddEvent(ctx, store.Event{At: now, Session: "s1", Kind: workshop.KindStepPass, Origin: "a"}); err != nil { // not a workshop's
 			t.Fatal(err)
 		}
-		evs, err := s.EventsAfter(ctx, 0, "b", 100)
-		if err != nil || len(evs) != 2 || evs[0].Step != 1 || evs[1].Step != 3 || evs[0].Origin != "a" || evs[0].Workshop != "w1" {
+		evs, err := s.WorkshopEventsAfter(ctx, 0, "b", 100)
+		if err != nil || len(evs) != 2 || evs[0].Step != 1 || evs[1].Step != 3 || evs[0].Workshop != "w1" || evs[0].Lab != "numbers" || evs[0].ID == 0 {
 			t.Fatalf("events for b = %+v, %v; want a's workshop events, steps 1 and 3", evs, err)
 		}
-		if more, err := s.EventsAfter(ctx, evs[0].ID, "b", 100); err != nil || len(more) != 1 || more[0].Step != 3 {
+		if more, err := s.WorkshopEventsAfter(ctx, evs[0].ID, "b", 100); err != nil || len(more) != 1 || more[0].Step != 3 {
 			t.Errorf("events for b after the first = %+v, %v; want step 3's", more, err)
 		}
 	})

@@ -86,9 +86,24 @@ func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
 // WorkshopEvents returns the events of a workshop's learners in order, as the
 // instructor's export shows them.
 func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]workshop.Event, error) {
-	rows, err := s.query(ctx, `SELECT e.at, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
+	return s.workshopEvents(ctx, `e.workshop = ? ORDER BY e.at, e.id`, workshopID)
+}
+
+// WorkshopEventsAfter returns the workshop events after event number after
+// that another replica than origin recorded, in the order they were stored,
+// at most limit of them: what this replica's dashboards have not seen. Event
+// numbers are given as rows are inserted, and on PostgreSQL a write may commit
+// a lower number after a higher one was read: a reader that must see every
+// event reads again from a little before the last number it saw and drops
+// those it has.
+func (s *Store) WorkshopEventsAfter(ctx context.Context, after int64, origin string, limit int) ([]workshop.Event, error) {
+	return s.workshopEvents(ctx, `e.id > ? AND e.origin <> ? AND e.workshop <> '' ORDER BY e.id LIMIT ?`, after, origin, limit)
+}
+
+func (s *Store) workshopEvents(ctx context.Context, where string, args ...any) ([]workshop.Event, error) {
+	rows, err := s.query(ctx, `SELECT e.id, e.at, e.workshop, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
 		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session LEFT JOIN sessions x ON x.id = e.session
-		WHERE e.workshop = ? ORDER BY e.at, e.id`, workshopID)
+		WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +112,10 @@ func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]worksh
 	for rows.Next() {
 		var e workshop.Event
 		var at int64
-		if err := rows.Scan(&at, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name, &e.Lab); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Workshop, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name, &e.Lab); err != nil {
 			return nil, err
 		}
-		e.At, e.Workshop = time.UnixMilli(at), workshopID
+		e.At = time.UnixMilli(at)
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -33,6 +33,7 @@ const (
 
 // Event is one thing that happened in a workshop.
 type Event struct {
+	ID       int64 // the store's number for it, once read back from the store
 	At       time.Time
 	Workshop string // workshop ID; routes the event in the Hub
 	Session  string // learner session ID; empty for workshop-wide messages
