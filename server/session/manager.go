@@ -101,9 +101,10 @@ type Manager struct {
 
 	saver *saver
 
-	mu       sync.Mutex
-	learners map[string]*Learner
-	saving   Saving // whether writes reach the store, as pages are told
+	mu           sync.Mutex
+	learners     map[string]*Learner
+	adoptCluster func(*cluster.Cluster) // Recover's: marks a session's cluster claimed in the pool
+	saving       Saving                 // whether writes reach the store, as pages are told
 }
 
 // New returns a Manager whose background work ends with ctx.
@@ -227,43 +228,14 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.adoptCluster = adopt
+	m.mu.Unlock()
 	owned := map[string]bool{}
-	now := m.cfg.Clock.Now()
 	for _, sess := range sessions {
-		if sess.State == store.StateExpired {
-			continue
+		if name, ok := m.recoverSession(ctx, sess); ok {
+			owned[name] = true
 		}
-		lab, ok := m.cfg.Catalog.Lab(sess.Lab)
-		if !ok || now.After(sess.Expires) {
-			sess.State = store.StateExpired
-			if err := m.cfg.Store.UpdateSession(ctx, sess); err != nil {
-				m.cfg.Logger.Error("save session", "session", sess.ID, "error", err)
-			}
-			continue
-		}
-		l := m.add(lab, sess)
-		if sess.State == store.StateReady && sess.Cluster != "" {
-			if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
-				owned[sess.Cluster] = true
-				adopt(c)
-				if node, err := m.cfg.Clusters.Node(ctx, sess.Cluster); err == nil && node.State == cluster.NodePaused {
-					// paused while its learner was idle: they may be back
-					if err := m.cfg.Clusters.Resume(ctx, sess.Cluster); err != nil {
-						m.cfg.Logger.Warn("resume a paused session cluster", "session", sess.ID, "error", err)
-					}
-				}
-				if err := l.reconnect(c); err == nil {
-					m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
-					continue
-				} else {
-					m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
-				}
-			}
-		}
-		l.mu.Lock()
-		l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
-		l.mu.Unlock()
-		go l.provision()
 	}
 	names, err := m.cfg.Clusters.List(ctx)
 	if err != nil {
@@ -278,6 +250,56 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 		}
 	}
 	return nil
+}
+
+// recoverSession brings back one stored session: with its cluster when that
+// still exists (it reports the cluster's name), else provisioning a new one.
+// An expired session, or one whose lab is gone, is marked expired.
+func (m *Manager) recoverSession(ctx context.Context, sess store.Session) (string, bool) {
+	if sess.State == store.StateExpired {
+		return "", false
+	}
+	lab, ok := m.cfg.Catalog.Lab(sess.Lab)
+	if !ok || m.cfg.Clock.Now().After(sess.Expires) {
+		sess.State = store.StateExpired
+		if err := m.cfg.Store.UpdateSession(ctx, sess); err != nil {
+			m.cfg.Logger.Error("save session", "session", sess.ID, "error", err)
+		}
+		return "", false
+	}
+	l := m.add(lab, sess)
+	if sess.State == store.StateReady && sess.Cluster != "" {
+		if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
+			m.mu.Lock()
+			adopt := m.adoptCluster
+			m.mu.Unlock()
+			if adopt != nil {
+				adopt(c)
+			}
+			if node, err := m.cfg.Clusters.Node(ctx, sess.Cluster); err == nil && node.State == cluster.NodePaused {
+				// paused while its learner was idle: they may be back
+				if err := m.cfg.Clusters.Resume(ctx, sess.Cluster); err != nil {
+					m.cfg.Logger.Warn("resume a paused session cluster", "session", sess.ID, "error", err)
+				}
+			}
+			if err := l.reconnect(c); err == nil {
+				m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
+				return sess.Cluster, true
+			} else {
+				m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
+			}
+			l.mu.Lock()
+			l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
+			l.mu.Unlock()
+			go l.provision()
+			return sess.Cluster, true // still its to delete, not an orphan's
+		}
+	}
+	l.mu.Lock()
+	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
+	l.mu.Unlock()
+	go l.provision()
+	return "", false
 }
 
 // setSaving tells every learner's page whether their progress is being saved.
