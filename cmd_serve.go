@@ -47,7 +47,9 @@ func (c *cli) serve(args []string) error {
 	hosts := flags.String("host", "", "comma-separated host names kindlab is reached by, besides the listen address (others are refused)")
 	perClient := flags.Int("sessions-per-client", 2, "live lab sessions one address may start without a workshop")
 	hostname, _ := os.Hostname()
-	replica := flags.String("replica", hostname, "this kindlab's name in the database: the owner of the sessions it starts")
+	replica := flags.String("replica", hostname, "this kindlab's name in the database: the owner of the sessions it starts (replicas sharing a postgres:// --db need different names)")
+	replicaURL := flags.String("replica-url", "", "where the other replicas reach this one, with a postgres:// --db (default: http:// and --addr)")
+	lease := flags.Duration("replica-lease", 10*time.Second, "with a postgres:// --db: a replica silent for this long is gone, and the others take its learners over")
 	m, set, err := c.manager(flags, args)
 	if err != nil {
 		return err
@@ -102,13 +104,18 @@ func (c *cli) serve(args []string) error {
 		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log, RefillAfter: refillAfter,
 		Prepare: cluster.Preparer(platform, labFiles),
 	})
+	if !store.IsPostgres(*db) {
+		*lease = 0 // one replica: SQLite is not shared
+	} else if *replicaURL == "" {
+		*replicaURL = "http://" + *addr
+	}
 	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
 	if len(allowed) == 0 {
 		fmt.Fprintf(c.stderr, "warning: serving any Host name on %s; name the ones learners use with --host (this defeats DNS rebinding)\n", *addr)
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, Replica: *replica, InstructorToken: instructorToken,
+		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient},
 	})

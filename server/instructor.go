@@ -24,18 +24,16 @@ import (
 const instructorSessionAge = 12 * time.Hour
 
 // instructor reports whether the request carries a live instructor sign-in session:
-// an opaque random token whose hash the server keeps (never the instructor token).
+// an opaque random token whose hash the store keeps (never the instructor
+// token), so that every replica knows it.
 func (s *Server) instructor(r *http.Request) bool {
 	c, err := r.Cookie(instructorCookie)
 	if err != nil || s.InstructorToken == "" {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.instructors[session.HashToken(c.Value)]
-	if ok && s.Clock.Now().After(exp) {
-		delete(s.instructors, session.HashToken(c.Value))
-		return false
+	ok, err := s.Store.SignedIn(r.Context(), session.HashToken(c.Value), s.Clock.Now())
+	if err != nil {
+		s.Logger.Error("instructor sign-in: the store did not answer", "error", err)
 	}
 	return ok
 }
@@ -104,14 +102,10 @@ func (s *Server) instructorLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	signIn := session.RandomToken(32)
-	s.mu.Lock()
-	for h, exp := range s.instructors {
-		if now.After(exp) {
-			delete(s.instructors, h)
-		}
+	if err := s.Store.AddSignIn(r.Context(), session.HashToken(signIn), now.Add(instructorSessionAge)); err != nil {
+		s.errorPage(w, r, http.StatusServiceUnavailable, err)
+		return
 	}
-	s.instructors[session.HashToken(signIn)] = now.Add(instructorSessionAge)
-	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: instructorCookie, Value: signIn, Path: "/", HttpOnly: true, Secure: s.secure(r),
 		SameSite: http.SameSiteStrictMode, Expires: now.Add(instructorSessionAge)})
 	http.Redirect(w, r, web.InstructorURL, http.StatusSeeOther)
@@ -125,9 +119,10 @@ func (s *Server) instructorLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(instructorCookie); err == nil {
-		s.mu.Lock()
-		delete(s.instructors, session.HashToken(c.Value))
-		s.mu.Unlock()
+		if err := s.Store.SignOut(r.Context(), session.HashToken(c.Value)); err != nil {
+			s.errorPage(w, r, http.StatusServiceUnavailable, err)
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: instructorCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})

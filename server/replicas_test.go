@@ -2,6 +2,11 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,4 +108,103 @@ func TestReplicasShareTheDashboard(t *testing.T) {
 			t.Fatal("Grace, on replica b, did not get the message sent through a")
 		}
 	}
+}
+
+// TestReplicasServeOneWorkshop: two replicas on one database behind one
+// address. A learner starts on replica a; their requests that reach b are
+// passed to a (the page, a step change). Then a stops answering (its
+// process still runs and beats): b takes the session over at the learner's
+// next request and serves it on the same step and cluster, and a lets the
+// session go.
+func TestReplicasServeOneWorkshop(t *testing.T) {
+	where := storetest.Postgres(t)
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusters := sessiontest.New(t, nil) // one cluster engine, as replicas on one host share Docker
+	type node struct {
+		srv *Server
+		ts  *httptest.Server
+	}
+	start := func(name string) node {
+		ts := httptest.NewUnstartedServer(nil)
+		st, err := store.Open(context.Background(), where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: clusters, Clusters: clusters, Connect: clusters.Connect,
+			Replica: name, Lease: 2 * time.Second, ReplicaURL: "http://" + ts.Listener.Addr().String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Config.Handler = srv.Handler()
+		ts.Start()
+		t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+		return node{srv, ts}
+	}
+	a, b := start("a"), start("b")
+	var mu sync.Mutex
+	to := a.ts.URL
+	front := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		mu.Lock()
+		u, _ := url.Parse(to)
+		mu.Unlock()
+		pr.SetURL(u)
+		pr.Out.Host = pr.In.Host
+	}})
+	defer front.Close()
+	route := func(n node) { mu.Lock(); to = n.ts.URL; mu.Unlock() }
+
+	c := browser(t)
+	sessionURL := startLab(t, front, c)
+	sid := readyLearner(t, a.srv, sessionURL)
+	if _, ok := b.srv.sessions.Get(sid); ok {
+		t.Fatal("replica b runs the session a started")
+	}
+
+	route(b) // the learner's next requests reach b, which passes them to a
+	if got := currentStep(t, c, sessionURL); got != "1" {
+		t.Fatalf("the lab page through b shows step %s; want 1", got)
+	}
+	resp, body := postForm(t, c, sessionURL+"/step", url.Values{"step": {"2"}, "csrf": {csrfFor(t, c, sessionURL)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("step change through b = %d; want 303\n%s", resp.StatusCode, body)
+	}
+	if l, _ := a.srv.sessions.Get(sid); l.Session().Step != 2 {
+		t.Fatalf("replica a has the learner on step %d; want 2 (b passed the change on)", l.Session().Step)
+	}
+	if _, ok := b.srv.sessions.Get(sid); ok {
+		t.Fatal("replica b took the session while a answered")
+	}
+	before, _ := a.srv.Store.Session(context.Background(), sid)
+
+	a.ts.CloseClientConnections()
+	a.ts.Listener.Close() // a stops answering; its process (and heartbeat) goes on
+	if got := currentStep(t, c, sessionURL); got != "2" {
+		t.Fatalf("after a stopped answering, the lab page shows step %s; want 2", got)
+	}
+	l, ok := b.srv.sessions.Get(sid)
+	if !ok {
+		t.Fatal("replica b did not take the session over")
+	}
+	if s := l.Session(); s.Owner != "b" || s.Cluster != before.Cluster || s.State != store.StateReady {
+		t.Errorf("the session on b = %+v; want owned by b, ready, on its cluster %s", s, before.Cluster)
+	}
+	waitFor(t, "replica a letting the session go", func() bool {
+		_, ok := a.srv.sessions.Get(sid)
+		return !ok
+	})
+	if stored, _ := b.srv.Store.Session(context.Background(), sid); stored.Owner != "b" || stored.Step != 2 {
+		t.Errorf("stored session = %+v; want owner b, step 2", stored)
+	}
+
+	// b stops (it leaves the replica table): a, still running, takes the
+	// session back without waiting for a request.
+	b.ts.Close()
+	b.srv.Close()
+	waitFor(t, "replica a taking the session back from b, which stopped", func() bool {
+		l, ok := a.srv.sessions.Get(sid)
+		return ok && l.Session().State == store.StateReady && l.Session().Step == 2
+	})
 }

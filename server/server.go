@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -69,7 +68,12 @@ type Config struct {
 	// this long, until they are back; 0 never (session.Config.PauseIdle).
 	PauseIdle time.Duration
 	// Replica names this process in the store (session.Config.Replica).
-	Replica string
+	// Lease, when not 0, shares the store with other replicas: requests for a
+	// session another runs are passed to its ReplicaURL, and the sessions of a
+	// replica silent for Lease are taken over (session.Config.Lease).
+	Replica    string
+	Lease      time.Duration
+	ReplicaURL string
 	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
 	// Without it, cookies are Secure when the request came over TLS, directly or
 	// through a trusted proxy that says so in X-Forwarded-Proto.
@@ -99,9 +103,6 @@ type Server struct {
 
 	starts *limiters // lab starts and resets, per client
 	logins *limiters // instructor sign-in attempts, per client
-
-	mu          sync.Mutex
-	instructors map[string]time.Time // instructor sign-in sessions: token hash -> expiry
 }
 
 // New builds a server. Its background work (provisioning, checks, terminals,
@@ -133,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, instructors: map[string]time.Time{},
+		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{},
 		starts: newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
 		logins: newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
 	}
@@ -146,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
 		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, Connect: cfg.Connect, OnEvent: s.onEvent,
-		Replica: cfg.Replica,
+		Replica: cfg.Replica, Lease: cfg.Lease, ReplicaURL: cfg.ReplicaURL,
 	})
 	if err != nil {
 		cancel()
@@ -180,7 +181,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/", s.catalog)
 	r.Post("/labs/{lab}/start", s.start)
 	r.Route("/s/{sid}", func(r chi.Router) {
-		r.Use(s.loadLearner)
+		r.Use(s.atOwner, s.loadLearner)
 		r.Get("/", s.labPage)
 		r.Post("/step", s.step)
 		r.Get("/events", s.events)
@@ -203,9 +204,9 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/live", s.dashboardLive)
 		r.Post("/broadcast", s.broadcast)
 		r.Get("/export.{format}", s.export)
-		r.Post("/learners/{sid}/{action}", s.learnerAction)
-		r.Get("/watch/{sid}", s.watch)
-		r.Handle("/watch/{sid}/terminal", s.watchTerminal())
+		r.With(s.atOwner).Post("/learners/{sid}/{action}", s.learnerAction)
+		r.With(s.atOwner).Get("/watch/{sid}", s.watch)
+		r.With(s.atOwner).Handle("/watch/{sid}/terminal", s.watchTerminal())
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.errorPage(w, r, http.StatusNotFound, nil) })
 	return r

@@ -92,6 +92,11 @@ type Config struct {
 	// Replica names this kindlab process in the store: the owner of the
 	// sessions it starts and the origin of the events it records.
 	Replica string
+	// Lease, when not 0, shares the store with other replicas (replicas.go):
+	// one silent for this long is gone and its sessions are taken over.
+	// ReplicaURL is where the others pass this one's learners' requests.
+	Lease      time.Duration
+	ReplicaURL string
 }
 
 // Manager holds the live sessions. Build it with New; it lives until ctx ends.
@@ -130,6 +135,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		go m.pauseIdle(ctx)
 	}
 	go m.keepOutput(ctx)
+	if cfg.Lease > 0 {
+		go m.beat(ctx)
+	}
 	return m, nil
 }
 
@@ -232,10 +240,33 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 	m.adoptCluster = adopt
 	m.mu.Unlock()
 	owned := map[string]bool{}
+	var live map[string]store.Replica
+	if m.replicated() {
+		if live, err = m.live(ctx); err != nil {
+			return err
+		}
+	}
 	for _, sess := range sessions {
+		if sess.State == store.StateExpired {
+			continue
+		}
+		if _, alive := live[sess.Owner]; alive && sess.Owner != m.cfg.Replica {
+			owned[sess.Cluster] = true // another replica runs it
+			continue
+		}
+		if m.replicated() && sess.Owner != m.cfg.Replica {
+			if won, err := m.cfg.Store.ClaimSession(ctx, sess.ID, sess.Owner, m.cfg.Replica); err != nil || !won {
+				owned[sess.Cluster] = true
+				continue
+			}
+			sess.Owner = m.cfg.Replica
+		}
 		if name, ok := m.recoverSession(ctx, sess); ok {
 			owned[name] = true
 		}
+	}
+	if m.replicated() && m.others(ctx) {
+		return nil // the clusters this replica does not know of may be another's
 	}
 	names, err := m.cfg.Clusters.List(ctx)
 	if err != nil {

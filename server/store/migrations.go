@@ -101,6 +101,10 @@ CREATE TABLE replicas (
 );
 ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+CREATE TABLE instructor_sign_ins (
+	token_hash TEXT PRIMARY KEY,
+	expires    BIGINT NOT NULL
+);
 `,
 }
 

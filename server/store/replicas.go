@@ -69,3 +69,28 @@ func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 	err := s.queryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)
 	return id, err
 }
+
+// AddSignIn records an instructor's sign-in session (the hash of its
+// cookie's token), valid until expires, on every replica.
+func (s *Store) AddSignIn(ctx context.Context, tokenHash string, expires time.Time) error {
+	if _, err := s.exec(ctx, `DELETE FROM instructor_sign_ins WHERE expires < ?`, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	if _, err := s.exec(ctx, `INSERT INTO instructor_sign_ins (token_hash, expires) VALUES (?, ?)`, tokenHash, expires.UnixMilli()); err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	return nil
+}
+
+// SignedIn reports whether an instructor sign-in session is live at now.
+func (s *Store) SignedIn(ctx context.Context, tokenHash string, now time.Time) (bool, error) {
+	var n int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM instructor_sign_ins WHERE token_hash = ? AND expires >= ?`, tokenHash, now.UnixMilli()).Scan(&n)
+	return n > 0, err
+}
+
+// SignOut ends an instructor sign-in session.
+func (s *Store) SignOut(ctx context.Context, tokenHash string) error {
+	_, err := s.exec(ctx, `DELETE FROM instructor_sign_ins WHERE token_hash = ?`, tokenHash)
+	return err
+}

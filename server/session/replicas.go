@@ -1,0 +1,206 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kindlab/kindlab/server/store"
+)
+
+// Replicas. kindlab replicas sharing a PostgreSQL database serve one
+// workshop: each runs the sessions it owns (it started them, or took them
+// over) and beats in the store's replica table every Lease/4. A replica that
+// has not beaten for Lease is gone: any other takes its sessions over (the
+// store's claim lets exactly one win), reconnecting them to their clusters as
+// after a restart, the learner kept on their step and shown their terminal's
+// earlier output. Requests for a session another live replica owns are
+// passed to it by package server (Owner).
+
+// ErrGone is returned for a session that is not stored, or has ended.
+var ErrGone = errors.New("session: no such session")
+
+// replicated reports whether this Manager shares its store with replicas.
+func (m *Manager) replicated() bool { return m.cfg.Lease > 0 }
+
+// beat records this replica as alive every Lease/4, and takes over the
+// sessions of replicas gone silent every Lease/2, until ctx ends; then it
+// leaves the replica table, so that the others take its sessions at once.
+func (m *Manager) beat(ctx context.Context) {
+	beat := m.cfg.Clock.NewTicker(m.cfg.Lease / 4)
+	defer beat.Stop()
+	m.heartbeat(ctx)
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := m.cfg.Store.ForgetReplica(ctx, m.cfg.Replica); err != nil {
+				m.cfg.Logger.Warn("leave the replica table", "error", err)
+			}
+			return
+		case <-beat.C():
+		}
+		m.heartbeat(ctx)
+		if n++; n%2 == 0 {
+			m.TakeOver(ctx)
+		}
+	}
+}
+
+func (m *Manager) heartbeat(ctx context.Context) {
+	err := m.cfg.Store.Heartbeat(ctx, store.Replica{ID: m.cfg.Replica, URL: m.cfg.ReplicaURL, Seen: m.cfg.Clock.Now()})
+	if err != nil {
+		m.cfg.Logger.Warn("heartbeat; trying again", "error", err)
+	}
+}
+
+// live returns the replicas alive now, by ID.
+func (m *Manager) live(ctx context.Context) (map[string]store.Replica, error) {
+	rs, err := m.cfg.Store.Replicas(ctx, m.cfg.Clock.Now().Add(-m.cfg.Lease))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]store.Replica{}
+	for _, r := range rs {
+		out[r.ID] = r
+	}
+	return out, nil
+}
+
+// others reports whether another replica is alive (then the clusters this
+// one does not know of may be theirs).
+func (m *Manager) others(ctx context.Context) bool {
+	live, err := m.live(ctx)
+	if err != nil {
+		return true // when in doubt, delete nothing
+	}
+	delete(live, m.cfg.Replica)
+	return len(live) > 0
+}
+
+// TakeOver takes over the live sessions of replicas that are gone, and lets
+// go of the sessions another replica took over from this one (it was thought
+// gone: its database was out of reach for longer than the lease).
+func (m *Manager) TakeOver(ctx context.Context) {
+	live, err := m.live(ctx)
+	if err != nil {
+		m.cfg.Logger.Warn("replicas: the store did not answer", "error", err)
+		return
+	}
+	sessions, err := m.cfg.Store.Sessions(ctx, "")
+	if err != nil {
+		m.cfg.Logger.Warn("replicas: the store did not answer", "error", err)
+		return
+	}
+	for _, sess := range sessions {
+		if sess.State == store.StateExpired {
+			continue
+		}
+		_, here := m.Get(sess.ID)
+		switch _, alive := live[sess.Owner]; {
+		case here && sess.Owner != m.cfg.Replica:
+			m.letGo(sess.ID, sess.Owner)
+		case !here && !alive:
+			m.takeOver(ctx, sess)
+		}
+	}
+}
+
+// takeOver claims sess from its owner and brings it back here; it reports
+// false when another replica claimed it first.
+func (m *Manager) takeOver(ctx context.Context, sess store.Session) bool {
+	won, err := m.cfg.Store.ClaimSession(ctx, sess.ID, sess.Owner, m.cfg.Replica)
+	if err != nil || !won {
+		return false
+	}
+	m.cfg.Logger.Info("session taken over", "session", sess.ID, "from", sess.Owner)
+	sess.Owner = m.cfg.Replica
+	m.recoverSession(ctx, sess)
+	return true
+}
+
+// letGo stops running a session here without giving up its cluster: another
+// replica runs it now.
+func (m *Manager) letGo(id, owner string) {
+	l, ok := m.Get(id)
+	if !ok {
+		return
+	}
+	m.cfg.Logger.Warn("session taken over by another replica; letting it go", "session", id, "owner", owner)
+	l.stop()
+	l.mu.Lock()
+	l.disconnect()
+	l.mu.Unlock()
+	m.mu.Lock()
+	delete(m.learners, id)
+	m.mu.Unlock()
+}
+
+// Owner tells where session id runs: here (local, once it was taken over if
+// its replica is gone), or at the URL of the live replica that owns it.
+// ErrGone: the session is not stored or has ended.
+func (m *Manager) Owner(ctx context.Context, id string) (url string, local bool, err error) {
+	if _, ok := m.Get(id); ok {
+		return "", true, nil
+	}
+	sess, err := m.cfg.Store.Session(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.State == store.StateExpired) {
+		return "", false, ErrGone
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if !m.replicated() {
+		return "", false, ErrGone // stored, but not running: it ended before a restart
+	}
+	live, err := m.live(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	if r, ok := live[sess.Owner]; ok && sess.Owner != m.cfg.Replica && r.URL != "" {
+		return r.URL, false, nil
+	}
+	return "", m.TakeOverNow(ctx, sess.ID), nil
+}
+
+// TakeOverNow takes session id over from its owner, alive or not (a request
+// passed to it failed: it is gone though its lease has not run out), and
+// reports whether it runs here now.
+func (m *Manager) TakeOverNow(ctx context.Context, id string) bool {
+	if _, ok := m.Get(id); ok {
+		return true
+	}
+	if !m.replicated() {
+		return false
+	}
+	sess, err := m.cfg.Store.Session(ctx, id)
+	if err != nil || sess.State == store.StateExpired {
+		return false
+	}
+	if sess.Owner == m.cfg.Replica {
+		// Ours in the store but not running: take it back.
+		m.recoverSession(ctx, sess)
+	} else if !m.takeOver(ctx, sess) {
+		return false
+	}
+	_, ok := m.Get(id)
+	return ok
+}
+
+// Replicas returns the IDs of the live replicas, this one among them.
+func (m *Manager) Replicas(ctx context.Context) ([]string, error) {
+	live, err := m.live(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replicas: %w", err)
+	}
+	var ids []string
+	for id := range live {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
