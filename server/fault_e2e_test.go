@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -372,11 +375,19 @@ type kindlabProcess struct {
 // log is shown when the test fails.
 func newKindlabProcess(t *testing.T, args ...string) *kindlabProcess {
 	t.Helper()
-	dir := t.TempDir()
-	k := &kindlabProcess{bin: filepath.Join(dir, "kindlab"), state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log"), args: args}
-	if out, err := exec.Command("go", "build", "-o", k.bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
+	bin := filepath.Join(t.TempDir(), "kindlab")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
 		t.Fatalf("build kindlab: %v\n%s", err, out)
 	}
+	return anotherKindlab(t, bin, args...)
+}
+
+// anotherKindlab is one more kindlab process of the binary bin, with a state
+// folder and an address of its own.
+func anotherKindlab(t *testing.T, bin string, args ...string) *kindlabProcess {
+	t.Helper()
+	dir := t.TempDir()
+	k := &kindlabProcess{bin: bin, state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log"), args: args}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +397,7 @@ func newKindlabProcess(t *testing.T, args ...string) *kindlabProcess {
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := os.ReadFile(k.log)
-			t.Logf("kindlab's log:\n%s", out)
+			t.Logf("kindlab's log (%s):\n%s", k.addr, out)
 		}
 	})
 	return k
@@ -606,4 +617,106 @@ func TestE2EKindlabKilledTerminalKept(t *testing.T) {
 		t.Fatalf("step 1 after the restart: %v\n%s", err, terminal())
 	}
 	t.Logf("step 1 after the restart, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
+}
+
+// TestE2EReplicaKilled: two kindlab replicas share a PostgreSQL database and
+// the host's Docker engine behind one address (a proxy in the test, as a
+// load balancer). A learner in Chromium starts services-dns on replica a and
+// types a command; a is killed (SIGKILL) and the address now leads to b. The
+// learner's open page reconnects through b, which finds a gone, takes the
+// session over on its cluster and step, and starts a new shell with the
+// learner's earlier output (shown once) and command history; step 1's Run
+// button turns green.
+func TestE2EReplicaKilled(t *testing.T) {
+	newManager(t) // its clean-up deletes the clusters the replicas make
+	db := storetest.Postgres(t)
+	a := newKindlabProcess(t, "--db", db, "--replica", "a", "--replica-lease", "6s", "--pool-warm", "1", "--pool-max", "2")
+	a.args = append(a.args, "--replica-url", "http://"+a.addr)
+	b := anotherKindlab(t, a.bin, "--db", db, "--replica", "b", "--replica-lease", "6s", "--pool-warm", "0", "--pool-max", "2")
+	b.args = append(b.args, "--replica-url", "http://"+b.addr)
+	a.start(t)
+	b.start(t)
+	var mu sync.Mutex
+	target := a.addr
+	front := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		mu.Lock()
+		pr.SetURL(&url.URL{Scheme: "http", Host: target})
+		mu.Unlock()
+		pr.Out.Host = pr.In.Host
+	}, FlushInterval: -1})
+	defer front.Close()
+
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer tcancel()
+	terminal := func() string {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+		return text
+	}
+	err := doEach(ctx,
+		chromedp.Navigate(front.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
+	)
+	if err != nil {
+		t.Fatalf("start the lab: %v", err)
+	}
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, 5*time.Minute); err != nil {
+		t.Fatalf("terminal: %v\n%s", err, terminal())
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sessionID(t, strings.TrimPrefix(loc, front.URL))
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	before, err := st.Session(context.Background(), sid)
+	if err != nil || before.Owner != "a" {
+		t.Fatalf("the learner's session: %+v, %v; want it run by replica a", before, err)
+	}
+	const output = "before-42-123"
+	if err := typeKeys(ctx, "echo before-$((6*7))-$((100+23))\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("`+output+`")`, time.Minute); err != nil {
+		t.Fatalf("the command's output: %v\n%s", err, terminal())
+	}
+	time.Sleep(3 * time.Second) // kindlab writes the terminal's output every second
+
+	a.kill(t)
+	killed := time.Now()
+	mu.Lock()
+	target = b.addr // the load balancer finds a gone
+	mu.Unlock()
+	if err := waitJS(ctx, `window.kindlab.reconnects >= 1 && window.kindlab.connected && window.kindlab.termText().includes(`+strconv.Quote(session.NewShellText)+`)`, 3*time.Minute); err != nil {
+		t.Fatalf("the open page's terminal after replica a was killed: %v\n%s", err, terminal())
+	}
+	t.Logf("replica a killed to the learner's terminal back through b: %s", time.Since(killed).Round(100*time.Millisecond))
+	after, err := st.Session(context.Background(), sid)
+	if err != nil || after.Owner != "b" || after.Cluster != before.Cluster || after.Step != before.Step {
+		t.Errorf("the session after a was killed: %+v, %v; want it run by b, on cluster %s and step %d", after, err, before.Cluster, before.Step)
+	}
+	if text := terminal(); strings.Count(text, output) != 1 {
+		t.Errorf("the earlier output %q shows %d times; want once:\n%s", output, strings.Count(text, output), text)
+	}
+	if err := typeKeys(ctx, `echo "hist=$(history | grep -c 'before-\$((6')"`+"\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
+		t.Errorf("the new shell's history: %v\n%s", err, terminal())
+	}
+	clicked := time.Now()
+	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
+		t.Fatalf("step 1 through replica b: %v\n%s", err, terminal())
+	}
+	t.Logf("step 1 through replica b, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
 }

@@ -11,7 +11,10 @@
 //  4. A learner idle for PauseIdle has their cluster paused until their next
 //     keystroke, page or app link (idle.go). The session ends when it expires
 //     or sits idle for IdleTimeout (Reap), and gives its cluster back. After a restart, Recover rebuilds every live session from
-//     the store.
+//     the store; the terminal's output is kept there too (output.go), so a new
+//     shell starts with the earlier one's.
+//  5. Replicas sharing a PostgreSQL store each run the sessions they own and
+//     take over those of a replica that is gone (replicas.go).
 //
 // The Manager holds the live sessions; the HTTP layer (package server) only
 // translates requests into these calls.
