@@ -111,8 +111,9 @@ type Manager struct {
 
 	mu           sync.Mutex
 	learners     map[string]*Learner
-	adoptCluster func(*cluster.Cluster) // Recover's: marks a session's cluster claimed in the pool
-	saving       Saving                 // whether writes reach the store, as pages are told
+	adoptCluster func(*cluster.Cluster)   // Recover's: marks a session's cluster claimed in the pool
+	taking       map[string]chan struct{} // sessions being taken over, closed when done (replicas.go)
+	saving       Saving                   // whether writes reach the store, as pages are told
 }
 
 // New returns a Manager whose background work ends with ctx.
@@ -132,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.OnEvent == nil {
 		cfg.OnEvent = func(workshop.Event) {}
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}}
+	m := &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}, taking: map[string]chan struct{}{}}
 	m.saver = &saver{m: m}
 	if cfg.PauseIdle > 0 {
 		go m.pauseIdle(ctx)

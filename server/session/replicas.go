@@ -113,14 +113,43 @@ func (m *Manager) TakeOver(ctx context.Context) {
 // takeOver claims sess from its owner and brings it back here; it reports
 // false when another replica claimed it first.
 func (m *Manager) takeOver(ctx context.Context, sess store.Session) bool {
-	won, err := m.cfg.Store.ClaimSession(ctx, sess.ID, sess.Owner, m.cfg.Replica)
-	if err != nil || !won {
-		return false
+	return m.once(sess.ID, func() bool {
+		won, err := m.cfg.Store.ClaimSession(ctx, sess.ID, sess.Owner, m.cfg.Replica)
+		if err != nil || !won {
+			return false
+		}
+		m.cfg.Logger.Info("session taken over", "session", sess.ID, "from", sess.Owner)
+		sess.Owner = m.cfg.Replica
+		m.recoverSession(ctx, sess)
+		return true
+	})
+}
+
+// once runs bring for session id unless it runs here already; a caller
+// that finds bring under way for id waits for it (a page's stream and its
+// terminal both ask for a session that is being taken over).
+func (m *Manager) once(id string, bring func() bool) bool {
+	m.mu.Lock()
+	if _, ok := m.learners[id]; ok {
+		m.mu.Unlock()
+		return true
 	}
-	m.cfg.Logger.Info("session taken over", "session", sess.ID, "from", sess.Owner)
-	sess.Owner = m.cfg.Replica
-	m.recoverSession(ctx, sess)
-	return true
+	if wait, ok := m.taking[id]; ok {
+		m.mu.Unlock()
+		<-wait
+		_, ok := m.Get(id)
+		return ok
+	}
+	done := make(chan struct{})
+	m.taking[id] = done
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.taking, id)
+		m.mu.Unlock()
+		close(done)
+	}()
+	return bring()
 }
 
 // letGo stops running a session here without giving up its cluster: another
@@ -181,14 +210,15 @@ func (m *Manager) TakeOverNow(ctx context.Context, id string) bool {
 	if err != nil || sess.State == store.StateExpired {
 		return false
 	}
-	if sess.Owner == m.cfg.Replica {
-		// Ours in the store but not running: take it back.
-		m.recoverSession(ctx, sess)
-	} else if !m.takeOver(ctx, sess) {
-		return false
+	if sess.Owner != m.cfg.Replica {
+		return m.takeOver(ctx, sess)
 	}
-	_, ok := m.Get(id)
-	return ok
+	// Ours in the store but not running here: bring it back.
+	return m.once(id, func() bool {
+		m.recoverSession(ctx, sess)
+		_, ok := m.Get(id)
+		return ok
+	})
 }
 
 // Replicas returns the IDs of the live replicas, this one among them.
