@@ -210,8 +210,15 @@ func waitWarm(t testing.TB, p *platform) {
 // its Start button, and waits for an interactive terminal.
 func startLab(t testing.TB, ctx context.Context, p *platform) {
 	t.Helper()
+	startLabAt(t, ctx, p.URL, time.Minute)
+}
+
+// startLabAt starts services-dns from the catalog at base and waits up to
+// wait for an interactive terminal.
+func startLabAt(t testing.TB, ctx context.Context, base string, wait time.Duration) {
+	t.Helper()
 	err := doEach(ctx,
-		chromedp.Navigate(p.URL+"/"),
+		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
@@ -219,8 +226,8 @@ func startLab(t testing.TB, ctx context.Context, p *platform) {
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)
 	}
-	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, time.Minute); err != nil {
-		t.Fatalf("terminal: %v", err)
+	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, wait); err != nil {
+		t.Fatalf("terminal: %v\n%s", err, termText(ctx))
 	}
 }
 

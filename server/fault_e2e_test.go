@@ -553,30 +553,9 @@ func TestE2EKindlabKilledTerminalKept(t *testing.T) {
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer tcancel()
-	terminal := func() string {
-		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
-		return text
-	}
-	err := doEach(ctx,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
-	)
-	if err != nil {
-		t.Fatalf("start the lab: %v", err)
-	}
-	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, 5*time.Minute); err != nil {
-		t.Fatalf("terminal: %v\n%s", err, terminal())
-	}
-	const output = "before-42-123"
-	if err := typeKeys(ctx, "echo before-$((6*7))-$((100+23))\r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(ctx, `window.kindlab.termText().includes("`+output+`")`, time.Minute); err != nil {
-		t.Fatalf("the command's output: %v\n%s", err, terminal())
-	}
-	time.Sleep(3 * time.Second) // kindlab writes the terminal's output every second
+	terminal := func() string { return termText(ctx) }
+	startLabAt(t, ctx, base, 5*time.Minute)
+	output := leaveOutput(t, ctx)
 
 	k.kill(t)
 	killed := time.Now()
@@ -585,16 +564,7 @@ func TestE2EKindlabKilledTerminalKept(t *testing.T) {
 		t.Fatalf("the open page's terminal after the restart: %v\n%s", err, terminal())
 	}
 	t.Logf("killed kindlab to the open page's new shell with the earlier output: %s", time.Since(killed).Round(100*time.Millisecond))
-	if text := terminal(); strings.Count(text, output) != 1 {
-		t.Errorf("the earlier output %q shows %d times after the restart; want once:\n%s", output, strings.Count(text, output), text)
-	}
-	// The shell is new (same workstation), the command history is the learner's.
-	if err := typeKeys(ctx, `echo "hist=$(history | grep -c 'before-\$((6')"`+"\r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(ctx, `window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
-		t.Errorf("the new shell's history: %v\n%s", err, terminal())
-	}
+	newShellKept(t, ctx, output)
 
 	// A reload shows the same terminal.
 	if err := doEach(ctx, chromedp.Reload()); err != nil {
@@ -650,22 +620,8 @@ func TestE2EReplicaKilled(t *testing.T) {
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer tcancel()
-	terminal := func() string {
-		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
-		return text
-	}
-	err := doEach(ctx,
-		chromedp.Navigate(front.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.Click(chromedp.CSS(`[data-testid="start-services-dns"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="terminal"]`)),
-	)
-	if err != nil {
-		t.Fatalf("start the lab: %v", err)
-	}
-	if err := waitJS(ctx, `window.kindlab.connected && window.kindlab.termText().includes("$")`, 5*time.Minute); err != nil {
-		t.Fatalf("terminal: %v\n%s", err, terminal())
-	}
+	terminal := func() string { return termText(ctx) }
+	startLabAt(t, ctx, front.URL, 5*time.Minute)
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
@@ -680,14 +636,7 @@ func TestE2EReplicaKilled(t *testing.T) {
 	if err != nil || before.Owner != "a" {
 		t.Fatalf("the learner's session: %+v, %v; want it run by replica a", before, err)
 	}
-	const output = "before-42-123"
-	if err := typeKeys(ctx, "echo before-$((6*7))-$((100+23))\r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(ctx, `window.kindlab.termText().includes("`+output+`")`, time.Minute); err != nil {
-		t.Fatalf("the command's output: %v\n%s", err, terminal())
-	}
-	time.Sleep(3 * time.Second) // kindlab writes the terminal's output every second
+	output := leaveOutput(t, ctx)
 
 	a.kill(t)
 	killed := time.Now()
@@ -702,15 +651,7 @@ func TestE2EReplicaKilled(t *testing.T) {
 	if err != nil || after.Owner != "b" || after.Cluster != before.Cluster || after.Step != before.Step {
 		t.Errorf("the session after a was killed: %+v, %v; want it run by b, on cluster %s and step %d", after, err, before.Cluster, before.Step)
 	}
-	if text := terminal(); strings.Count(text, output) != 1 {
-		t.Errorf("the earlier output %q shows %d times; want once:\n%s", output, strings.Count(text, output), text)
-	}
-	if err := typeKeys(ctx, `echo "hist=$(history | grep -c 'before-\$((6')"`+"\r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(ctx, `window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
-		t.Errorf("the new shell's history: %v\n%s", err, terminal())
-	}
+	newShellKept(t, ctx, output)
 	clicked := time.Now()
 	if err := doEach(ctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
 		t.Fatal(err)
@@ -719,4 +660,41 @@ func TestE2EReplicaKilled(t *testing.T) {
 		t.Fatalf("step 1 through replica b: %v\n%s", err, terminal())
 	}
 	t.Logf("step 1 through replica b, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
+}
+
+// termText is the learner's terminal as the page shows it.
+func termText(ctx context.Context) string {
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.kindlab.termText()`))
+	return text
+}
+
+// leaveOutput types a command into the learner's terminal, waits for its
+// output and long enough for kindlab to have written it to the store, and
+// returns the output.
+func leaveOutput(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	const output = "before-42-123"
+	if err := typeKeys(ctx, "echo before-$((6*7))-$((100+23))\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("`+output+`")`, time.Minute); err != nil {
+		t.Fatalf("the command's output: %v\n%s", err, termText(ctx))
+	}
+	time.Sleep(3 * time.Second) // kindlab writes the terminal's output every second
+	return output
+}
+
+// newShellKept checks the learner's new shell: the earlier output shows once,
+// and the command that printed it is in the shell's history.
+func newShellKept(t *testing.T, ctx context.Context, output string) {
+	t.Helper()
+	if text := termText(ctx); strings.Count(text, output) != 1 {
+		t.Errorf("the earlier output %q shows %d times in the new shell's terminal; want once:\n%s", output, strings.Count(text, output), text)
+	}
+	if err := typeKeys(ctx, `echo "hist=$(history | grep -c 'before-\$((6')"`+"\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(ctx, `window.kindlab.termText().includes("hist=1")`, time.Minute); err != nil {
+		t.Errorf("the new shell's history: %v\n%s", err, termText(ctx))
+	}
 }
