@@ -228,9 +228,11 @@ func TestReconnectReplay(t *testing.T) {
 				readOutput(t, ws)
 			}
 			ws.Close() // the browser goes away...
+			watcher, _ := e.sess.Attach(5, true)
 			for i := 5; i < 8; i++ {
 				e.term.emit(fmt.Appendf(nil, "o%d", i+1)) // ...while the shell keeps printing
 			}
+			waitSeq(t, watcher, 8) // the session has taken all three (emit returns once the terminal was read)
 
 			ws, hello := e.connect(t, "learner", tt.lastSeq)
 			if hello.Seq != 8 {
