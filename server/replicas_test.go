@@ -181,9 +181,11 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 
 	a.ts.CloseClientConnections()
 	a.ts.Listener.Close() // a stops answering; its process (and heartbeat) goes on
+	stopped := time.Now()
 	if got := currentStep(t, c, sessionURL); got != "2" {
 		t.Fatalf("after a stopped answering, the lab page shows step %s; want 2", got)
 	}
+	t.Logf("a stopped answering to the lab page served by b: %s", time.Since(stopped).Round(time.Millisecond))
 	l, ok := b.srv.sessions.Get(sid)
 	if !ok {
 		t.Fatal("replica b did not take the session over")
@@ -203,8 +205,10 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 	// session back without waiting for a request.
 	b.ts.Close()
 	b.srv.Close()
+	stopped = time.Now()
 	waitFor(t, "replica a taking the session back from b, which stopped", func() bool {
 		l, ok := a.srv.sessions.Get(sid)
 		return ok && l.Session().State == store.StateReady && l.Session().Step == 2
 	})
+	t.Logf("b stopped to a running the session again, no request: %s (takeovers run every lease/2, 1 s here)", time.Since(stopped).Round(time.Millisecond))
 }
