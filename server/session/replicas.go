@@ -103,7 +103,10 @@ func (m *Manager) TakeOver(ctx context.Context) {
 		_, here := m.Get(sess.ID)
 		switch _, alive := live[sess.Owner]; {
 		case here && sess.Owner != m.cfg.Replica:
-			m.letGo(sess.ID, sess.Owner)
+			// Read again: this replica may have taken it over since the list.
+			if now, err := m.cfg.Store.Session(ctx, sess.ID); err == nil && now.Owner != m.cfg.Replica {
+				m.letGo(sess.ID, now.Owner)
+			}
 		case !here && !alive:
 			m.takeOver(ctx, sess)
 		}
