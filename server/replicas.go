@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -114,10 +115,22 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string, n
 			pr.Out.Host = pr.In.Host // the name the browser used: cookies, Origin and the Host allow-list agree
 			pr.Out.Header.Set(forwardedBy, s.Replica)
 		},
+		Transport:     s.peers,
 		FlushInterval: -1, // Server-Sent Events as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.Logger.Warn("the replica running a session did not answer; taking it over", "session", sid, "replica", owner, "error", err)
-			if r.Context().Err() == nil && s.sessions.TakeOverNow(r.Context(), sid) {
+			if r.Context().Err() != nil {
+				return // the browser went away
+			}
+			var op *net.OpError
+			if !errors.As(err, &op) || op.Op != "dial" {
+				// It took the request and did not answer in time: a slow app
+				// link, say. It is not gone; nothing is taken over.
+				s.Logger.Warn("the replica running a session did not answer in time", "session", sid, "replica", owner, "error", err)
+				s.errorPage(w, r, http.StatusGatewayTimeout, publicError{"The server running your lab did not answer in time. Reload the page."})
+				return
+			}
+			s.Logger.Warn("the replica running a session cannot be reached; taking the session over", "session", sid, "replica", owner, "error", err)
+			if s.sessions.TakeOverNow(r.Context(), sid) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -125,4 +138,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string, n
 		},
 	}
 	proxy.ServeHTTP(w, r)
+}
+
+// peerTransport carries requests between replicas: a replica that cannot be
+// reached in a few seconds is gone; one that took a request has a minute to
+// start answering it.
+func peerTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+		ResponseHeaderTimeout: time.Minute,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       time.Minute,
+	}
 }

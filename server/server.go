@@ -101,8 +101,9 @@ type Server struct {
 	sessions *session.Manager
 	ws       *workshops
 
-	starts *limiters // lab starts and resets, per client
-	logins *limiters // instructor sign-in attempts, per client
+	starts *limiters       // lab starts and resets, per client
+	logins *limiters       // instructor sign-in attempts, per client
+	peers  *http.Transport // requests passed to other replicas (with a Lease)
 }
 
 // New builds a server. Its background work (provisioning, checks, terminals,
@@ -155,6 +156,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store.Backend() == "postgres" { // other replicas may share it
 		go s.followReplicas(ctx)
+	}
+	if cfg.Lease > 0 {
+		s.peers = peerTransport()
 	}
 	return s, nil
 }
