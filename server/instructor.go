@@ -253,6 +253,11 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		l.Tell(text)
 	}
 	s.sessions.Record(r.Context(), workshop.Event{At: s.Clock.Now(), Workshop: ws.ID, Kind: workshop.KindMessage, Message: text})
+	if s.Lease > 0 {
+		// The other replicas tell theirs as they read the event.
+		reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners here and to the learners of the other kindlab replicas.", len(learners)))
+		return
+	}
 	reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners.", len(learners)))
 }
 
