@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func replica(t *testing.T, where, name string, cat *labs.Catalog) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), Replica: name})
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), Replica: name, Lease: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,4 +212,32 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 		return ok && l.Session().State == store.StateReady && l.Session().Step == 2
 	})
 	t.Logf("b stopped to a running the session again, no request: %s (takeovers run every lease/2, 1 s here)", time.Since(stopped).Round(time.Millisecond))
+}
+
+// TestReplicasShareStartLimits: the sessions one address may run count on
+// every replica: two started through a, a third through b is refused.
+func TestReplicasShareStartLimits(t *testing.T) {
+	where := storetest.Postgres(t)
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := replica(t, where, "a", cat), replica(t, where, "b", cat)
+	tsA, tsB := httptest.NewServer(a.Handler()), httptest.NewServer(b.Handler())
+	defer tsA.Close()
+	defer tsB.Close()
+	start := func(ts *httptest.Server) (int, string) {
+		c := browser(t)
+		_, doc := get(t, c, ts.URL+"/")
+		resp, body := postForm(t, c, ts.URL+"/labs/services-dns/start", url.Values{"csrf": {csrfOf(t, doc)}})
+		return resp.StatusCode, body
+	}
+	for i := range a.Limits.SessionsPerClient {
+		if code, body := start(tsA); code != http.StatusSeeOther {
+			t.Fatalf("start %d through a = %d; want 303\n%s", i+1, code, body)
+		}
+	}
+	if code, body := start(tsB); code != http.StatusTooManyRequests || !strings.Contains(body, "as many labs running as one person may") {
+		t.Errorf("one more start through b = %d; want 429, as many labs as one person may\n%s", code, body)
+	}
 }

@@ -158,13 +158,12 @@ func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, works
 	sess := store.Session{
 		ID: id, TokenHash: HashToken(token), TermToken: RandomToken(24), Lab: lab.ID, Step: 1,
 		State: store.StateProvisioning, Created: now, LastSeen: now, Expires: now.Add(m.cfg.MaxAge), Workshop: workshopID, Name: name,
-		Owner: m.cfg.Replica,
+		Owner: m.cfg.Replica, Client: client,
 	}
 	if err := m.cfg.Store.CreateSession(ctx, sess); err != nil {
 		return nil, "", err
 	}
 	l := m.add(lab, sess)
-	l.client = client
 	l.record(ctx, workshop.KindJoin, 0, "")
 	go l.provision()
 	return l, token, nil
@@ -172,6 +171,7 @@ func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, works
 
 func (m *Manager) add(lab *labs.Lab, sess store.Session) *Learner {
 	l := newLearner(m, lab, sess)
+	l.client = sess.Client
 	m.mu.Lock()
 	m.learners[sess.ID] = l
 	m.mu.Unlock()
@@ -189,6 +189,13 @@ func (m *Manager) Get(id string) (*Learner, bool) {
 // Running counts client's sessions that hold or wait for a cluster: a session
 // whose cluster failed does not count (its page offers Try again).
 func (m *Manager) Running(client string) int {
+	if m.replicated() { // every replica's
+		n, err := m.cfg.Store.Running(m.ctx, client)
+		if err == nil {
+			return n
+		}
+		m.cfg.Logger.Warn("count a client's sessions: the store did not answer; counting this replica's", "error", err)
+	}
 	n := 0
 	for _, l := range m.all() {
 		if l.client == client && l.Session().State != store.StateFailed {

@@ -94,3 +94,11 @@ func (s *Store) SignOut(ctx context.Context, tokenHash string) error {
 	_, err := s.exec(ctx, `DELETE FROM instructor_sign_ins WHERE token_hash = ?`, tokenHash)
 	return err
 }
+
+// Running counts the sessions client started that hold or wait for a cluster
+// (provisioning or ready), whichever replica runs them.
+func (s *Store) Running(ctx context.Context, client string) (int, error) {
+	var n int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE client = ? AND state IN (?, ?)`, client, StateProvisioning, StateReady).Scan(&n)
+	return n, err
+}

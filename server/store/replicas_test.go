@@ -89,3 +89,28 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestRunningByClient: a client's sessions that hold or wait for a cluster
+// count, on every replica; ended and failed ones do not.
+func TestRunningByClient(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, where string) {
+		ctx := context.Background()
+		s := open(t, where)
+		now := time.UnixMilli(1_700_000_000_000)
+		for i, st := range []store.State{store.StateProvisioning, store.StateReady, store.StateFailed, store.StateExpired} {
+			x := store.Session{ID: string(rune('a' + i)), Lab: "numbers", State: st, Client: "192.0.2.1", Owner: string(rune('p' + i%2)), Created: now, LastSeen: now, Expires: now}
+			if err := s.CreateSession(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateSession(ctx, store.Session{ID: "other", Lab: "numbers", State: store.StateReady, Client: "192.0.2.2", Created: now, LastSeen: now, Expires: now}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Running(ctx, "192.0.2.1"); err != nil || n != 2 {
+			t.Errorf("Running = %d, %v; want 2 (provisioning and ready, across replicas)", n, err)
+		}
+		if got, _ := s.Session(ctx, "a"); got.Client != "192.0.2.1" {
+			t.Errorf("stored client = %q", got.Client)
+		}
+	})
+}

@@ -128,25 +128,26 @@ type Session struct {
 	Workshop  string
 	Name      string // display name
 	Owner     string // the kindlab replica that runs it (ClaimSession moves it)
+	Client    string // the address that started it (per-client limits)
 }
 
 // CreateSession stores a new session.
 func (s *Store) CreateSession(ctx context.Context, x Session) error {
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name, x.Owner)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner, client)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		x.ID, x.TokenHash, x.TermToken, x.Lab, x.Cluster, x.Step, x.State, x.Created.UnixMilli(), x.LastSeen.UnixMilli(), x.Expires.UnixMilli(), x.Workshop, x.Name, x.Owner, x.Client)
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
 }
 
-const sessionCols = `id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner`
+const sessionCols = `id, token_hash, term_token, lab, cluster, step, state, created, last_seen, expires, workshop, name, owner, client`
 
 func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var x Session
 	var created, seen, expires int64
-	err := row.Scan(&x.ID, &x.TokenHash, &x.TermToken, &x.Lab, &x.Cluster, &x.Step, &x.State, &created, &seen, &expires, &x.Workshop, &x.Name, &x.Owner)
+	err := row.Scan(&x.ID, &x.TokenHash, &x.TermToken, &x.Lab, &x.Cluster, &x.Step, &x.State, &created, &seen, &expires, &x.Workshop, &x.Name, &x.Owner, &x.Client)
 	x.Created, x.LastSeen, x.Expires = time.UnixMilli(created), time.UnixMilli(seen), time.UnixMilli(expires)
 	return x, err
 }
