@@ -180,6 +180,18 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 	}
 	before, _ := a.srv.Store.Session(context.Background(), sid)
 
+	// A browser that says its request was passed on, straight to b, moves nothing.
+	req, _ := http.NewRequest(http.MethodGet, b.ts.URL+mustURL(t, sessionURL).Path, nil)
+	req.Header.Set(forwardedBy, "a")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, moved := b.srv.sessions.Get(sid); resp.StatusCode != http.StatusServiceUnavailable || moved {
+		t.Errorf("a request to b marked %s = %d, session taken over %v; want 503 and the session left on a", forwardedBy, resp.StatusCode, moved)
+	}
+
 	a.ts.CloseClientConnections()
 	a.ts.Listener.Close() // a stops answering; its process (and heartbeat) goes on
 	stopped := time.Now()
