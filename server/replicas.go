@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -34,18 +35,11 @@ func (s *Server) followReplicas(ctx context.Context) {
 		s.Logger.Error("the other replicas' events cannot be followed", "error", err)
 	}
 	seen := map[int64]bool{}
-	tick := s.Clock.NewTicker(followEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		}
+	clock.Every(ctx, s.Clock, followEvery, func() {
 		events, err := s.Store.WorkshopEventsAfter(ctx, max(0, last-followBehind), s.Replica, followBatch)
 		if err != nil {
 			s.Logger.Warn("read the other replicas' events; trying again", "error", err)
-			continue
+			return
 		}
 		for _, e := range events {
 			last = max(last, e.ID)
@@ -65,7 +59,7 @@ func (s *Server) followReplicas(ctx context.Context) {
 				delete(seen, id)
 			}
 		}
-	}
+	})
 }
 
 // forwardedBy marks a request one replica passed to another.

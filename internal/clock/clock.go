@@ -3,7 +3,10 @@
 // by nature (the network stack compares them with real time) and use time.Now.
 package clock
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock tells the time and runs timers.
 type Clock interface {
@@ -43,3 +46,17 @@ type systemTicker struct{ t *time.Ticker }
 
 func (t systemTicker) C() <-chan time.Time { return t.t.C }
 func (t systemTicker) Stop()               { t.t.Stop() }
+
+// Every calls f every d of c's time until ctx ends.
+func Every(ctx context.Context, c Clock, d time.Duration, f func()) {
+	t := c.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		f()
+	}
+}

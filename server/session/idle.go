@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -184,16 +185,7 @@ func (l *Learner) answers(ctx context.Context, conn *workstation.Conn) error {
 // pauseIdle pauses the clusters of learners idle for PauseIdle, checking
 // every quarter of it (at most every 30 s), until ctx ends.
 func (m *Manager) pauseIdle(ctx context.Context) {
-	tick := m.cfg.Clock.NewTicker(min(max(m.cfg.PauseIdle/4, time.Second), 30*time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		}
-		m.PauseIdleOnce(ctx)
-	}
+	clock.Every(ctx, m.cfg.Clock, min(max(m.cfg.PauseIdle/4, time.Second), 30*time.Second), func() { m.PauseIdleOnce(ctx) })
 }
 
 // PauseIdleOnce pauses, now, the cluster of every learner idle for PauseIdle.

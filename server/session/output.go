@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/server/terminal"
 )
 
@@ -23,18 +24,11 @@ type outputSaved struct {
 // A write that fails is not queued: the next one carries its output too, as
 // far as the terminal's replay buffer still holds it.
 func (m *Manager) keepOutput(ctx context.Context) {
-	tick := m.cfg.Clock.NewTicker(outputSaveEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		}
+	clock.Every(ctx, m.cfg.Clock, outputSaveEvery, func() {
 		for _, l := range m.all() {
 			l.saveOutput(ctx)
 		}
-	}
+	})
 }
 
 func (l *Learner) saveOutput(ctx context.Context) {
