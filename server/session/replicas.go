@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/kindlab/kindlab/server/store"
@@ -196,7 +194,7 @@ func (m *Manager) Owner(ctx context.Context, id string) (url string, local bool,
 	if r, ok := live[sess.Owner]; ok && sess.Owner != m.cfg.Replica && r.URL != "" {
 		return r.URL, false, nil
 	}
-	return "", m.TakeOverNow(ctx, sess.ID), nil
+	return "", m.bring(ctx, sess), nil
 }
 
 // TakeOverNow takes session id over from its owner, alive or not (a request
@@ -213,27 +211,18 @@ func (m *Manager) TakeOverNow(ctx context.Context, id string) bool {
 	if err != nil || sess.State == store.StateExpired {
 		return false
 	}
+	return m.bring(ctx, sess)
+}
+
+// bring makes stored session sess run here: taken over from its owner, or,
+// when the store says this replica owns it already, brought back.
+func (m *Manager) bring(ctx context.Context, sess store.Session) bool {
 	if sess.Owner != m.cfg.Replica {
 		return m.takeOver(ctx, sess)
 	}
-	// Ours in the store but not running here: bring it back.
-	return m.once(id, func() bool {
+	return m.once(sess.ID, func() bool {
 		m.recoverSession(ctx, sess)
-		_, ok := m.Get(id)
+		_, ok := m.Get(sess.ID)
 		return ok
 	})
-}
-
-// Replicas returns the IDs of the live replicas, this one among them.
-func (m *Manager) Replicas(ctx context.Context) ([]string, error) {
-	live, err := m.live(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("replicas: %w", err)
-	}
-	var ids []string
-	for id := range live {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids, nil
 }
