@@ -282,7 +282,7 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	start := time.Now()
 	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
 	clock := &phaseClock{}
-	err = m.kindCreate(ctx, name, kubeconfig, clock)
+	err = m.kindCreate(ctx, name, kubeconfig, Config(m.opts.Skip...), clock)
 	if err == nil {
 		err = m.afterCreate(ctx, name, clock)
 	}
@@ -319,7 +319,7 @@ const networkEnv = "KIND_EXPERIMENTAL_DOCKER_NETWORK"
 // bridge networks from each other. kind takes the name only from the process
 // environment, once, when it starts provisioning (and says so in a warning); envMu
 // holds the variable for this create until kind has read it.
-func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string, clock *phaseClock) error {
+func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig, config string, clock *phaseClock) error {
 	clock.begin("Docker network")
 	if err := m.createNetwork(ctx, name); err != nil {
 		return err
@@ -342,7 +342,7 @@ func (m *Manager) kindCreate(ctx context.Context, name, kubeconfig string, clock
 	done := make(chan error, 1)
 	go func() {
 		done <- provider.Create(name,
-			kindcluster.CreateWithRawConfig([]byte(Config(m.opts.Skip...))),
+			kindcluster.CreateWithRawConfig([]byte(config)),
 			kindcluster.CreateWithNodeImage(m.opts.NodeImage),
 			kindcluster.CreateWithWaitForReady(m.opts.WaitReady),
 			kindcluster.CreateWithKubeconfigPath(kubeconfig),
@@ -401,57 +401,68 @@ func (m *Manager) removeNetwork(ctx context.Context, name string) (bool, error) 
 	return true, nil
 }
 
-// afterCreate limits the node container's PIDs, checks the node is Ready (kind's
-// wait does not fail on timeout), removes kind's bootstrap token once the node has
-// joined, and loads missing lab images.
+// afterCreate finishes the node (FinishNode) and loads missing lab images.
 func (m *Manager) afterCreate(ctx context.Context, name string, clock *phaseClock) error {
-	clock.begin("PID limit, node Ready")
 	node, err := m.node(name)
 	if err != nil {
 		return err
 	}
-	if err := m.opts.Docker.Run(ctx, io.Discard, "update", "--pids-limit", strconv.Itoa(NodePidsLimit), node.String()); err != nil {
+	if err := FinishNode(ctx, m.opts.Docker, node.String(), m.opts.WaitReady, m.opts.Skip, clock.begin); err != nil {
+		return err
+	}
+	clock.begin("lab images")
+	return m.loadImages(ctx, name, m.opts.LabImages...)
+}
+
+// FinishNode finishes a new cluster's node through the Docker engine that runs
+// it: limits the node container's PIDs, checks the node is Ready (kind's wait
+// does not fail on timeout), applies the CoreDNS tunings and waits for DNS,
+// and removes kind's bootstrap token and host-path StorageClass once the node
+// has joined. begin names each phase as it starts; skip names Tunings not to
+// apply. Both backends use it: the local engine, and a pod's engine on a host
+// cluster.
+func FinishNode(ctx context.Context, d Docker, node string, waitReady time.Duration, skip []string, begin func(string)) error {
+	run := func(out io.Writer, args ...string) error {
+		return d.Run(ctx, out, append([]string{"exec", node}, args...)...)
+	}
+	begin("PID limit, node Ready")
+	if err := d.Run(ctx, io.Discard, "update", "--pids-limit", strconv.Itoa(NodePidsLimit), node); err != nil {
 		return fmt.Errorf("limit the node's processes: %w", err)
 	}
 	var out bytes.Buffer
-	cmd := node.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes",
-		"-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`)
-	if err := cmd.SetStdout(&out).Run(); err != nil {
+	if err := run(&out, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes",
+		"-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`); err != nil {
 		return fmt.Errorf("read node status: %w", err)
 	}
 	if strings.TrimSpace(out.String()) != "True" {
-		return fmt.Errorf("node did not become Ready within %s", m.opts.WaitReady)
+		return fmt.Errorf("node did not become Ready within %s", waitReady)
 	}
 	// Ready means Service names resolve: labs use DNS from their first command
 	// on.
 	script := "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=2m"
 	var patch []string
 	for _, t := range Tunings() {
-		if t.dns != "" && !slices.Contains(m.opts.Skip, t.Name) {
+		if t.dns != "" && !slices.Contains(skip, t.Name) {
 			patch = append(patch, t.dns)
 		}
 	}
 	if len(patch) > 0 {
 		script = fmt.Sprintf("kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system patch deployment/coredns --type=json -p '[%s]' && %s", strings.Join(patch, ", "), script)
 	}
-	clock.begin("CoreDNS ready")
-	var dns bytes.Buffer
-	err = node.CommandContext(ctx, "sh", "-c", script).SetStdout(&dns).SetStderr(&dns).Run()
-	if err != nil {
-		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w: %s", err, strings.TrimSpace(dns.String()))
+	begin("CoreDNS ready")
+	if err := run(io.Discard, "sh", "-c", script); err != nil {
+		return fmt.Errorf("cluster DNS (CoreDNS) did not become ready: %w", err)
 	}
 	// The node has joined: a bootstrap token would only let someone join another.
 	// kind falls back to a host-path default StorageClass, which would hand out the
 	// node's disk; no lab needs storage.
-	clock.begin("bootstrap token, StorageClass removed")
-	var tok bytes.Buffer
-	err = node.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system delete secrets --field-selector type=bootstrap.kubernetes.io/token"+
-		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf delete storageclass --all").SetStdout(&tok).SetStderr(&tok).Run()
+	begin("bootstrap token, StorageClass removed")
+	err := run(io.Discard, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system delete secrets --field-selector type=bootstrap.kubernetes.io/token"+
+		" && kubectl --kubeconfig=/etc/kubernetes/admin.conf delete storageclass --all")
 	if err != nil {
-		return fmt.Errorf("remove the bootstrap token and the host-path StorageClass: %w: %s", err, strings.TrimSpace(tok.String()))
+		return fmt.Errorf("remove the bootstrap token and the host-path StorageClass: %w", err)
 	}
-	clock.begin("lab images")
-	return m.loadImages(ctx, name, m.opts.LabImages...)
+	return nil
 }
 
 // LoadImages loads images from the host's Docker into the cluster's node,
