@@ -21,25 +21,26 @@ func defaultCache() string {
 	return filepath.Join(os.TempDir(), "kindlab-cache")
 }
 
-func (c *cli) builder(fs *flag.FlagSet, args []string) (*images.Builder, error) {
+func (c *cli) builder(fs *flag.FlagSet, args []string) (*images.Builder, bool, error) {
 	src := fs.String("src", "", "kindlab source tree (default: found from the working directory)")
 	cache := fs.String("cache", defaultCache(), "build cache folder")
 	force := fs.Bool("force", false, "rebuild images even when their content tag exists")
+	host := fs.Bool("host-cluster", false, "save: the images a host cluster's nodes need (the Docker-in-Docker image, kindlab's own when built) instead")
 	if err := fs.Parse(args); err != nil {
-		return nil, flagError(err)
+		return nil, false, flagError(err)
 	}
 	if *src == "" {
 		wd, _ := os.Getwd()
 		s, err := images.FindSource(wd)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		*src = s
 	}
 	if err := os.MkdirAll(*cache, 0o755); err != nil {
-		return nil, fmt.Errorf("cache folder: %w", err)
+		return nil, false, fmt.Errorf("cache folder: %w", err)
 	}
-	return &images.Builder{Src: *src, Cache: *cache, Out: c.stdout, Run: images.ExecRunner{}, Force: *force}, nil
+	return &images.Builder{Src: *src, Cache: *cache, Out: c.stdout, Run: images.ExecRunner{}, Force: *force}, *host, nil
 }
 
 func (c *cli) images(args []string) error {
@@ -48,7 +49,7 @@ func (c *cli) images(args []string) error {
 	}
 	fs := flag.NewFlagSet("images "+args[0], flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	b, err := c.builder(fs, args[1:])
+	b, host, err := c.builder(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func (c *cli) images(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "images ready in %s:\n  %s\n  %s\n", time.Since(start).Round(100*time.Millisecond), set.Node, set.Toolbox)
+		fmt.Fprintf(c.stdout, "images ready in %s:\n  %s\n  %s\n  %s\n", time.Since(start).Round(100*time.Millisecond), set.Node, set.Dind, set.Toolbox)
 		for _, a := range set.Apps {
 			fmt.Fprintf(c.stdout, "  %s\n", a)
 		}
@@ -71,7 +72,11 @@ func (c *cli) images(args []string) error {
 		file := fs.Arg(0)
 		start := time.Now()
 		if args[0] == "save" {
-			tags, err := b.Save(c.ctx, file)
+			save := b.Save
+			if host {
+				save = b.SaveHost
+			}
+			tags, err := save(c.ctx, file)
 			if err != nil {
 				return err
 			}
@@ -93,7 +98,7 @@ func (c *cli) images(args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, s := range append([]string{set.Node, set.Toolbox}, set.Apps...) {
+		for _, s := range append([]string{set.Node, set.Dind, set.Toolbox}, set.Apps...) {
 			fmt.Fprintln(c.stdout, s)
 		}
 		return nil

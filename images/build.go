@@ -32,6 +32,9 @@ type Set struct {
 	Node    string   // kind node image, e.g. kindlab/node:v1.37.2-1a2b3c4d5e6f
 	Toolbox string   // toolbox image by content tag
 	Apps    []string // lab app images by content tag
+	// Dind is the Docker-in-Docker image learner clusters run in on a host
+	// Kubernetes cluster (it holds the node image).
+	Dind string
 }
 
 // LabImages are the images loaded into every learner cluster, by their stable tags.

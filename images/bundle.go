@@ -43,10 +43,40 @@ func (b *Builder) Save(ctx context.Context, path string) ([]string, error) {
 			tags = append(tags, t)
 		}
 	}
+	return tags, b.write(ctx, path, tags)
+}
+
+// ServerImage is kindlab's own image (make platform-image), which
+// manifests/kindlab runs.
+const ServerImage = "kindlab/server"
+
+// SaveHost writes the images a host cluster's nodes need to path: the
+// Docker-in-Docker image learner clusters run in (it carries the node image),
+// by its content tag and kindlab/dind:lab, and kindlab's own image when it is
+// built. The archive is what `ctr -n k8s.io images import` takes on a node;
+// `kindlab cluster host --images` imports it into a stand-in host cluster.
+func (b *Builder) SaveHost(ctx context.Context, path string) ([]string, error) {
+	set, err := b.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !b.exists(ctx, set.Dind) || !b.exists(ctx, labTag(set.Dind)) {
+		return nil, fmt.Errorf("save: not built yet: %s (run kindlab images build first)", set.Dind)
+	}
+	tags := []string{set.Dind, labTag(set.Dind)}
+	if b.exists(ctx, ServerImage) {
+		tags = append(tags, ServerImage)
+	}
+	return tags, b.write(ctx, path, tags)
+}
+
+// write saves tags to path, through a temporary file that replaces path only
+// when complete.
+func (b *Builder) write(ctx context.Context, path string, tags []string) error {
 	tmp := path + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return nil, fmt.Errorf("save: %w", err)
+		return fmt.Errorf("save: %w", err)
 	}
 	err = b.saveTo(ctx, f, strings.HasSuffix(path, ".gz"), tags)
 	if cerr := f.Close(); err == nil {
@@ -57,9 +87,9 @@ func (b *Builder) Save(ctx context.Context, path string) ([]string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("save %s: %w", path, err)
+		return fmt.Errorf("save %s: %w", path, err)
 	}
-	return tags, nil
+	return nil
 }
 
 func (b *Builder) saveTo(ctx context.Context, w io.Writer, gz bool, tags []string) error {

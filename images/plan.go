@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,12 @@ var (
 		"systemd", "containerd", "runc", "containernetworking-plugins", "iptables", "nftables",
 		"conntrack", "iproute2", "ethtool", "util-linux", "mount", "kmod", "procps",
 		"ca-certificates", "curl", "jq", "socat", "libseccomp2", "bash",
+	}
+	// dindPackages make the Docker-in-Docker image a learner's cluster runs in
+	// on a host Kubernetes cluster.
+	dindPackages = []string{
+		"docker.io", "iptables", "ca-certificates", "procps", "kmod", "util-linux",
+		"iproute2", "bash",
 	}
 	toolboxPackages = []string{
 		"bash", "bash-completion", "curl", "ca-certificates", "dnsutils", "iputils-ping",
@@ -38,6 +45,8 @@ type plan struct {
 	goVersion          string
 	nodeRootfs         string // docker tag
 	toolboxRootfs      string
+	dindRootfs         string
+	kindVersion        string // of sigs.k8s.io/kind in go.mod
 	kubeHash           string
 	etcdHash           string
 	corednsHash        string
@@ -72,6 +81,8 @@ func (b *Builder) plan(ctx context.Context) (*plan, error) {
 	}
 	rootfsNode := h(nil, debianSuite, strings.Join(nodePackages, ","))
 	rootfsTool := h(nil, debianSuite, strings.Join(toolboxPackages, ","))
+	rootfsDind := h(nil, debianSuite, strings.Join(dindPackages, ","))
+	p.dindRootfs = "kindlab/rootfs:dind-" + rootfsDind
 	p.nodeRootfs = "kindlab/rootfs:node-" + rootfsNode
 	p.toolboxRootfs = "kindlab/rootfs:toolbox-" + rootfsTool
 	p.kubeHash = h([]string{"images/kube/go.mod", "images/kube/go.sum"}, goVersion, KubeVersion, strings.Join(kubeCommands, ","))
@@ -91,6 +102,13 @@ func (b *Builder) plan(ctx context.Context) (*plan, error) {
 	p.nodeHash = h([]string{"images/node", "images/pause", "images/runc-clamp", "images/plan.go"},
 		append([]string{goVersion, KubeVersion, p.nodeRootfs, p.kubeHash, p.etcdHash, p.corednsHash}, appHashes...)...)
 	p.set.Node = "kindlab/node:" + KubeVersion + "-" + p.nodeHash
+	if err != nil {
+		return nil, err
+	}
+	if p.kindVersion, err = kindVersion(b.Src); err != nil {
+		return nil, err
+	}
+	p.set.Dind = "kindlab/dind:" + h([]string{"images/dind", "images/runc-clamp"}, goVersion, p.dindRootfs, p.kindVersion, p.set.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +173,18 @@ func (p *plan) steps() []*step {
 			name: name, cpu: true,
 			done: func(ctx context.Context) bool { return p.exists(ctx, tag) && p.exists(ctx, labTag(tag)) },
 			run:  func(ctx context.Context, log io.Writer) error { return p.buildApp(ctx, log, app, tag) },
+		})
+	}
+	if p.b.Force || !p.exists(ctx, p.set.Dind) || !p.exists(ctx, labTag(p.set.Dind)) {
+		add(p.rootfsStep("rootfs-dind", p.dindRootfs, dindPackages))
+		add(p.kindStep())
+		deps := []string{"rootfs-dind", "kind"}
+		if needNode {
+			deps = append(deps, "node-image")
+		}
+		add(&step{name: "dind-image", deps: deps,
+			done: func(ctx context.Context) bool { return p.exists(ctx, p.set.Dind) && p.exists(ctx, labTag(p.set.Dind)) },
+			run:  p.buildDind,
 		})
 	}
 	if needNode {
@@ -243,6 +273,64 @@ func (p *plan) goStep(name, outName, hash, module string, cmds []string, pkgPref
 			return os.WriteFile(marker, nil, 0o644)
 		},
 	}
+}
+
+// kindVersion reads the version of kind that go.mod requires.
+func kindVersion(src string) (string, error) {
+	mod, err := os.ReadFile(filepath.Join(src, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*sigs\.k8s\.io/kind (v\S+)`).FindSubmatch(mod)
+	if m == nil {
+		return "", errors.New("go.mod does not require sigs.k8s.io/kind")
+	}
+	return string(m[1]), nil
+}
+
+// kindStep builds the kind command, at the version kindlab uses as a library,
+// from the Go module proxy.
+func (p *plan) kindStep() *step {
+	out := p.dir("bin", "kind-"+p.kindVersion)
+	return &step{
+		name: "kind", cpu: true,
+		done: func(context.Context) bool { _, err := os.Stat(filepath.Join(out, "kind")); return err == nil },
+		run: func(ctx context.Context, log io.Writer) error {
+			tmp := out + ".part"
+			os.RemoveAll(tmp)
+			if err := logged(ctx, p.b.Run, log, Cmd{Name: "go", Args: []string{"install", "-trimpath", "-ldflags", "-s -w", "sigs.k8s.io/kind@" + p.kindVersion},
+				Dir: os.TempDir(), Env: []string{"CGO_ENABLED=0", "GOBIN=" + tmp, "GOFLAGS="}}); err != nil {
+				return err
+			}
+			os.RemoveAll(out)
+			return os.Rename(tmp, out)
+		},
+	}
+}
+
+// buildDind builds the Docker-in-Docker image: its rootfs, the wrapper, kind, and
+// the node image saved into it.
+func (p *plan) buildDind(ctx context.Context, log io.Writer) error {
+	dir, err := os.MkdirTemp(p.dir(), "dind-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := copyTree(p.src("images", "dind"), dir); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(p.dir("bin", "kind-"+p.kindVersion), "kind"), filepath.Join(dir, "bin", "kind"), 0o755); err != nil {
+		return err
+	}
+	if err := logged(ctx, p.b.Run, log, Cmd{Name: "go", Args: []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "bin", "kindlab-runc"), "./images/runc-clamp"},
+		Dir: p.b.Src, Env: []string{"CGO_ENABLED=0"}}); err != nil {
+		return err
+	}
+	if err := logged(ctx, p.b.Run, log, Cmd{Name: "docker", Args: []string{"save", "-o", filepath.Join(dir, "node.tar"), p.set.Node}}); err != nil {
+		return err
+	}
+	// Also tagged kindlab/dind:lab, the name manifests/kindlab uses.
+	return p.dockerBuild(ctx, log, dir, map[string]string{"BASE": p.dindRootfs, "NODE_IMAGE": p.set.Node}, p.set.Dind, labTag(p.set.Dind))
 }
 
 func (p *plan) bin(outName, hash, cmd string) string {
