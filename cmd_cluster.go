@@ -38,30 +38,81 @@ func resolveImages(ctx context.Context, nodeImage string) (images.Set, error) {
 	return images.Set{}, errors.New("no kindlab node image on this host: run kindlab images build from the source tree")
 }
 
-func (c *cli) manager(fs *flag.FlagSet, args []string) (*cluster.Manager, images.Set, error) {
+// backend is a cluster backend: the local Docker engine (cluster.Manager) or
+// pods on a host Kubernetes cluster (cluster.Hosted).
+type backend interface {
+	Create(ctx context.Context, name string) (*cluster.Cluster, error)
+	Delete(ctx context.Context, name string) error
+	Get(ctx context.Context, name string) (*cluster.Cluster, error)
+	List(ctx context.Context) ([]string, error)
+	Kubeconfig(ctx context.Context, name string) (string, error)
+	LoadImages(ctx context.Context, name string, images ...string) error
+	Node(ctx context.Context, name string) (cluster.Node, error)
+	Pause(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
+	KubeconfigDir() string
+}
+
+// manager parses the backend's flags (with fs's own) and returns the backend:
+// a host cluster's when --host-cluster is set, else the local Docker engine's.
+func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, error) {
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image (default: built from this source tree)")
 	state := fs.String("state", cluster.DefaultStateDir(), "state folder (kubeconfig files, database)")
+	host := fs.String("host-cluster", os.Getenv("KINDLAB_HOST_CLUSTER"), "run learner clusters in pods of this Kubernetes cluster: a kubeconfig file, or in-cluster (default: $KINDLAB_HOST_CLUSTER; empty: this host's Docker engine)")
+	namespace := fs.String("host-namespace", "kindlab-clusters", "with --host-cluster: the namespace of learner cluster pods (labelled pod-security.kubernetes.io/enforce=privileged)")
+	dind := fs.String("dind-image", os.Getenv("KINDLAB_DIND_IMAGE"), "with --host-cluster: the Docker-in-Docker image on the host cluster's nodes (default: built from this source tree)")
+	cpu := fs.String("host-cpu", "500m", "with --host-cluster: CPU each learner cluster pod requests")
+	memory := fs.String("host-memory", "1Gi", "with --host-cluster: memory each learner cluster pod requests")
 	if err := fs.Parse(args); err != nil {
 		return nil, images.Set{}, flagError(err)
 	}
 	set, err := resolveImages(c.ctx, *image)
+	if err != nil && (*host == "" || *dind == "") {
+		// On a host cluster the Docker-in-Docker image names its node image
+		// itself: kindlab running in a pod has no images of its own.
+		return nil, set, err
+	}
+	kubeconfigs := filepath.Join(*state, "kubeconfig")
+	if *host == "" {
+		m, err := cluster.New(cluster.Options{
+			NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: kubeconfigs,
+			MaxConcurrent: 2, Logger: c.log,
+		})
+		return m, set, err
+	}
+	if *dind != "" {
+		set.Dind = *dind
+	}
+	if set.Dind == "" {
+		return nil, set, errors.New("--host-cluster needs the Docker-in-Docker image: run kindlab from the source tree after kindlab images build, or name it with --dind-image")
+	}
+	cfg, err := cluster.HostConfig(*host)
 	if err != nil {
 		return nil, set, err
 	}
-	m, err := cluster.New(cluster.Options{
-		NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: filepath.Join(*state, "kubeconfig"),
-		MaxConcurrent: 2, Logger: c.log,
+	h, err := cluster.NewHosted(cluster.HostedOptions{
+		Config: cfg, Namespace: *namespace, Image: set.Dind, NodeImage: set.Node, KubeconfigDir: kubeconfigs,
+		CPU: *cpu, Memory: *memory, Logger: c.log,
 	})
-	return m, set, err
+	if err != nil {
+		return nil, set, err
+	}
+	if err := h.Check(c.ctx); err != nil {
+		return nil, set, err
+	}
+	return h, set, nil
 }
 
 func (c *cli) cluster(args []string) error {
 	if len(args) == 0 {
-		return usageError{"cluster: want create, delete, list or kubeconfig"}
+		return usageError{"cluster: want create, delete, list, kubeconfig or host"}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	if sub == "host" {
+		return c.hostCluster(fs, args[1:])
+	}
 	m, _, err := c.manager(fs, args[1:])
 	if err != nil {
 		return err
@@ -117,6 +168,45 @@ func (c *cli) cluster(args []string) error {
 	default:
 		return usageError{fmt.Sprintf("cluster: unknown subcommand %q", sub)}
 	}
+	return nil
+}
+
+// hostCluster creates a kind cluster with workers on this host that stands in
+// for a host Kubernetes cluster: kindlab serve --host-cluster KUBECONFIG then
+// runs learner clusters in its pods.
+func (c *cli) hostCluster(fs *flag.FlagSet, args []string) error {
+	workers := fs.Int("workers", 2, "worker nodes")
+	namespace := fs.String("namespace", "kindlab-clusters", "namespace for learner cluster pods, labelled for privileged pods")
+	state := fs.String("state", cluster.DefaultStateDir(), "state folder (kubeconfig files)")
+	bundle := fs.String("images", "", "import the images from this bundle (kindlab images save --host-cluster FILE) instead of this host's Docker engine")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if fs.NArg() != 1 {
+		return usageError{"cluster host: want one cluster name"}
+	}
+	set, err := resolveImages(c.ctx, "")
+	if err != nil {
+		return err
+	}
+	if set.Dind == "" {
+		return errors.New("cluster host: run it from the source tree after kindlab images build (it needs the Docker-in-Docker image)")
+	}
+	m, err := cluster.New(cluster.Options{NodeImage: set.Node, KubeconfigDir: filepath.Join(*state, "kubeconfig"), Logger: c.log})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	kc, err := m.CreateHost(c.ctx, fs.Arg(0), cluster.HostOptions{Workers: *workers, Namespace: *namespace, Image: set.Dind, Bundle: *bundle})
+	if err != nil {
+		return err
+	}
+	from := set.Dind
+	if *bundle != "" {
+		from = *bundle
+	}
+	fmt.Fprintf(c.stdout, "created host cluster %s (%d workers, images from %s) in %s\n  try: kindlab serve --host-cluster %s --host-namespace %s\n",
+		fs.Arg(0), *workers, from, time.Since(start).Round(100*time.Millisecond), kc, *namespace)
 	return nil
 }
 

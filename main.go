@@ -52,6 +52,9 @@ usage:
   kindlab images list                 print the image tags the source tree builds
   kindlab images save|load FILE       carry every image to a host with no registry (FILE.gz: gzipped)
   kindlab cluster create|delete|list|kubeconfig [name]
+  kindlab cluster host [-workers N] NAME
+                                      a kind cluster with workers that stands in for a host
+                                      Kubernetes cluster (serve --host-cluster runs learners on it)
   kindlab doctor                      check this host can run learner clusters
 
 Run "kindlab <command> -h" for a command's flags.
