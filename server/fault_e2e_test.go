@@ -373,7 +373,7 @@ type kindlabProcess struct {
 
 // newKindlabProcess builds kindlab and picks its address; start runs it. Its
 // log is shown when the test fails.
-func newKindlabProcess(t *testing.T, args ...string) *kindlabProcess {
+func newKindlabProcess(t testing.TB, args ...string) *kindlabProcess {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kindlab")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
@@ -384,7 +384,7 @@ func newKindlabProcess(t *testing.T, args ...string) *kindlabProcess {
 
 // anotherKindlab is one more kindlab process of the binary bin, with a state
 // folder and an address of its own.
-func anotherKindlab(t *testing.T, bin string, args ...string) *kindlabProcess {
+func anotherKindlab(t testing.TB, bin string, args ...string) *kindlabProcess {
 	t.Helper()
 	dir := t.TempDir()
 	k := &kindlabProcess{bin: bin, state: filepath.Join(dir, "state"), log: filepath.Join(dir, "kindlab.log"), args: args}
@@ -403,7 +403,7 @@ func anotherKindlab(t *testing.T, bin string, args ...string) *kindlabProcess {
 	return k
 }
 
-func (k *kindlabProcess) start(t *testing.T) {
+func (k *kindlabProcess) start(t testing.TB) {
 	t.Helper()
 	logf, err := os.OpenFile(k.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -432,7 +432,7 @@ func (k *kindlabProcess) start(t *testing.T) {
 	}
 }
 
-func (k *kindlabProcess) kill(t *testing.T) {
+func (k *kindlabProcess) kill(t testing.TB) {
 	t.Helper()
 	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,436 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/server/session"
+	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/store/storetest"
+)
+
+// hostNamespace is where the tests' learner cluster pods run on the host cluster.
+const hostNamespace = "kindlab-clusters"
+
+// newHostCluster creates a kind cluster with two workers standing in for a
+// host Kubernetes cluster, with the Docker-in-Docker image on its workers, and
+// returns its kubeconfig path and a client.
+func newHostCluster(t testing.TB) (string, kubernetes.Interface) {
+	t.Helper()
+	m := newManager(t)
+	wd, _ := os.Getwd()
+	src, err := images.FindSource(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host cluster's nodes get their images from a bundle, as a cluster
+	// without a registry would (kindlab images save --host-cluster).
+	bundle := filepath.Join(t.TempDir(), "host-images.tar")
+	start := time.Now()
+	builder := &images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}
+	if _, err := builder.SaveHost(context.Background(), bundle); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kindlab images save --host-cluster: %s", time.Since(start).Round(100*time.Millisecond))
+	name := fmt.Sprintf("host-%d", time.Now().UnixNano()%1e6)
+	start = time.Now()
+	kc, err := m.CreateHost(context.Background(), name, cluster.HostOptions{Workers: 2, Namespace: hostNamespace, Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Delete(context.Background(), name) })
+	t.Logf("host cluster with two workers, the bundle imported on each: %s", time.Since(start).Round(100*time.Millisecond))
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc, kubernetes.NewForConfigOrDie(cfg)
+}
+
+// learnerPods lists the learner cluster pods on the host cluster.
+func learnerPods(t testing.TB, host kubernetes.Interface) []corev1.Pod {
+	t.Helper()
+	list, err := host.CoreV1().Pods(hostNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=kindlab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func podIsReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// TestE2EHostedCluster runs learner clusters on a host Kubernetes cluster (a
+// kind cluster with two workers, its images imported from a bundle): a
+// namespace that refuses privileged pods stops kindlab at start with the rule
+// and the fix; two kindlab replicas on one PostgreSQL run their learners'
+// clusters in pods there, the two warm ones on different workers; a learner in
+// Chromium starts a lab, turns step 1 green, runs step 2's port-forward and
+// opens its app link; with no room left on the host cluster the next learner
+// waits in the queue with their place; the learner opens step 3, replica a is
+// killed with SIGKILL, and the learner carries on through replica b with the
+// terminal's history and turns step 3 green. Then kindlab validate runs a lab
+// on the host cluster, and manifests/kindlab is applied (its namespaces) and
+// dry-run (the rest) against it.
+func TestE2EHostedCluster(t *testing.T) {
+	db := storetest.Postgres(t)
+	kc, host := newHostCluster(t)
+	ctx := context.Background()
+
+	// A namespace under Pod Security "baseline" refuses the privileged pod.
+	if _, err := host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: "baseline-only", Labels: map[string]string{"pod-security.kubernetes.io/enforce": "baseline"},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	refused := newKindlabProcess(t, "--host-cluster", kc, "--host-namespace", "baseline-only")
+	cmd := exec.Command(refused.bin, "serve", "--addr", refused.addr, "--state", refused.state, "--host-cluster", kc, "--host-namespace", "baseline-only")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("kindlab serve on a namespace that refuses privileged pods started:\n%s", out)
+	}
+	for _, want := range []string{"refuses privileged pods", "PodSecurity", "kubectl label namespace baseline-only pod-security.kubernetes.io/enforce=privileged"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kindlab serve on a namespace that refuses privileged pods said %q; want it to mention %q", out, want)
+		}
+	}
+
+	// Each learner cluster pod asks for more than half a worker's CPU: one fits
+	// on each worker, and a third waits.
+	common := []string{"--db", db, "--replica-lease", "6s", "--host-cluster", kc, "--host-cpu", "1100m", "--pool-max", "3", "--sessions-per-client", "5"}
+	a := anotherKindlab(t, refused.bin, append([]string{"--replica", "a", "--pool-warm", "2"}, common...)...)
+	a.args = append(a.args, "--replica-url", "http://"+a.addr)
+	b := anotherKindlab(t, refused.bin, append([]string{"--replica", "b", "--pool-warm", "0"}, common...)...)
+	b.args = append(b.args, "--replica-url", "http://"+b.addr)
+	a.start(t)
+	b.start(t)
+	var mu sync.Mutex
+	target := a.addr
+	front := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		mu.Lock()
+		pr.SetURL(&url.URL{Scheme: "http", Host: target})
+		mu.Unlock()
+		pr.Out.Host = pr.In.Host
+	}, FlushInterval: -1})
+	defer front.Close()
+
+	// The two warm clusters: on different workers.
+	started := time.Now()
+	var nodes map[string]string
+	for deadline := time.Now().Add(8 * time.Minute); ; {
+		nodes = map[string]string{}
+		for _, p := range learnerPods(t, host) {
+			if podIsReady(p) {
+				nodes[p.Name] = p.Spec.NodeName
+			}
+		}
+		if len(nodes) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("two warm learner clusters on the host cluster: have %v", nodes)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	var onNodes []string
+	for _, n := range nodes {
+		onNodes = append(onNodes, n)
+	}
+	if onNodes[0] == onNodes[1] {
+		t.Errorf("the two learner clusters run on the same host node: %v", nodes)
+	}
+	t.Logf("two learner cluster pods ready on %v", nodes)
+	if err := waitWarmAt(front.URL, 2, 5*time.Minute); err != nil {
+		t.Fatalf("pool: %v (two pods ready after %s)", err, time.Since(started).Round(time.Second))
+	}
+	t.Logf("two warm learner clusters on the host cluster: %s", time.Since(started).Round(100*time.Millisecond))
+
+	bctx, cancel := newBrowser(t)
+	defer cancel()
+	bctx, tcancel := context.WithTimeout(bctx, 15*time.Minute)
+	defer tcancel()
+	terminal := func() string { return termText(bctx) }
+	clicked := time.Now()
+	startLabAt(t, bctx, front.URL, 2*time.Minute)
+	t.Logf("start click to an interactive terminal on the host cluster: %s", time.Since(clicked).Round(time.Millisecond))
+	output := leaveOutput(t, bctx)
+	clicked = time.Now()
+	if err := doEach(bctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, checkStatus("homepage-ready")+` === "pass"`, 3*time.Minute); err != nil {
+		t.Fatalf("step 1 on the host cluster: %v\n%s", err, terminal())
+	}
+	t.Logf("step 1 on the host cluster, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
+
+	// Step 2: the learner's port-forward, and the app link to the homepage.
+	if err := doEach(bctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, onStep(2)+` && window.kindlab.connected`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := doEach(bctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, `window.kindlab.termText().includes("Forwarding from")`, time.Minute); err != nil {
+		t.Fatalf("port-forward: %v\n%s", err, terminal())
+	}
+	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid="app-link-homepage"]`), "href"))
+	if err != nil {
+		t.Fatalf("no app link on step 2: %v", err)
+	}
+	body, err := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch(%q).then(r => r.text())`, href.Value), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "Sign up") {
+		t.Errorf("app link %s answered %q; want the homepage", href.Value, firstLine(body))
+	}
+	if err := waitJS(bctx, checkStatus("port-forwarded")+` === "pass"`, time.Minute); err != nil {
+		t.Fatalf("step 2 check with the port-forward running: %v\n%s", err, terminal())
+	}
+	loc, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sessionID(t, strings.TrimPrefix(loc, front.URL))
+
+	// No room left: the pool's next pod waits, and a learner who starts now
+	// (the other warm cluster goes to the learner before them) is told their
+	// place in the queue.
+	jar, _ := cookiejar.New(nil)
+	other := &http.Client{Jar: jar, Timeout: time.Minute}
+	for i := range 2 {
+		resp, err := other.PostForm(front.URL+"/labs/services-dns/start", url.Values{"csrf": {pageCSRF(t, other, front.URL+"/")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if i == 1 {
+			waitQueued(t, other, resp.Request.URL.String())
+		}
+	}
+	pending := 0
+	for _, p := range learnerPods(t, host) {
+		if p.Status.Phase == corev1.PodPending {
+			pending++
+		}
+	}
+	if pending == 0 {
+		t.Errorf("no learner cluster pod waits for room on the host cluster: %v", learnerPods(t, host))
+	}
+
+	// Step 3 opens; the port-forward still runs in the learner's terminal.
+	if err := doEach(bctx, chromedp.Click(chromedp.CSS(`[data-testid="next-step"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, onStep(3)+` && window.kindlab.connected`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Replica a is killed; the address leads to b, which takes the learner over
+	// and reaches their cluster through the host cluster's API.
+	a.kill(t)
+	killed := time.Now()
+	mu.Lock()
+	target = b.addr
+	mu.Unlock()
+	if err := waitJS(bctx, `window.kindlab.reconnects >= 1 && window.kindlab.connected && window.kindlab.termText().includes(`+strconv.Quote(session.NewShellText)+`)`, 3*time.Minute); err != nil {
+		t.Fatalf("the open page's terminal after replica a was killed: %v\n%s", err, terminal())
+	}
+	t.Logf("replica a killed to the learner's terminal back through b: %s", time.Since(killed).Round(100*time.Millisecond))
+	newShellKept(t, bctx, output)
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if s, err := st.Session(ctx, sid); err != nil || s.Owner != "b" || s.Step != 3 {
+		t.Errorf("the session after a was killed: %+v, %v; want it run by b on step 3", s, err)
+	}
+	if status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](checkStatus("logs-by-selector"))); status == "pass" {
+		t.Fatalf("step 3's check passed before its command ran")
+	}
+	clicked = time.Now()
+	if err := doEach(bctx, chromedp.Click(chromedp.CSS(`[data-testid="run-1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, checkStatus("logs-by-selector")+` === "pass"`, time.Minute); err != nil {
+		t.Fatalf("step 3 through replica b: %v\n%s", err, terminal())
+	}
+	t.Logf("step 3 through replica b, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
+
+	// kindlab validate on the host cluster: a lab run on a fresh learner
+	// cluster there (a small request fits beside the two learners).
+	validateStart := time.Now()
+	validate := exec.Command(refused.bin, "validate", "--state", t.TempDir(), "--host-cluster", kc, "--host-cpu", "100m", "pod-networking")
+	validate.Dir = ".."
+	if out, err := validate.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS pod-networking") {
+		t.Errorf("kindlab validate --host-cluster: %v\n%s", err, out)
+	}
+	t.Logf("kindlab validate pod-networking on the host cluster: %s", time.Since(validateStart).Round(100*time.Millisecond))
+
+	// manifests/kindlab: its namespaces applied, the rest accepted by the API
+	// server in a server-side dry run.
+	node := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
+	for _, f := range []struct {
+		files  []string
+		dryRun bool
+	}{{[]string{"namespaces.yaml"}, false}, {[]string{"rbac.yaml", "postgres.yaml", "kindlab.yaml"}, true}} {
+		var all []byte
+		for _, name := range f.files {
+			data, err := os.ReadFile(filepath.Join("..", "manifests", "kindlab", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(append(all, data...), "\n---\n"...)
+		}
+		args := []string{"exec", "-i", node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply", "-f", "-"}
+		if f.dryRun {
+			args = append(args, "--dry-run=server")
+		}
+		cmd := exec.Command("docker", args...)
+		cmd.Stdin = strings.NewReader(string(all))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("kubectl apply %v (dry run %v): %v\n%s", f.files, f.dryRun, err, out)
+		}
+	}
+}
+
+// waitWarmAt waits for kindlab at base to report n warm clusters.
+func waitWarmAt(base string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err == nil && strings.Contains(readAll(resp), fmt.Sprintf("\nkindlab_pool_warm %d\n", n)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not %d warm clusters within %s", n, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitQueued waits for the progress page at u to show the learner first in line.
+func waitQueued(t *testing.T, c *http.Client, u string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(resp)
+		if strings.Contains(body, `data-queue="1"`) && strings.Contains(body, "number <strong data-queue-number>1</strong> in line") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued learner's page does not show their place in line:\n%s", body)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func readAll(resp *http.Response) string {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// BenchmarkBackends runs the same learner on each cluster backend, side by
+// side: kindlab serve with its learner clusters on this host's Docker engine
+// (local), and in pods of a host cluster, a kind cluster with two workers on
+// this host, reached through its API (hosted). For each it reports
+//   - ms/start-p50 and -max: in Chromium, the Start click to the terminal's
+//     prompt with a warm cluster (startSamples starts);
+//   - ms/green-p50 and -max: a learner at work (step 1 done, step 3 open)
+//     types step 3's command into the terminal; from the command's end, as
+//     kindlab recorded it, to the event that says the step is green (five
+//     rounds).
+//
+// On one host the host cluster adds a Docker engine and a pod between kindlab
+// and each learner's node, and the API's exec and port-forward streams to the
+// terminal, checks and app links.
+func BenchmarkBackends(b *testing.B) {
+	var kc string
+	for _, backend := range []string{"local", "hosted"} {
+		b.Run(backend, func(b *testing.B) {
+			args := []string{"--pool-warm", "1", "--pool-hot", "1", "--pool-max", "3", "--sessions-per-client", "100"}
+			if backend == "hosted" {
+				if kc == "" {
+					kc, _ = newHostCluster(b)
+				}
+				args = append(args, "--host-cluster", kc)
+			} else {
+				newManager(b) // its clean-up deletes the pool's clusters
+			}
+			k := newKindlabProcess(b, args...)
+			k.start(b)
+			base := "http://" + k.addr
+			st, err := store.Open(context.Background(), filepath.Join(k.state, "kindlab.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			bctx, cancel := newBrowser(b)
+			defer cancel()
+			var starts, greens durations
+			for range b.N {
+				for range startSamples {
+					if err := waitWarmAt(base, 1, 10*time.Minute); err != nil {
+						b.Fatal(err)
+					}
+					d, _ := startInBrowser(b, bctx, base)
+					starts = append(starts, d)
+				}
+				if err := waitWarmAt(base, 1, 10*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				l := newBusyLearner(b, &platform{URL: base, db: st})
+				for range 5 {
+					greens = append(greens, l.greenRound(b, &platform{URL: base, db: st}))
+				}
+				l.close()
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			b.ReportMetric(ms(starts.p(50)), "ms/start-p50")
+			b.ReportMetric(ms(starts.p(100)), "ms/start-max")
+			b.ReportMetric(ms(greens.p(50)), "ms/green-p50")
+			b.ReportMetric(ms(greens.p(100)), "ms/green-max")
+			b.Logf("%s: starts %v; command end to green %v", backend, starts, greens)
+		})
+	}
+}
