@@ -35,6 +35,8 @@ type Set struct {
 	// Dind is the Docker-in-Docker image learner clusters run in on a host
 	// Kubernetes cluster (it holds the node image).
 	Dind string
+	// Postgres is the PostgreSQL image manifests/kindlab runs.
+	Postgres string
 }
 
 // LabImages are the images loaded into every learner cluster, by their stable tags.

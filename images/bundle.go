@@ -52,18 +52,20 @@ const ServerImage = "kindlab/server"
 
 // SaveHost writes the images a host cluster's nodes need to path: the
 // Docker-in-Docker image learner clusters run in (it carries the node image),
-// by its content tag and kindlab/dind:lab, and kindlab's own image when it is
-// built. The archive is what `ctr -n k8s.io images import` takes on a node;
+// by its content tag and kindlab/dind:lab, the PostgreSQL image and kindlab's
+// own image (when built: make platform-image) that manifests/kindlab runs. The archive is what `ctr -n k8s.io images import` takes on a node;
 // `kindlab cluster host --images` imports it into a stand-in host cluster.
 func (b *Builder) SaveHost(ctx context.Context, path string) ([]string, error) {
 	set, err := b.Plan(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !b.exists(ctx, set.Dind) || !b.exists(ctx, labTag(set.Dind)) {
-		return nil, fmt.Errorf("save: not built yet: %s (run kindlab images build first)", set.Dind)
+	tags := []string{set.Dind, labTag(set.Dind), set.Postgres, labTag(set.Postgres)}
+	for _, t := range tags {
+		if !b.exists(ctx, t) {
+			return nil, fmt.Errorf("save: not built yet: %s (run kindlab images build first)", t)
+		}
 	}
-	tags := []string{set.Dind, labTag(set.Dind)}
 	if b.exists(ctx, ServerImage) {
 		tags = append(tags, ServerImage)
 	}

@@ -27,7 +27,9 @@ var (
 		"docker.io", "iptables", "ca-certificates", "procps", "kmod", "util-linux",
 		"iproute2", "bash",
 	}
-	toolboxPackages = []string{
+	// postgresPackages make the PostgreSQL image manifests/kindlab runs.
+	postgresPackages = []string{"postgresql", "passwd"}
+	toolboxPackages  = []string{
 		"bash", "bash-completion", "curl", "ca-certificates", "dnsutils", "iputils-ping",
 		"less", "vim-tiny", "nano", "procps", "netcat-openbsd", "jq", "iproute2",
 	}
@@ -46,6 +48,7 @@ type plan struct {
 	nodeRootfs         string // docker tag
 	toolboxRootfs      string
 	dindRootfs         string
+	postgresRootfs     string
 	kindVersion        string // of sigs.k8s.io/kind in go.mod
 	kubeHash           string
 	etcdHash           string
@@ -83,6 +86,8 @@ func (b *Builder) plan(ctx context.Context) (*plan, error) {
 	rootfsTool := h(nil, debianSuite, strings.Join(toolboxPackages, ","))
 	rootfsDind := h(nil, debianSuite, strings.Join(dindPackages, ","))
 	p.dindRootfs = "kindlab/rootfs:dind-" + rootfsDind
+	p.postgresRootfs = "kindlab/rootfs:postgres-" + h(nil, debianSuite, strings.Join(postgresPackages, ","))
+	p.set.Postgres = "kindlab/postgres:" + h([]string{"images/postgres"}, p.postgresRootfs)
 	p.nodeRootfs = "kindlab/rootfs:node-" + rootfsNode
 	p.toolboxRootfs = "kindlab/rootfs:toolbox-" + rootfsTool
 	p.kubeHash = h([]string{"images/kube/go.mod", "images/kube/go.sum"}, goVersion, KubeVersion, strings.Join(kubeCommands, ","))
@@ -185,6 +190,17 @@ func (p *plan) steps() []*step {
 		add(&step{name: "dind-image", deps: deps,
 			done: func(ctx context.Context) bool { return p.exists(ctx, p.set.Dind) && p.exists(ctx, labTag(p.set.Dind)) },
 			run:  p.buildDind,
+		})
+	}
+	if p.b.Force || !p.exists(ctx, p.set.Postgres) || !p.exists(ctx, labTag(p.set.Postgres)) {
+		add(p.rootfsStep("rootfs-postgres", p.postgresRootfs, postgresPackages))
+		add(&step{name: "postgres-image", deps: []string{"rootfs-postgres"},
+			done: func(ctx context.Context) bool {
+				return p.exists(ctx, p.set.Postgres) && p.exists(ctx, labTag(p.set.Postgres))
+			},
+			run: func(ctx context.Context, log io.Writer) error {
+				return p.dockerBuild(ctx, log, p.src("images", "postgres"), map[string]string{"BASE": p.postgresRootfs}, p.set.Postgres, labTag(p.set.Postgres))
+			},
 		})
 	}
 	if needNode {
