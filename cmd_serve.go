@@ -112,7 +112,7 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
-		Warm: *warm, Hot: *hot, Max: *maxClusters, Logger: c.log, RefillAfter: refillAfter,
+		Warm: *warm, Hot: *hot, Max: *maxClusters, Tag: cluster.PoolTag(*replica), Logger: c.log, RefillAfter: refillAfter,
 		Prepare: cluster.Preparer(platform, labFiles),
 	})
 	if !store.IsPostgres(*db) {

@@ -3,18 +3,43 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// PoolPrefix names pooled clusters: kindlab-p-<random>.
+// PoolPrefix names pooled clusters: kindlab-p-<tag>-<random>, where the tag
+// (PoolTag) tells which kindlab replica's pool made the cluster.
 const PoolPrefix = Prefix + "p-"
+
+// PoolTag is the tag a replica's pool puts in its clusters' names: a short
+// hash of the replica's name, so that the others can tell, once it is gone,
+// which clusters its pool made.
+func PoolTag(replica string) string {
+	sum := sha256.Sum256([]byte(replica))
+	return hex.EncodeToString(sum[:3])
+}
+
+// PoolMaker returns the tag in a pool cluster's name; "" when the name has
+// none (made by an untagged pool, or not by a pool).
+func PoolMaker(name string) string {
+	rest, ok := strings.CutPrefix(name, PoolPrefix)
+	if !ok {
+		return ""
+	}
+	tag, _, ok := strings.Cut(rest, "-")
+	if !ok || len(tag) != len(PoolTag("")) {
+		return ""
+	}
+	return tag
+}
 
 // Creator is what the pool needs of a Manager.
 type Creator interface {
@@ -33,6 +58,9 @@ type Pauser interface {
 type PoolOptions struct {
 	Warm int // clusters kept created and prepared ahead of demand
 	Max  int // clusters in total: warm, being created and claimed
+	// Tag goes in the name of every cluster the pool makes (PoolTag of the
+	// replica's name; empty: none).
+	Tag string
 	// Hot is how many warm clusters stay running for the next claims. The
 	// others are paused (no CPU while they wait) and resumed when claimed, or
 	// when a hot one is claimed and one must take its place. Negative: every
@@ -182,6 +210,9 @@ func (p *Pool) signal() {
 
 func (p *Pool) create(ctx context.Context) {
 	name := PoolPrefix + randomSuffix()
+	if p.opts.Tag != "" {
+		name = PoolPrefix + p.opts.Tag + "-" + randomSuffix()
+	}
 	c, err := p.c.Create(ctx, name)
 	if err == nil {
 		if err = p.opts.Prepare(ctx, c); err != nil {

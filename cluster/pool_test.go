@@ -357,3 +357,33 @@ func TestPoolRefillsAfterTheClaim(t *testing.T) {
 		t.Errorf("refill began %v after the claim; want RefillAfter (300ms) or more", took)
 	}
 }
+
+// TestPoolTagsItsClusters: a pool's clusters carry its replica's tag, which
+// PoolMaker reads back; names without one give "".
+func TestPoolTagsItsClusters(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeCreator{live: map[string]bool{}}
+	p := NewPool(f, PoolOptions{Warm: 1, Tag: PoolTag("kindlab-7d9f-x2x4z")})
+	go p.Run(ctx)
+	c, err := p.Claim(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FullName(c.Name); err != nil {
+		t.Errorf("the pool's cluster name: %v", err)
+	}
+	for _, n := range []struct{ name, tag string }{
+		{c.Name, PoolTag("kindlab-7d9f-x2x4z")},
+		{PoolPrefix + "0123abcd", ""},
+		{PoolPrefix + "fake-1", ""},
+		{Prefix + "ada-1", ""},
+	} {
+		if got := PoolMaker(n.name); got != n.tag {
+			t.Errorf("PoolMaker(%q) = %q; want %q", n.name, got, n.tag)
+		}
+	}
+	if PoolTag("a") == PoolTag("b") {
+		t.Error("two replicas' pools share a tag")
+	}
+}

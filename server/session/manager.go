@@ -30,7 +30,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -240,8 +239,8 @@ func (m *Manager) all() []*Learner {
 
 // Recover rebuilds the live sessions after a restart: ready sessions whose
 // cluster still exists get it back (adopt marks its pool slot claimed), sessions
-// still provisioning start again, and every kindlab cluster no session owns is
-// deleted as an orphan.
+// still provisioning start again, and the pool clusters no session owns that
+// no other live replica's pool made are deleted as orphans (deleteOrphans).
 func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) error {
 	sessions, err := m.cfg.Store.Sessions(ctx, "")
 	if err != nil {
@@ -276,22 +275,7 @@ func (m *Manager) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) e
 			owned[name] = true
 		}
 	}
-	if m.replicated() && m.others(ctx) {
-		return nil // the clusters this replica does not know of may be another's
-	}
-	names, err := m.cfg.Clusters.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if !owned[n] && strings.HasPrefix(n, cluster.PoolPrefix) {
-			m.cfg.Logger.Info("deleting orphan cluster", "cluster", n)
-			if err := m.cfg.Clusters.Delete(ctx, n); err != nil {
-				m.cfg.Logger.Error("delete orphan", "cluster", n, "error", err)
-			}
-		}
-	}
-	return nil
+	return m.deleteOrphans(ctx, owned, true)
 }
 
 // recoverSession brings back one stored session: with its cluster when that

@@ -3,8 +3,10 @@ package session
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server/store"
 )
 
@@ -80,9 +82,49 @@ func (m *Manager) others(ctx context.Context) bool {
 	return len(live) > 0
 }
 
-// TakeOver takes over the live sessions of replicas that are gone, and lets
-// go of the sessions another replica took over from this one (it was thought
-// gone: its database was out of reach for longer than the lease).
+// deleteOrphans deletes the pool clusters that no session holds (held names
+// those some session does) and that no live replica's pool may be making or
+// keeping warm: those whose name carries the tag of a replica that is gone
+// (cluster.PoolTag) and, at start (this replica's pool is empty then), this
+// replica's own; at start with no other replica alive, every one.
+func (m *Manager) deleteOrphans(ctx context.Context, held map[string]bool, atStart bool) error {
+	self := cluster.PoolTag(m.cfg.Replica)
+	liveTags, alone := map[string]bool{self: !atStart}, true
+	if m.replicated() {
+		live, err := m.live(ctx)
+		if err != nil {
+			return err
+		}
+		for id := range live {
+			if id != m.cfg.Replica {
+				liveTags[cluster.PoolTag(id)], alone = true, false
+			}
+		}
+	}
+	names, err := m.cfg.Clusters.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if held[n] || !strings.HasPrefix(n, cluster.PoolPrefix) {
+			continue
+		}
+		tag := cluster.PoolMaker(n)
+		if !(atStart && alone) && (tag == "" || liveTags[tag]) {
+			continue // another replica's, or made before pools tagged their clusters
+		}
+		m.cfg.Logger.Info("deleting orphan cluster", "cluster", n)
+		if err := m.cfg.Clusters.Delete(ctx, n); err != nil {
+			m.cfg.Logger.Error("delete orphan", "cluster", n, "error", err)
+		}
+	}
+	return nil
+}
+
+// TakeOver takes over the live sessions of replicas that are gone, lets go of
+// the sessions another replica took over from this one (it was thought gone:
+// its database was out of reach for longer than the lease), and deletes the
+// clusters the pools of replicas that are gone left warm or half made.
 func (m *Manager) TakeOver(ctx context.Context) {
 	live, err := m.live(ctx)
 	if err != nil {
@@ -108,6 +150,18 @@ func (m *Manager) TakeOver(ctx context.Context) {
 		case !here && !alive:
 			m.takeOver(ctx, sess)
 		}
+	}
+	if sessions, err = m.cfg.Store.Sessions(ctx, ""); err != nil { // with the clusters taken over
+		return
+	}
+	held := map[string]bool{}
+	for _, sess := range sessions {
+		if sess.State != store.StateExpired && sess.Cluster != "" {
+			held[sess.Cluster] = true
+		}
+	}
+	if err := m.deleteOrphans(ctx, held, false); err != nil {
+		m.cfg.Logger.Warn("replicas: orphan clusters", "error", err)
 	}
 }
 

@@ -48,8 +48,9 @@ type Clusters struct {
 	nodes    map[string]cluster.Node // set by SetNode
 	catalog  map[string][]byte       // lab files new clusters hold, set by SetCatalog
 	paused   map[string]bool
-	resumes  int   // Resume calls
-	noResume error // what Resume returns, set by FailResume
+	resumes  int    // Resume calls
+	noResume error  // what Resume returns, set by FailResume
+	tag      string // in the names Claim gives, set by MadeBy
 }
 
 // Cluster is one fake learner cluster.
@@ -104,9 +105,25 @@ func (f *Clusters) Claim(ctx context.Context, position func(int)) (*cluster.Clus
 		return nil, f.fail
 	}
 	f.n++
-	c := f.newCluster(fmt.Sprintf("%sfake-%d", cluster.PoolPrefix, f.n))
+	c := f.newCluster(fmt.Sprintf("%s%sfake-%d", cluster.PoolPrefix, f.tag, f.n))
 	f.byName[c.Name] = c
 	return &cluster.Cluster{Name: c.Name}, nil
+}
+
+// MadeBy names the clusters Claim hands out from now on as the pool of the
+// kindlab replica named replica does (cluster.PoolTag).
+func (f *Clusters) MadeBy(replica string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tag = cluster.PoolTag(replica) + "-"
+}
+
+// Add makes a cluster named name that no session was given, as a pool makes
+// one warm.
+func (f *Clusters) Add(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.byName[name] = f.newCluster(name)
 }
 
 // Release records that a cluster came back.
