@@ -44,8 +44,9 @@ type Hosted struct {
 	conn   *workstation.Conn
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	tunnels map[string]*tunnel // by cluster name
+	mu         sync.Mutex
+	tunnels    map[string]*tunnel  // by cluster name
+	nodeImages map[string][]string // the images each cluster's node has, read once
 }
 
 // HostedOptions configure a Hosted backend.
@@ -124,7 +125,7 @@ func NewHosted(opts HostedOptions) (*Hosted, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Hosted{opts: opts, client: cs, conn: conn, log: opts.Logger, tunnels: map[string]*tunnel{}}, nil
+	return &Hosted{opts: opts, client: cs, conn: conn, log: opts.Logger, tunnels: map[string]*tunnel{}, nodeImages: map[string][]string{}}, nil
 }
 
 // HostConfig reads the host cluster's configuration: from a kubeconfig file,
@@ -321,6 +322,10 @@ func (h *Hosted) create(ctx context.Context, name string, clock *phaseClock) (*C
 		return nil, explain(fmt.Errorf("kind create in pod %s/%s: %w: %s", h.opts.Namespace, name, err, tail(out.String(), 20)))
 	}
 	if err := FinishNode(ctx, d, name+"-control-plane", h.opts.WaitReady, h.opts.Skip, clock.begin); err != nil {
+		return nil, err
+	}
+	clock.begin("node's images listed")
+	if _, err := h.images(ctx, name); err != nil {
 		return nil, err
 	}
 	clock.begin("API tunnel")
@@ -570,6 +575,7 @@ func (h *Hosted) Delete(ctx context.Context, name string) error {
 	h.mu.Lock()
 	t := h.tunnels[name]
 	delete(h.tunnels, name)
+	delete(h.nodeImages, name)
 	h.mu.Unlock()
 	if t != nil {
 		t.close()
@@ -609,17 +615,37 @@ func (h *Hosted) LoadImages(ctx context.Context, name string, images ...string) 
 	if len(images) == 0 {
 		return nil
 	}
-	var out bytes.Buffer
-	if err := h.docker(name).Run(ctx, &out, "exec", name+"-control-plane", "ctr", "-n", "k8s.io", "images", "ls", "-q"); err != nil {
-		return fmt.Errorf("list node images: %w", err)
+	have, err := h.images(ctx, name)
+	if err != nil {
+		return err
 	}
-	have := strings.Fields(out.String())
 	for _, img := range images {
 		if !slices.Contains(have, normalize(img)) {
 			return fmt.Errorf("image %s is not in the learner cluster's node: on a host cluster a lab may only use the images the node image ships", img)
 		}
 	}
 	return nil
+}
+
+// images lists the images in the learner cluster's node: a round trip to the
+// pod the first time (as the cluster is made), from memory after it. Nothing
+// adds images to a hosted node, so the list stays true.
+func (h *Hosted) images(ctx context.Context, name string) ([]string, error) {
+	h.mu.Lock()
+	have, ok := h.nodeImages[name]
+	h.mu.Unlock()
+	if ok {
+		return have, nil
+	}
+	var out bytes.Buffer
+	if err := h.docker(name).Run(ctx, &out, "exec", name+"-control-plane", "ctr", "-n", "k8s.io", "images", "ls", "-q"); err != nil {
+		return nil, fmt.Errorf("list node images: %w", err)
+	}
+	have = strings.Fields(out.String())
+	h.mu.Lock()
+	h.nodeImages[name] = have
+	h.mu.Unlock()
+	return have, nil
 }
 
 // Node tells the state of the learner cluster's node: its pod's, then the
