@@ -47,6 +47,10 @@ type Command struct {
 //     line the learner did not type and is not believed.
 //   - One Enter, one command: an end mark (133 D) after the command already
 //     ended means a mark was printed from inside it; that command is voided.
+//   - A line entered while a command runs is typed ahead, for the shell to run
+//     next, or input to the running command: kindlab cannot tell which. It
+//     waits for the next command, which may take it once, as typed; Ctrl-C
+//     drops it, as the terminal does.
 //
 // What a mark cannot prove is what the typed line did: a learner who
 // redefines kubectl as a shell function can fake its exit status. Checks of
@@ -59,7 +63,8 @@ type Tracker struct {
 
 	mu        sync.Mutex
 	editor    lineEditor
-	submitted []typedLine // lines entered since the last prompt
+	submitted []typedLine // lines entered and not yet taken by a command
+	own       int         // how many of submitted the running command may take: those entered before it started
 	entered   bool        // Enter was typed since the last end mark
 	running   *Command    // started and not ended
 	untrusted bool        // the running command was not typed at the prompt
@@ -86,7 +91,7 @@ func (t *Tracker) Restart() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.editor = lineEditor{}
-	t.submitted, t.entered, t.running, t.untrusted = nil, false, nil, false
+	t.submitted, t.own, t.entered, t.running, t.untrusted = nil, 0, false, nil, false
 	t.entry, t.lastEntry = "", "-"
 }
 
@@ -142,11 +147,22 @@ func (t *Tracker) Since(seq uint64) []Command {
 func (t *Tracker) Typed(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if i := strings.LastIndexByte(string(p), 0x03); i >= 0 { // Ctrl-C: bash draws a new prompt
+		t.feed(p[:i])
+		if t.running != nil {
+			// The terminal drops the lines typed ahead of a running command
+			// when Ctrl-C interrupts it.
+			t.submitted = t.submitted[:min(t.own, len(t.submitted))]
+		}
+		t.entered = true
+		p = p[i:]
+	}
+	t.feed(p)
+}
+
+func (t *Tracker) feed(p []byte) {
 	for _, l := range t.editor.feed(p) {
 		t.submitted = append(t.submitted, l)
-		t.entered = true
-	}
-	if strings.IndexByte(string(p), 0x03) >= 0 { // Ctrl-C: bash draws a new prompt
 		t.entered = true
 	}
 }
@@ -201,6 +217,7 @@ func (t *Tracker) start() {
 	t.seq++
 	t.running = &Command{Seq: t.seq, Exit: -1, Running: true, Started: t.now()}
 	t.untrusted = len(t.submitted) == 0
+	t.own = len(t.submitted)
 	if len(t.submitted) > 0 {
 		if last := t.submitted[len(t.submitted)-1]; last.plain() {
 			t.running.Line = strings.TrimSpace(last.text)
@@ -237,11 +254,20 @@ func (t *Tracker) end(args []string) {
 		}
 		return
 	}
-	submitted := t.submitted
-	t.running, t.submitted, t.entered = nil, nil, false
+	// The lines entered before the command started are its own (and those
+	// typed into an earlier program); the lines after the one it took were
+	// typed ahead: they are the shell's next commands, or were input to this
+	// one, which kindlab cannot tell apart.
+	own := t.submitted[:min(t.own, len(t.submitted))]
+	typed, took, ok := agreeing(own, line, inHistory, t.accepted)
+	if !ok {
+		took = len(own)
+	}
+	t.submitted = slices.Clone(t.submitted[took:])
+	t.running, t.own, t.entered = nil, 0, len(t.submitted) > 0
 	r.Running, r.Ended = false, t.now()
 	r.Exit, r.Pipe = exitStatus(args)
-	switch typed, ok := agreeing(submitted, line, inHistory, t.accepted); {
+	switch {
 	case t.untrusted:
 	case ok && inHistory:
 		r.Line = line
@@ -295,19 +321,23 @@ func historyEntry(s string) (number, line string) {
 	return number, strings.TrimLeft(line, " ")
 }
 
-// agreeing finds the lines entered for a command: the last one, or the last
-// few for a command continued over lines (input typed into the previous
-// command, say an interactive program, comes before them). With inHistory the
-// shell reported line and they must agree with it; without, the command is
-// not in the history and they must be plain typing.
-func agreeing(submitted []typedLine, line string, inHistory bool, accepted map[string]bool) (typedLine, bool) {
-	for i := len(submitted) - 1; i >= 0; i-- {
-		typed := joinLines(submitted[i:])
-		if inHistory && typed.agrees(line, accepted) || !inHistory && typed.plain() {
-			return typed, true
+// agreeing finds the lines entered for a command among submitted, and the
+// end of them: the last line, or the last few for a command continued over
+// lines (input typed into the previous command, say an interactive program,
+// comes before them); failing that, the same from an earlier line on, when
+// the lines after it were typed ahead before the command started. With
+// inHistory the shell reported line and they must agree with it; without, the
+// command is not in the history and they must be plain typing.
+func agreeing(submitted []typedLine, line string, inHistory bool, accepted map[string]bool) (typedLine, int, bool) {
+	for end := len(submitted); end > 0; end-- {
+		for i := end - 1; i >= 0; i-- {
+			typed := joinLines(submitted[i:end])
+			if inHistory && typed.agrees(line, accepted) || !inHistory && typed.plain() {
+				return typed, end, true
+			}
 		}
 	}
-	return typedLine{}, false
+	return typedLine{}, 0, false
 }
 
 // typedLine is one line the learner entered, as far as kindlab can replay the

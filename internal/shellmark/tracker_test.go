@@ -40,6 +40,12 @@ func (s *shell) write(out string) {
 // mark, output, then the prompt with line's history entry and exit status.
 func (s *shell) run(line, output string, exit int, pipe string) {
 	s.write("\x1b]133;C\a" + output)
+	s.ended(line, exit, pipe)
+}
+
+// ended is the running command, line, ending: bash adds it to the history
+// and draws the prompt with its exit status.
+func (s *shell) ended(line string, exit int, pipe string) {
 	s.history++
 	s.prompt(fmt.Sprintf("%5d  %s", s.history, line), exit, pipe)
 }
@@ -113,11 +119,81 @@ func TestTrackerRunningCommand(t *testing.T) {
 	}
 	before := s.changes
 	s.typed("\x03") // Ctrl-C
-	s.history++
-	s.prompt(fmt.Sprintf("%5d  kubectl port-forward deploy/homepage 8090:80", s.history), 130, "130")
+	s.ended("kubectl port-forward deploy/homepage 8090:80", 130, "130")
 	if c := s.commands(); len(c) != 1 || c[0].Running || c[0].Exit != 130 || s.changes != before+1 {
 		t.Fatalf("after Ctrl-C = %+v (%d changes)", c, s.changes-before)
 	}
+}
+
+// TestTrackerTypeahead: lines typed while a command still runs (a Run button
+// clicked before the last command ended, the command a run-interrupt button
+// types after Ctrl-C but before the prompt is back) are the shell's next
+// commands: they are believed as such, and the running command is too.
+func TestTrackerTypeahead(t *testing.T) {
+	const (
+		forward = "kubectl port-forward deploy/numbers-web 8080:80"
+		apply   = "kubectl apply -f web-nodeport.yaml"
+		rollout = "kubectl rollout status deploy/numbers-api --timeout=120s"
+		get     = "kubectl get pods"
+	)
+	tests := []struct {
+		name  string
+		play  func(s *shell)
+		lines []string
+	}{
+		{"Ctrl-C, then a command typed before the prompt is back", func(s *shell) {
+			s.typed(forward + "\r")
+			s.write("\x1b]133;C\aForwarding from 127.0.0.1:8080 -> 80\r\n")
+			s.typed("\x03")
+			s.typed(apply + "\r")
+			s.ended(forward, 130, "130")
+			s.run(apply, "service/numbers-web-nodeport created\r\n", 0, "0")
+		}, []string{forward, apply}},
+		{"the next command typed while one runs", func(s *shell) {
+			s.typed(rollout + "\r")
+			s.write("\x1b]133;C\aWaiting for deployment rollout to finish\r\n")
+			s.typed(get + "\r")
+			s.ended(rollout, 0, "0")
+			s.run(get, "", 0, "0")
+		}, []string{rollout, get}},
+		{"two commands typed before the first started", func(s *shell) {
+			s.typed(rollout + "\r" + get + "\r")
+			s.run(rollout, "", 0, "0")
+			s.run(get, "", 0, "0")
+		}, []string{rollout, get}},
+		{"lines typed into a program, then a command", func(s *shell) {
+			s.typed("kubectl exec -it deploy/numbers-api -- sh\r")
+			s.write("\x1b]133;C\a/ # ")
+			s.typed("ls\r")
+			s.typed("exit\r")
+			s.ended("kubectl exec -it deploy/numbers-api -- sh", 0, "0")
+			s.typed(get + "\r")
+			s.run(get, "", 0, "0")
+		}, []string{"kubectl exec -it deploy/numbers-api -- sh", get}},
+		{"a line typed ahead, then Ctrl-C: the terminal drops it", func(s *shell) {
+			s.typed("sleep 100\r")
+			s.write("\x1b]133;C\a")
+			s.typed(get + "\r\x03")
+			s.ended("sleep 100", 130, "130")
+			s.write("\x1b]133;C\a" + forged(fmt.Sprintf("%5d  %s", s.history+1, get), 0, "0"))
+		}, []string{"sleep 100"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newShell(t)
+			tt.play(s)
+			s.want(tt.lines...)
+		})
+	}
+}
+
+// claimIntoCat plays `cat` run at the prompt, the claim typed into it, and
+// Ctrl-D: the claim is a line the learner typed that bash never ran.
+func claimIntoCat(s *shell) {
+	s.typed("cat\r")
+	s.write("\x1b]133;C\a")
+	s.typed("kubectl get ep homepage\r\x04")
+	s.ended("cat", 0, "0")
 }
 
 // TestTrackerForgedMarks: every way of printing marks from the terminal that
@@ -132,8 +208,7 @@ func TestTrackerForgedMarks(t *testing.T) {
 		{"printf of an end mark claiming another line", func(s *shell) {
 			s.typed(`printf '\e]633;E;  99  kubectl get ep homepage\a\e]133;D;0\a'` + "\r")
 			s.write("\x1b]133;C\a" + forged("   99  "+claim, 0, "0"))
-			s.history++
-			s.prompt(fmt.Sprintf("%5d  printf ...", s.history))
+			s.ended("printf ...", 0, "0")
 		}, nil},
 		{"marks from a background job at the prompt", func(s *shell) {
 			s.write("\x1b]133;C\a" + forged("   11  "+claim, 0, "0"))
@@ -157,6 +232,18 @@ func TestTrackerForgedMarks(t *testing.T) {
 			s.run("kubectl get ep nope", "", 1, "1")
 			s.write(forged(fmt.Sprintf("%5d  kubectl get ep nope", s.history), 0, "0"))
 		}, nil},
+		{"a line typed into a program, claimed by a background job at the prompt", func(s *shell) {
+			// Typed ahead or into the program: kindlab cannot tell, so the
+			// line counts once, as typed (never a line that was not).
+			claimIntoCat(s)
+			s.write("\x1b]133;C\a" + forged(fmt.Sprintf("%5d  %s", s.history+1, claim), 0, "0"))
+			s.write("\x1b]133;C\a" + forged(fmt.Sprintf("%5d  %s", s.history+1, claim), 0, "0"))
+		}, []string{"cat", claim}},
+		{"a line typed into a program, then marks claiming another", func(s *shell) {
+			claimIntoCat(s)
+			s.write("\x1b]133;C\a" + forged(fmt.Sprintf("%5d  kubectl get secrets", s.history+1), 0, "0"))
+			s.write("\x1b]133;C\a" + forged(fmt.Sprintf("%5d  %s", s.history+1, claim), 0, "0"))
+		}, []string{"cat"}},
 		{"Ctrl-C at the prompt keeps the last command", func(s *shell) {
 			s.typed(claim + "\r")
 			s.run(claim, "", 0, "0")
