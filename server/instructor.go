@@ -305,7 +305,7 @@ func (s *Server) watchTerminal() http.Handler {
 		if !ok {
 			return nil, true, errors.New("no such learner")
 		}
-		t, err := l.Terminal()
+		t, err := s.learnerTerminal(r.Context(), l)
 		return t, true, err
 	}}
 	return h

@@ -86,6 +86,11 @@ type Config struct {
 	Limits Limits
 	// InstructorToken signs instructors in (to create workshops); empty disables it.
 	InstructorToken string
+	// TerminalWait is how long a terminal that connects before the learner's
+	// cluster is ready (a page reconnecting to a replica that is taking its
+	// session over) waits for it before the browser is told to try again
+	// (default 10s).
+	TerminalWait time.Duration
 	// Connect opens a claimed cluster (default: its kubeconfig); unit tests hand
 	// out a fake one.
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)
@@ -123,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = 8 * time.Hour
+	}
+	if cfg.TerminalWait == 0 {
+		cfg.TerminalWait = 10 * time.Second
 	}
 	cfg.Limits.setDefaults()
 	platform, err := fs.Sub(cfg.Manifests, "platform")
@@ -282,8 +290,29 @@ func (s *Server) authorizeTerminal(r *http.Request, hello terminal.Hello) (*term
 		return nil, false, errors.New("wrong terminal token")
 	}
 	l.Active()
-	t, err := l.Terminal()
+	t, err := s.learnerTerminal(r.Context(), l)
 	return t, false, err
+}
+
+// learnerTerminal returns l's terminal, waiting up to TerminalWait for l's
+// cluster to be ready and its shell to start. When they are not, the error
+// wraps terminal.ErrUnavailable: the browser reconnects rather than gives up.
+func (s *Server) learnerTerminal(ctx context.Context, l *session.Learner) (*terminal.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.TerminalWait)
+	defer cancel()
+	retry := time.NewTicker(200 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		t, err := l.Terminal()
+		if err == nil {
+			return t, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %v", terminal.ErrUnavailable, err)
+		case <-retry.C:
+		}
+	}
 }
 
 // render writes a page; errorPage writes the error page for status, logging

@@ -3,6 +3,8 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -264,6 +266,84 @@ func TestTerminalRefusesWrongTokenAndForeignOrigin(t *testing.T) {
 			t.Errorf("wrong terminal token: %v; want close 4001", err)
 		}
 		break
+	}
+}
+
+// gatedPool hands out its fake's clusters once open is closed.
+type gatedPool struct {
+	*sessiontest.Clusters
+	open chan struct{}
+}
+
+func (p gatedPool) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
+	position(1)
+	select {
+	case <-p.open:
+		return p.Clusters.Claim(ctx, position)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestTerminalBeforeTheClusterIsReady: a page's terminal that connects, with
+// the right token, while the learner's cluster is still being readied (as
+// when it reconnects to a replica taking its session over) waits for it; when
+// the cluster does not come in time the page is told to try again (1013),
+// never that it is not authorized (4001: the page would stop reconnecting).
+func TestTerminalBeforeTheClusterIsReady(t *testing.T) {
+	cat, st := builtinLabsAndMemoryStore(t)
+	clusters := sessiontest.New(t, nil)
+	pool := gatedPool{clusters, make(chan struct{})}
+	const wait = 2 * time.Second
+	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: clusters, Connect: clusters.Connect, TerminalWait: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	c := browser(t)
+	sessionURL := startLab(t, ts, c)
+	sid, err := url.PathUnescape(strings.Split(strings.TrimPrefix(sessionURL, ts.URL+"/s/"), "/")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := st.Session(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hello connects the page's terminal and returns the server's first answer:
+	// "hello", or the close code.
+	hello := func() (string, time.Duration) {
+		d := websocket.Dialer{Subprotocols: []string{"kindlab.term.v1"}, Jar: c.Jar}
+		conn, _, err := d.Dial("ws"+strings.TrimPrefix(sessionURL, "http")+"/terminal", http.Header{"Origin": {ts.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		began := time.Now()
+		conn.WriteJSON(map[string]any{"type": "hello", "token": sess.TermToken, "lastSeq": 0})
+		conn.SetReadDeadline(time.Now().Add(3 * wait))
+		for {
+			var m struct{ Type string }
+			typ, data, err := conn.ReadMessage()
+			if ce, ok := err.(*websocket.CloseError); ok {
+				return fmt.Sprintf("close %d", ce.Code), time.Since(began)
+			}
+			if err != nil {
+				return err.Error(), time.Since(began)
+			}
+			if typ == websocket.TextMessage && json.Unmarshal(data, &m) == nil && m.Type != "" {
+				return m.Type, time.Since(began)
+			}
+		}
+	}
+
+	if got, after := hello(); got != "close 1013" || after < wait {
+		t.Errorf("a terminal while the cluster does not come: %s after %s; want close 1013 after %s", got, after, wait)
+	}
+	time.AfterFunc(wait/4, func() { close(pool.open) })
+	if got, after := hello(); got != "hello" {
+		t.Errorf("a terminal while the cluster comes: %s after %s; want hello", got, after)
 	}
 }
 

@@ -200,6 +200,11 @@ func (c *conn) hello(typ int, data []byte, timer clock.Timer) bool {
 	if err == nil && s == nil {
 		err = errors.New("no session")
 	}
+	if errors.Is(err, ErrUnavailable) {
+		c.log.Info("terminal not available yet; the client tries again", slog.Any("error", err))
+		c.requestClose(websocket.CloseTryAgainLater, "the terminal is not ready yet: reconnecting")
+		return false
+	}
 	if err != nil {
 		c.log.Warn("terminal not authorized", slog.Any("error", err))
 		c.requestClose(CloseUnauthorized, "not authorized: reload the page to sign in again")

@@ -48,8 +48,9 @@
 // message; more than Limits.MaxBadMessages of them in a row close the
 // connection (1008). Close codes: 1000 the terminal exited, 1008 protocol
 // violation (no hello in time, hello not first, too many bad messages), 1009
-// message larger than Limits.MaxMessageSize, 4001 not authorized, 4008 too
-// slow.
+// message larger than Limits.MaxMessageSize, 1013 not available yet (the
+// session's cluster is being made or connected: reconnect with backoff),
+// 4001 not authorized, 4008 too slow.
 //
 // # Slow clients
 //

@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +22,13 @@ const (
 	CloseUnauthorized = 4001
 	CloseTooSlow      = 4008
 )
+
+// ErrUnavailable, wrapped in an Authorize error, says the client may have
+// the terminal but it cannot be had yet (the cluster behind it is being
+// made or connected): the connection closes with RFC 6455's 1013, Try Again
+// Later, and the client reconnects, where any other error closes it with
+// CloseUnauthorized and the client stops.
+var ErrUnavailable = errors.New("terminal not available yet")
 
 // Handler defaults.
 const (
@@ -81,7 +89,8 @@ type Hello struct {
 type Handler struct {
 	// Authorize resolves the Session for a connection from the request (its
 	// session cookie) and the hello token. A read-only client may only watch.
-	// An error closes the connection with CloseUnauthorized; the error is
+	// An error closes the connection with CloseUnauthorized (with
+	// websocket.CloseTryAgainLater when it wraps ErrUnavailable); the error is
 	// logged, never shown to the browser.
 	Authorize func(r *http.Request, hello Hello) (s *Session, readOnly bool, err error)
 

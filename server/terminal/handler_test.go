@@ -44,6 +44,8 @@ func newEnv(t testing.TB, echo bool, lim Limits, opts ...SessionOption) *testEnv
 				return e.sess, false, nil
 			case "instructor":
 				return e.sess, true, nil
+			case "learner-too-soon":
+				return nil, false, fmt.Errorf("%w: the cluster is being connected", ErrUnavailable)
 			}
 			return nil, false, errors.New("unknown token")
 		},
@@ -500,6 +502,7 @@ func TestHelloRequired(t *testing.T) {
 		{name: "garbage first", first: `hello?`, code: websocket.ClosePolicyViolation, reason: "first message must be hello"},
 		{name: "wrong token", first: `{"type":"hello","token":"guess"}`, code: CloseUnauthorized, reason: "not authorized"},
 		{name: "no token", first: `{"type":"hello"}`, code: CloseUnauthorized, reason: "not authorized"},
+		{name: "terminal not available yet", first: `{"type":"hello","token":"learner-too-soon"}`, code: websocket.CloseTryAgainLater, reason: "not ready yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
