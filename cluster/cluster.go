@@ -771,10 +771,34 @@ func (m *Manager) Node(ctx context.Context, name string) (Node, error) {
 // in it stops where it is and uses no CPU; memory stays as it was. The API
 // server answers again within a second of Resume (BenchmarkPauseResume).
 func (m *Manager) Pause(ctx context.Context, name string) error {
-	if err := m.opts.Docker.Run(ctx, io.Discard, "pause", name+"-control-plane"); err != nil {
+	if err := freeze(ctx, m.opts.Docker, name+"-control-plane"); err != nil {
 		return fmt.Errorf("pause cluster %s: %w", name, explain(err))
 	}
 	return nil
+}
+
+// freezeTries bounds freeze's attempts.
+const freezeTries = 5
+
+// freeze runs docker pause on a node, again when the freezer gave up. On
+// cgroup v1, runc freezes by writing FROZEN and polling a bounded number of
+// times; a node busy forking (an exec arriving, a pod starting) can outlast
+// that, and runc answers "unable to freeze" with the node left running
+// (opencontainers/runc#2791 calls it "a game of chances"). A moment later the
+// same pause succeeds.
+func freeze(ctx context.Context, docker Docker, node string) error {
+	var err error
+	for try := 1; try <= freezeTries; try++ {
+		if err = docker.Run(ctx, io.Discard, "pause", node); err == nil || !strings.Contains(err.Error(), "unable to freeze") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // Resume thaws a paused cluster's node; a node that is not paused is left as it is.

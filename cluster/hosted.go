@@ -680,7 +680,7 @@ func (h *Hosted) Node(ctx context.Context, name string) (Node, error) {
 
 // Pause freezes the learner cluster's node in its pod (the pod's engine's freezer).
 func (h *Hosted) Pause(ctx context.Context, name string) error {
-	if err := h.docker(name).Run(ctx, io.Discard, "pause", name+"-control-plane"); err != nil {
+	if err := freeze(ctx, h.docker(name), name+"-control-plane"); err != nil {
 		return fmt.Errorf("pause cluster %s: %w", name, err)
 	}
 	return nil
