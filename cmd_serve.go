@@ -41,7 +41,7 @@ func (c *cli) serve(args []string) error {
 	idle := flags.Duration("idle-timeout", 2*time.Hour, "end sessions idle this long")
 	maxAge := flags.Duration("max-age", 8*time.Hour, "end sessions this long after they started")
 	pauseIdle := flags.Duration("pause-idle", 10*time.Minute, "pause a learner's cluster (no CPU) once they have done nothing for this long; their next keystroke, page or app link wakes it (0: never)")
-	health := flags.Duration("health-every", 2*time.Second, "probe each learner's cluster this often; one that fails three probes in a row is replaced and the learner kept on their step (0: never)")
+	health := flags.Duration("health-every", 2*time.Second, "probe each learner's cluster this often; one that fails three probes in a row (or times them out for 45 s while its node runs) is replaced and the learner kept on their step (0: never)")
 	dir := flags.String("dir", "", "serve labs from this source tree instead of the built-in catalog")
 	tokenFile := flags.String("instructor-token-file", "", "read the instructor token from this file (or set KINDLAB_INSTRUCTOR_TOKEN; default: a random one, printed once)")
 	tlsCert := flags.String("tls-cert", "", "serve HTTPS with this certificate (PEM); cookies are then Secure, with HSTS")

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -117,4 +118,30 @@ func podSummary(p *corev1.Pod) string {
 		}
 	}
 	return s
+}
+
+// reachAPI is what ReachesAPI runs in the shell container: kubectl, as the
+// learner's ServiceAccount, to the API server through the kubernetes Service
+// (the address the kubelet gives every container), as the learner's own
+// kubectl does; the learner's kubeconfig, which they may have edited, is left
+// out.
+const reachAPI = `KUBECONFIG=/dev/null exec kubectl get --raw=/readyz --request-timeout=2s ` +
+	`--server="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" ` +
+	`--certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt ` +
+	`--token="$(cat /var/run/secrets/kubernetes.io/serviceaccount/token)"`
+
+// ReachesAPI reports whether kubectl typed in the learner's terminal would reach
+// the API server: from inside the workstation, through the cluster's Service
+// network. Just after a node restarts, the API server answers from outside
+// while the Service routes inside are not set up again yet ("no route to
+// host").
+func (c *Conn) ReachesAPI(ctx context.Context) error {
+	_, stderr, code, err := c.Exec(ctx, Namespace, Pod, Container, []string{"sh", "-c", reachAPI})
+	switch {
+	case err != nil:
+		return fmt.Errorf("workstation: %w", err)
+	case code != 0:
+		return fmt.Errorf("workstation: the API server is out of its reach (exit %d): %s", code, strings.TrimSpace(stderr))
+	}
+	return nil
 }

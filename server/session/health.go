@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -17,15 +18,25 @@ import (
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
-// lostAfter is how many probes in a row must fail for a cluster to be lost:
-// with the probe's own timeout, a dead cluster is declared lost within 10 s of
-// the first failed probe, and one slow answer is not a loss.
+// lostAfter is how many probes in a row must fail for a cluster to be lost
+// (unless slowFor applies): with the probe's own timeout, a dead cluster is
+// declared lost within 10 s of the first failed probe, and one slow answer is
+// not a loss.
 const lostAfter = 3
+
+// slowFor is how long a cluster whose node still runs, and has not restarted
+// since it last answered, may time out its probes before it is lost. A busy host
+// (another cluster being made beside it, images loading) or a host cluster's
+// API slow to pass the probes on makes them time out for seconds in a row;
+// replacing the cluster then would throw the learner's work away for nothing.
+const slowFor = 45 * time.Second
 
 // watchHealth probes the learner's cluster every HealthEvery (the API server
 // answers /readyz and the workstation pod is Ready) until ctx ends; when
-// lostAfter probes in a row fail, the cluster is lost and replaced. answered
-// is when the cluster last answered (when conn was made).
+// lostAfter probes in a row fail, the cluster is lost and recovered, unless
+// they timed out while its node runs as it did: then it is lost once it has
+// not answered for slowFor. answered is when the cluster last answered (when
+// conn was made).
 func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn, answered time.Time) {
 	every := l.m.cfg.HealthEvery
 	if every <= 0 {
@@ -50,15 +61,38 @@ func (l *Learner) watchHealth(ctx context.Context, conn *workstation.Conn, answe
 		}
 		failed++
 		l.log.Warn("cluster probe failed", "failed", failed, "error", err)
-		if failed >= lostAfter {
-			go l.recover(context.WithoutCancel(ctx), err, answered)
-			return
+		if failed < lostAfter {
+			continue
 		}
+		if silent := l.m.cfg.Clock.Now().Sub(answered); timedOut(err) && silent < slowFor && l.nodeRunsSince(ctx, answered) {
+			if failed == lostAfter {
+				l.log.Warn("cluster slow to answer; its node runs, so kindlab waits for it", "silent", silent.Round(time.Second), "up_to", slowFor)
+			}
+			continue
+		}
+		go l.recover(context.WithoutCancel(ctx), err, answered)
+		return
 	}
 }
 
+// timedOut reports whether a probe failed for want of an answer in time, as a
+// busy cluster's does; one refused, reset or answered "not ready" did not.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// nodeRunsSince reports whether the learner's cluster's node runs and has not
+// started again since answered.
+func (l *Learner) nodeRunsSince(ctx context.Context, answered time.Time) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	node, err := l.m.cfg.Clusters.Node(ctx, l.Session().Cluster)
+	return err == nil && node.State == cluster.NodeRunning && !node.Started.After(answered)
+}
+
 // probe asks the API server whether it is ready and the workstation whether it
-// passes ok (workstationReady or workstationRunning).
+// passes ok (workstationBackSince or workstationRunning).
 func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration, ok func(*corev1.Pod) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -81,8 +115,7 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration, o
 	return ok(p)
 }
 
-// workstationReady: the workstation pod is Ready, as a cluster coming back
-// must show before the learner is put on it.
+// workstationReady: the workstation pod is Ready.
 func workstationReady(p *corev1.Pod) error {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
@@ -90,6 +123,33 @@ func workstationReady(p *corev1.Pod) error {
 		}
 	}
 	return errors.New("workstation: not ready")
+}
+
+// workstationBackSince: the workstation pod is Ready and its containers run
+// since its node last started (since), as a cluster coming back must show
+// before the learner is put on it. Just after the node restarts, the API
+// server still holds the pod's status from before (Ready: the node
+// controller has not noticed the node was gone) while the kubelet does not
+// know the pod yet, and a terminal into it fails ("pod does not exist").
+func workstationBackSince(since time.Time) func(*corev1.Pod) error {
+	since = since.Truncate(time.Second) // a container's start time is kept in seconds
+	return func(p *corev1.Pod) error {
+		if err := workstationReady(p); err != nil {
+			return err
+		}
+		if len(p.Status.ContainerStatuses) == 0 {
+			return errors.New("workstation: no container started yet")
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			switch r := c.State.Running; {
+			case r == nil:
+				return fmt.Errorf("workstation: container %s is not running", c.Name)
+			case r.StartedAt.Time.Before(since):
+				return fmt.Errorf("workstation: container %s has not started again since its node did", c.Name)
+			}
+		}
+		return nil
+	}
 }
 
 // workstationRunning: the workstation pod runs and none of its containers has
@@ -126,7 +186,11 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 		l.replace(ctx, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
 		return
 	}
-	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster stopped. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
+	what := "stopped"
+	if err == nil && node.State == cluster.NodeRunning {
+		what = "stopped answering"
+	}
+	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
 }
 
 // comeBackWithin is how long a lost cluster whose node runs again gets to
@@ -196,7 +260,7 @@ func (l *Learner) waitBack(ctx context.Context, name string, engineDown bool) (*
 				answered = now
 			}
 			if state == cluster.NodeRunning {
-				c, err := l.answering(ctx, name)
+				c, err := l.answering(ctx, name, node.Started)
 				if err == nil {
 					return c, nil
 				}
@@ -220,8 +284,9 @@ func (l *Learner) waitBack(ctx context.Context, name string, engineDown bool) (*
 }
 
 // answering finds cluster name afresh (a restarted node's NodePort mapping is
-// new) and probes it once.
-func (l *Learner) answering(ctx context.Context, name string) (*cluster.Cluster, error) {
+// new) and probes it once: its workstation must have started again since its
+// node did (at nodeStarted), and kubectl in it must reach the API server.
+func (l *Learner) answering(ctx context.Context, name string, nodeStarted time.Time) (*cluster.Cluster, error) {
 	c, err := l.m.cfg.Clusters.Get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -230,7 +295,12 @@ func (l *Learner) answering(ctx context.Context, name string) (*cluster.Cluster,
 	if err != nil {
 		return nil, err
 	}
-	if err := probe(ctx, conn, 3*time.Second, workstationReady); err != nil {
+	if err := probe(ctx, conn, 3*time.Second, workstationBackSince(nodeStarted)); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := conn.ReachesAPI(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil

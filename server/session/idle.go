@@ -159,10 +159,12 @@ func (l *Learner) Wake(ctx context.Context) error {
 			"Your cluster did not come back properly after a pause. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
 		return err
 	}
-	l.watchAgain(ctx)
 	took := l.m.cfg.Clock.Now().Sub(start)
 	l.log.Info("cluster woken", "cluster", name, "took", took.Round(time.Millisecond))
+	// Recorded before the checks run again, so that the log reads in order:
+	// woken, then whatever the learner's work passes.
 	l.record(ctx, workshop.KindResumed, step, took.Round(time.Millisecond).String())
+	l.watchAgain(ctx)
 	return nil
 }
 

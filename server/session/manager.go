@@ -80,8 +80,8 @@ type Config struct {
 	// CheckTick is the safety-net interval of check evaluation (0: the watcher's default).
 	CheckTick time.Duration
 	// HealthEvery is how often each claimed cluster is probed (0: never); a
-	// cluster that fails three probes in a row is replaced, the learner kept
-	// on their step.
+	// cluster that fails three probes in a row (or times them out for 45 s
+	// while its node runs) is replaced, the learner kept on their step.
 	HealthEvery time.Duration
 	// PauseIdle pauses the cluster of a learner who has done nothing (typed,
 	// opened a page or an app) for this long, until they come back; 0 never.
@@ -295,6 +295,13 @@ func (m *Manager) recoverSession(ctx context.Context, sess store.Session) (strin
 	}
 	l := m.add(lab, sess)
 	if sess.State == store.StateReady && sess.Cluster != "" {
+		// The learner keeps their cluster: a page that subscribes while it is
+		// reconnected has nothing new to show (a new cluster's progress would
+		// reload it); its terminal reconnects by itself. Should the cluster
+		// not answer, provision tells the page of the new one.
+		l.mu.Lock()
+		l.progress = Progress{Stage: StageReady, Done: true}
+		l.mu.Unlock()
 		if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
 			m.mu.Lock()
 			adopt := m.adoptCluster
@@ -314,18 +321,22 @@ func (m *Manager) recoverSession(ctx context.Context, sess store.Session) (strin
 			} else {
 				m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
 			}
-			l.mu.Lock()
-			l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
-			l.mu.Unlock()
-			go l.provision()
+			l.provisionAnew()
 			return sess.Cluster, true // still its to delete, not an orphan's
 		}
 	}
+	l.provisionAnew()
+	return "", false
+}
+
+// provisionAnew gives a recovered learner a new cluster in place of one they
+// no longer have; their page follows its progress from the start.
+func (l *Learner) provisionAnew() {
 	l.mu.Lock()
 	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
+	l.progress = Progress{}
 	l.mu.Unlock()
 	go l.provision()
-	return "", false
 }
 
 // setSaving tells every learner's page whether their progress is being saved.

@@ -23,26 +23,8 @@ import (
 func TestOrphansOfGoneReplicas(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	replica := func(name string) (*session.Manager, context.CancelFunc) {
-		mctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		m, err := session.New(mctx, session.Config{
-			Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
-			Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
-			Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
-			Clock: f.clock, MaxAge: time.Hour, Replica: name, Lease: time.Minute,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m, cancel
-	}
-	gone := func(name string) { // stops beating, and leaves the replica table
-		waitUntil(t, func() bool {
-			live, _ := f.store.Replicas(ctx, time.Time{})
-			return !slices.ContainsFunc(live, func(r store.Replica) bool { return r.ID == name })
-		}, name+" left the replica table")
-	}
+	replica := func(name string) (*session.Manager, context.CancelFunc) { return newReplica(t, f, name) }
+	gone := func(name string) { leftTheTable(t, f, name) }
 	warm := func(replica string) string { return cluster.PoolPrefix + cluster.PoolTag(replica) + "-0123abcd" }
 	untagged, other := cluster.PoolPrefix+"4567cdef", cluster.Prefix+"ada"
 
@@ -106,5 +88,70 @@ func TestOrphansOfGoneReplicas(t *testing.T) {
 	}
 	if sess, err := f.store.Session(ctx, l.ID()); err != nil || sess.Owner != "b" || sess.Cluster != held {
 		t.Errorf("a's learner: %+v, %v; want run by b on %s", sess, err, held)
+	}
+}
+
+// newReplica starts a replica named name on f's store and clusters, with a
+// lease of a minute.
+func newReplica(t *testing.T, f *fixture, name string) (*session.Manager, context.CancelFunc) {
+	t.Helper()
+	mctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m, err := session.New(mctx, session.Config{
+		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
+		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
+		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
+		Clock: f.clock, MaxAge: time.Hour, Replica: name, Lease: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, cancel
+}
+
+// leftTheTable waits for a stopped replica to leave the replica table.
+func leftTheTable(t *testing.T, f *fixture, name string) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		live, _ := f.store.Replicas(context.Background(), time.Time{})
+		return !slices.ContainsFunc(live, func(r store.Replica) bool { return r.ID == name })
+	}, name+" left the replica table")
+}
+
+// TestReplicaBeatsWhileTakingOver: a replica taking a gone replica's learner
+// over, and deleting what its pool left warm, keeps beating however long
+// that takes (deleting a pod on a busy host cluster takes tens of seconds):
+// were it silent for its lease, another replica (the one started in the gone
+// one's place) would take the learner from it.
+func TestReplicaBeatsWhileTakingOver(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, stopA := newReplica(t, f, "a")
+	f.clusters.MadeBy("a")
+	l, _, err := a.Start(ctx, "192.0.2.1", testLab, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := l.Subscribe()
+	t.Cleanup(stop)
+	waitFor(t, events, "ready progress", ready)
+	f.clusters.Add(cluster.PoolPrefix + cluster.PoolTag("a") + "-0123abcd") // a's pool's warm cluster
+	newReplica(t, f, "b")
+	release := f.clusters.HoldDeletes()
+	defer release()
+	stopA()
+	leftTheTable(t, f, "a")
+
+	for range 12 { // three minutes: b takes a's learner over, then waits on the delete
+		f.clock.Advance(15 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitUntil(t, func() bool {
+		s, err := f.store.Session(ctx, l.ID())
+		return err == nil && s.Owner == "b"
+	}, "b runs a's learner")
+	live, err := f.store.Replicas(ctx, f.clock.Now().Add(-time.Minute))
+	if err != nil || !slices.ContainsFunc(live, func(r store.Replica) bool { return r.ID == "b" }) {
+		t.Errorf("live replicas %v (%v) while b deletes a's warm cluster; want b among them", live, err)
 	}
 }

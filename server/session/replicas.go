@@ -25,14 +25,17 @@ var ErrGone = errors.New("session: no such session")
 // replicated reports whether this Manager shares its store with replicas.
 func (m *Manager) replicated() bool { return m.cfg.Lease > 0 }
 
-// beat records this replica as alive every Lease/4, and takes over the
-// sessions of replicas gone silent every Lease/2, until ctx ends; then it
+// beat records this replica as alive every Lease/4 until ctx ends; then it
 // leaves the replica table, so that the others take its sessions at once.
+// Taking over the sessions of replicas gone silent, every Lease/2, runs
+// beside it: bringing a session in and deleting a gone replica's clusters
+// take seconds, and a heartbeat that waited for them would let this
+// replica's lease run out, and another replica take its learners.
 func (m *Manager) beat(ctx context.Context) {
+	go m.takeOverEvery(ctx, m.cfg.Lease/2)
 	beat := m.cfg.Clock.NewTicker(m.cfg.Lease / 4)
 	defer beat.Stop()
 	m.heartbeat(ctx)
-	n := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,9 +48,20 @@ func (m *Manager) beat(ctx context.Context) {
 		case <-beat.C():
 		}
 		m.heartbeat(ctx)
-		if n++; n%2 == 0 {
-			m.TakeOver(ctx)
+	}
+}
+
+// takeOverEvery runs TakeOver every period until ctx ends.
+func (m *Manager) takeOverEvery(ctx context.Context, period time.Duration) {
+	tick := m.cfg.Clock.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C():
 		}
+		m.TakeOver(ctx)
 	}
 }
 

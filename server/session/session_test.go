@@ -88,16 +88,20 @@ func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
 
 // restarted is a second manager on the fixture's store and clusters, as
 // after a restart of kindlab.
-func (f *fixture) restarted(t *testing.T) *session.Manager {
+func (f *fixture) restarted(t *testing.T, opts ...func(*session.Config)) *session.Manager {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	m, err := session.New(ctx, session.Config{
+	cfg := session.Config{
 		Catalog:   &labs.Catalog{Labs: []*labs.Lab{testLab}},
 		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
 		Store:     f.store, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: f.limits,
 		Clock: f.clock, MaxAge: time.Hour,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := session.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,10 +560,65 @@ func saidWithin(t *testing.T, told <-chan string, want ...string) {
 	}
 }
 
+// TestSlowClusterIsWaitedFor: a cluster whose probes time out while its node
+// runs (a busy host, a slow host cluster API) is waited for: answering again
+// within slowFor (45 s) it is kept, nothing lost or replaced; silent for longer
+// it is lost and replaced, the learner told it stopped answering. Probes that
+// fail at once (refused, not ready) make it lost after three, as before.
+func TestSlowClusterIsWaitedFor(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = 50 * time.Millisecond }) // the probes' timeout, in real time
+	l, events := startReady(t, f)
+	told := messages(events)
+	name := l.Session().Cluster
+	c := f.clusters.Cluster(name)
+	advance := func(d time.Duration) {
+		for end := f.clock.Now().Add(d); f.clock.Now().Before(end); {
+			f.clock.Advance(time.Second)
+			time.Sleep(70 * time.Millisecond) // a probe that times out
+		}
+	}
+	c.SetSlow(true) // probes time out; the node runs, as it did when the cluster last answered
+	advance(30 * time.Second)
+	c.SetSlow(false)
+	advance(3 * time.Second)
+	if k := f.kinds(); slices.Contains(k, workshop.KindLost) || l.Session().Cluster != name {
+		t.Fatalf("events %v, session %+v: a cluster silent for 30 s while its node ran was lost; want it waited for", k, l.Session())
+	}
+
+	c.SetSlow(true) // now for good
+	advance(40 * time.Second)
+	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+		t.Fatalf("events %v: lost after 40 s of timeouts; want it waited for 45 s", k)
+	}
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	if s := l.Session(); s.State != store.StateReady || s.Cluster == name || s.Step != 1 {
+		t.Errorf("session = %+v; want ready on a new cluster, still on step 1", s)
+	}
+	saidWithin(t, told, "Your cluster stopped answering", "step 1")
+	if r := f.clusters.Released(); !slices.Contains(r, name) {
+		t.Errorf("released %v; want the silent cluster %s released", r, name)
+	}
+
+	// A cluster refusing its probes while its node runs is lost after three.
+	l.GoTo(1)
+	second := l.Session().Cluster
+	f.clusters.Cluster(second).SetDown(true)
+	for range 5 {
+		f.clock.Advance(time.Second)
+		time.Sleep(70 * time.Millisecond)
+	}
+	waitUntil(t, func() bool {
+		return len(slices.DeleteFunc(f.kinds(), func(k workshop.Kind) bool { return k != workshop.KindLost })) == 2
+	}, "the refusing cluster lost within 5 s")
+}
+
 // TestClusterThatComesBackIsKept: the Docker engine stops (every probe fails,
 // the engine does not answer), then comes back with the learner's node. The
 // learner waits, told why, and is back on the same cluster with all their
-// work and on the same step; nothing is released or redone.
+// work and on the same step once its workstation runs again (not while the
+// API server still shows the workstation's status from before the restart)
+// and kubectl in it reaches the API server (not while the node's Service
+// routes are not set up again); nothing is released or redone.
 func TestClusterThatComesBackIsKept(t *testing.T) {
 	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
 	l, events := startReady(t, f)
@@ -579,7 +638,26 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 	f.clusters.SetNode(name, cluster.NodeRunning, f.clock.Now())
 	f.clock.Advance(10 * time.Second) // the node starts; its API server is not up yet
 	time.Sleep(50 * time.Millisecond)
-	c.SetDown(false)
+	c.SetDown(false) // the API server answers, the kubelet has not started the workstation yet
+	for range 10 {
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k := f.kinds(); slices.Contains(k, workshop.KindRecovered) {
+		t.Fatalf("events %v: back on a workstation whose status is from before its node restarted", k)
+	}
+	c.SetServicesDown(true) // the workstation runs again; kubectl in it cannot reach the API yet
+	if err := c.RestartWorkstation(f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		f.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k := f.kinds(); slices.Contains(k, workshop.KindRecovered) {
+		t.Fatalf("events %v: back on a cluster where kubectl in the terminal cannot reach the API server", k)
+	}
+	c.SetServicesDown(false)
 	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
 	if s := l.Session(); s.State != store.StateReady || s.Cluster != name || s.Step != 2 {
 		t.Errorf("after the engine came back the session is %+v; want ready on %s, step 2", s, name)
@@ -667,9 +745,9 @@ func TestIdleClusterSleepsUntilTheLearnerIsBack(t *testing.T) {
 	if paused() {
 		t.Fatal("paused after 45 s without activity; want a minute")
 	}
-	advanceUntil(t, f, paused, "the idle learner's cluster paused")
-	if !l.Asleep() || !slices.Contains(f.kinds(), workshop.KindPaused) {
-		t.Errorf("asleep = %v, events %v; want asleep and a %s event", l.Asleep(), f.kinds(), workshop.KindPaused)
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindPaused) }, "the idle learner's cluster paused")
+	if !paused() || !l.Asleep() {
+		t.Errorf("paused = %v, asleep = %v; want both once the %s event is recorded", paused(), l.Asleep(), workshop.KindPaused)
 	}
 	for range 20 { // health probes would fail now, were they running
 		f.clock.Advance(time.Second)
@@ -715,6 +793,47 @@ func TestClusterThatDoesNotWakeIsReplaced(t *testing.T) {
 		t.Errorf("session = %+v; want ready on a new cluster, step 2", s)
 	}
 	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the old cluster released")
+}
+
+// TestRecoveredSessionKeepsItsPage: a page that subscribes while its session
+// is brought back (kindlab restarted, or another replica took it over) on the
+// same cluster is told the cluster is ready, never of a new one on its way: a
+// new cluster's progress would reload the page under the learner.
+func TestRecoveredSessionKeepsItsPage(t *testing.T) {
+	f := newFixture(t)
+	l, _ := startReady(t, f)
+	connecting, release := make(chan struct{}), make(chan struct{})
+	m2 := f.restarted(t, func(c *session.Config) {
+		c.Connect = func(cl *cluster.Cluster) (*workstation.Conn, error) {
+			close(connecting)
+			<-release
+			return f.clusters.Connect(cl)
+		}
+	})
+	recovered := make(chan error, 1)
+	go func() { recovered <- m2.Recover(context.Background(), func(*cluster.Cluster) {}) }()
+	<-connecting
+	back, ok := m2.Get(l.ID())
+	if !ok {
+		t.Fatal("the session is not live while its cluster is reconnected")
+	}
+	events, stop := back.Subscribe()
+	defer stop()
+	if e := <-events; !ready(e) {
+		t.Errorf("first event while the cluster is reconnected = %+v; want its progress done", e)
+	}
+	close(release)
+	if err := <-recovered; err != nil {
+		t.Fatal(err)
+	}
+	for len(events) > 0 {
+		if p, ok := (<-events).Data.(session.Progress); ok && !p.Done {
+			t.Errorf("progress %+v after the session came back on its cluster; want none but done", p)
+		}
+	}
+	if s := back.Session(); s.State != store.StateReady || s.Cluster != l.Session().Cluster {
+		t.Errorf("session %+v; want ready on %s", s, l.Session().Cluster)
+	}
 }
 
 // TestRecoverWakesAPausedCluster: kindlab restarts while a learner's cluster

@@ -48,9 +48,10 @@ type Clusters struct {
 	nodes    map[string]cluster.Node // set by SetNode
 	catalog  map[string][]byte       // lab files new clusters hold, set by SetCatalog
 	paused   map[string]bool
-	resumes  int    // Resume calls
-	noResume error  // what Resume returns, set by FailResume
-	tag      string // in the names Claim gives, set by MadeBy
+	resumes  int           // Resume calls
+	noResume error         // what Resume returns, set by FailResume
+	tag      string        // in the names Claim gives, set by MadeBy
+	held     chan struct{} // Delete waits for it to close, set by HoldDeletes
 }
 
 // Cluster is one fake learner cluster.
@@ -60,9 +61,11 @@ type Cluster struct {
 	Dynamic *dynamicfake.FakeDynamicClient
 	api     *httptest.Server
 
-	mu    sync.Mutex
-	execs [][]string
-	down  bool
+	mu           sync.Mutex
+	execs        [][]string
+	down         bool
+	slow         bool
+	servicesDown bool
 }
 
 // SetDown makes the cluster's API server answer /readyz with 503 (down) or 200.
@@ -70,6 +73,42 @@ func (c *Cluster) SetDown(down bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.down = down
+}
+
+// SetSlow makes the cluster's API server take /readyz requests and never
+// answer them (the client times out), as a cluster on a busy host does, or
+// makes it answer again.
+func (c *Cluster) SetSlow(slow bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slow = slow
+}
+
+// SetServicesDown makes kubectl run in the workstation fail (exit 1, "no
+// route to host"), as it does from inside a node that has just restarted while
+// its Service routes are not set up again, or makes it work.
+func (c *Cluster) SetServicesDown(down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.servicesDown = down
+}
+
+// RestartWorkstation reports the workstation's container started (again) at
+// at, as the kubelet does once a restarted node has started the pod again.
+func (c *Cluster) RestartWorkstation(at time.Time) error {
+	pods := c.Client.CoreV1().Pods(workstation.Namespace)
+	p, err := pods.Get(context.Background(), workstation.Pod, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	p.Status.ContainerStatuses = runningSince(at)
+	_, err = pods.UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+	return err
+}
+
+func runningSince(at time.Time) []corev1.ContainerStatus {
+	return []corev1.ContainerStatus{{Name: workstation.Container, Ready: true,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(at)}}}}
 }
 
 // New returns an empty fake pool. proxy, when not nil, answers every request
@@ -234,9 +273,34 @@ const EngineDown = "engine-down"
 // Delete forgets a cluster.
 func (f *Clusters) Delete(ctx context.Context, name string) error {
 	f.mu.Lock()
+	held := f.held
+	f.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.byName, name)
 	return nil
+}
+
+// HoldDeletes makes Delete wait until release is called, as deleting a
+// cluster's pod on a busy host cluster takes tens of seconds.
+func (f *Clusters) HoldDeletes() (release func()) {
+	held := make(chan struct{})
+	f.mu.Lock()
+	f.held = held
+	f.mu.Unlock()
+	return sync.OnceFunc(func() {
+		f.mu.Lock()
+		f.held = nil
+		f.mu.Unlock()
+		close(held)
+	})
 }
 
 // Pause freezes a cluster: its API server does not answer until Resume, and
@@ -316,7 +380,8 @@ func (f *Clusters) newCluster(name string) *Cluster {
 		&corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: workstation.Pod, Namespace: workstation.Namespace},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning,
-				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+				Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+				ContainerStatuses: runningSince(time.Time{})},
 		},
 	}
 	if f.catalog != nil {
@@ -336,8 +401,12 @@ func (f *Clusters) newCluster(name string) *Cluster {
 	c.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/readyz" {
 			c.mu.Lock()
-			down := c.down
+			down, slow := c.down, c.slow
 			c.mu.Unlock()
+			if slow {
+				<-r.Context().Done()
+				return
+			}
 			if down {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)
 			}
@@ -357,10 +426,13 @@ func (f *Clusters) newCluster(name string) *Cluster {
 	return c
 }
 
-// exec answers pods/exec like a kubelet whose command succeeds at once.
+// exec answers pods/exec like a kubelet whose command succeeds at once (kubectl
+// fails while SetServicesDown).
 func (c *Cluster) exec(w http.ResponseWriter, r *http.Request) {
+	cmd := r.URL.Query()["command"]
 	c.mu.Lock()
-	c.execs = append(c.execs, r.URL.Query()["command"])
+	c.execs = append(c.execs, cmd)
+	fail := c.servicesDown && strings.Contains(strings.Join(cmd, " "), "kubectl")
 	c.mu.Unlock()
 	channels := []wsstream.ChannelType{wsstream.IgnoreChannel, wsstream.WriteChannel, wsstream.WriteChannel, wsstream.WriteChannel, wsstream.IgnoreChannel}
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
@@ -372,8 +444,14 @@ func (c *Cluster) exec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	status, _ := json.Marshal(metav1.Status{Status: metav1.StatusSuccess})
-	streams[3].Write(status)
+	status := metav1.Status{Status: metav1.StatusSuccess}
+	if fail {
+		streams[2].Write([]byte("Unable to connect to the server: dial tcp 10.96.0.1:443: connect: no route to host\n"))
+		status = metav1.Status{Status: metav1.StatusFailure, Reason: "NonZeroExitCode",
+			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "ExitCode", Message: "1"}}}}
+	}
+	out, _ := json.Marshal(status)
+	streams[3].Write(out)
 }
 
 // Execs returns the commands exec'd in the cluster, in order.
