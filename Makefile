@@ -2,7 +2,7 @@
 GO       ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 TEMPL    := $(GO) tool templ
-E2E_TIMEOUT ?= 60m
+E2E_TIMEOUT ?= 80m
 # Packages with end-to-end tests (files tagged e2e).
 E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 

@@ -14,14 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 )
 
 // hostConfig is the kind configuration of a stand-in host cluster: a control
-// plane and workers, the node image's static bridge CNI (nothing crosses
-// nodes: kindlab reaches learner cluster pods through the API), Pod Security
-// admission at its defaults (the namespace of learner clusters is labelled
-// privileged).
+// plane and workers, the node image's bridge CNI (hostPodNetwork gives each
+// node its own subnet and routes between them), Pod Security admission at its
+// defaults (the namespace of learner clusters is labelled privileged).
 const hostConfig = `kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
@@ -137,6 +137,113 @@ func (m *Manager) prepareHost(ctx context.Context, name string, o HostOptions) e
 	var out strings.Builder
 	if err := cp.CommandContext(ctx, "sh", "-c", script).SetStdout(&out).SetStderr(&out).Run(); err != nil {
 		return fmt.Errorf("namespace %s: %w: %s", o.Namespace, err, out.String())
+	}
+	if err := hostPodNetwork(ctx, cp, nodes); err != nil {
+		return err
+	}
+	return hostStorage(ctx, cp, nodes)
+}
+
+// hostStorage replaces kind's fallback StorageClass (host-path volumes made
+// in the controller manager's container, owned by root whatever the pod's
+// fsGroup says: PostgreSQL, running as its own user, cannot write to one) with
+// local volumes, two on each worker, that a claim binds to when its pod is
+// scheduled, and whose files the pod's fsGroup owns, as on a host cluster
+// with a storage provisioner.
+func hostStorage(ctx context.Context, cp nodes.Node, all []nodes.Node) error {
+	manifest := `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+`
+	for _, n := range all {
+		if n.String() == cp.String() {
+			continue
+		}
+		var out strings.Builder
+		if err := n.CommandContext(ctx, "mkdir", "-p", "/var/lib/kindlab-volumes/1", "/var/lib/kindlab-volumes/2").SetStdout(&out).SetStderr(&out).Run(); err != nil {
+			return fmt.Errorf("local volumes on %s: %w: %s", n, err, out.String())
+		}
+		for i := 1; i <= 2; i++ {
+			manifest += fmt.Sprintf(`---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: %[1]s-%[2]d}
+spec:
+  capacity: {storage: 10Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: standard
+  local: {path: /var/lib/kindlab-volumes/%[2]d}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [%[1]s]}]
+`, n, i)
+		}
+	}
+	var out strings.Builder
+	err := cp.CommandContext(ctx, "sh", "-c", "kubectl --kubeconfig=/etc/kubernetes/admin.conf delete storageclass --all && kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -").
+		SetStdin(strings.NewReader(manifest)).SetStdout(&out).SetStderr(&out).Run()
+	if err != nil {
+		return fmt.Errorf("local volumes: %w: %s", err, out.String())
+	}
+	return nil
+}
+
+// hostPodNetwork gives each node of a host cluster the pod subnet Kubernetes
+// assigned it, in place of the node image's one fixed subnet (enough for a
+// learner cluster's single node), and routes to the others' subnets, so that
+// pods on different nodes reach each other (kindlab's replicas, PostgreSQL,
+// CoreDNS) as a network plugin would make them.
+func hostPodNetwork(ctx context.Context, cp nodes.Node, all []nodes.Node) error {
+	type route struct{ subnet, via string }
+	var routes map[string]route
+	for try := 0; ; try++ { // a node has its subnet a moment after it joins
+		var out strings.Builder
+		err := cp.CommandContext(ctx, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}`).SetStdout(&out).SetStderr(&out).Run()
+		if err != nil {
+			return fmt.Errorf("the nodes' pod subnets: %w: %s", err, out.String())
+		}
+		routes = map[string]route{}
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if f := strings.Fields(line); len(f) == 3 {
+				routes[f[0]] = route{f[1], f[2]}
+			}
+		}
+		if len(routes) == len(all) {
+			break
+		}
+		if try == 30 {
+			return fmt.Errorf("the nodes' pod subnets: not every node has one: %s", out.String())
+		}
+		time.Sleep(time.Second)
+	}
+	for _, n := range all {
+		own := routes[n.String()]
+		script := fmt.Sprintf("sed -i 's#10.244.0.0/24#%s#' /etc/cni/net.d/10-kindlab-bridge.conflist", own.subnet)
+		for name, r := range routes {
+			if name != n.String() {
+				script += fmt.Sprintf(" && ip route replace %s via %s", r.subnet, r.via)
+			}
+		}
+		var out strings.Builder
+		if err := n.CommandContext(ctx, "sh", "-c", script).SetStdout(&out).SetStderr(&out).Run(); err != nil {
+			return fmt.Errorf("pod network on %s: %w: %s", n, err, out.String())
+		}
+	}
+	if routes[cp.String()].subnet != "10.244.0.0/24" {
+		// CoreDNS started on the control plane with the image's subnet.
+		var out strings.Builder
+		script := "kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout restart deployment/coredns" +
+			" && kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=2m"
+		if err := cp.CommandContext(ctx, "sh", "-c", script).SetStdout(&out).SetStderr(&out).Run(); err != nil {
+			return fmt.Errorf("CoreDNS on the control plane's pod subnet: %w: %s", err, out.String())
+		}
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func measureLevel(b *testing.B, p *platform, learners []*busyLearner) levelResul
 	for _, l := range learners {
 		wg.Go(func() {
 			for range 3 {
-				green := l.greenRound(b, p)
+				green, _ := l.greenRound(b, p)
 				echo := l.echoes(b, 5)
 				mu.Lock()
 				res.green = append(res.green, green)
@@ -197,8 +197,9 @@ func (l *busyLearner) followEvents(b *testing.B) func() {
 }
 
 // greenRound visits step 3 afresh, types its command and returns the time from
-// the command's end, as kindlab recorded it, to the event that says green.
-func (l *busyLearner) greenRound(b *testing.B, p *platform) time.Duration {
+// the command's end, as kindlab recorded it, to the event that says green,
+// and from the command sent (typed and Enter) to that event.
+func (l *busyLearner) greenRound(b *testing.B, p *platform) (endToGreen, typedToGreen time.Duration) {
 	for _, step := range []string{"2", "3"} {
 		resp, err := l.c.PostForm(l.url+"/step", url.Values{"step": {step}, "csrf": {pageCSRF(b, l.c, l.url)}})
 		if err != nil {
@@ -226,13 +227,13 @@ func (l *busyLearner) greenRound(b *testing.B, p *platform) time.Duration {
 		}
 		for _, c := range cmds {
 			if c.Line == command && !c.At.Before(since) {
-				return green.Sub(c.At)
+				return green.Sub(c.At), green.Sub(since)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Fatalf("kindlab recorded no end of %q", command)
-	return 0
+	return 0, 0
 }
 
 // echoes types n keystrokes one at a time and returns how long each took to
