@@ -86,7 +86,7 @@ func TestLintBroken(t *testing.T) {
 				"demo/01-step.md:29: check Bad_ID: id must be lowercase letters, digits and dashes",
 				"demo/01-step.md:29: check Bad_ID: missing from (required for kind dns)",
 				"demo/01-step.md:29: check Bad_ID: missing service (required for kind dns)",
-				"demo/01-step.md:34: check ep: needs ready: N and/or matchPods: true",
+				"demo/01-step.md:34: check ep: needs ready: N, matchPods: true and/or newPods: true",
 				"demo/01-step.md:38: check web: path must start with /",
 				"demo/01-step.md:39: check web: status 99 is not an HTTP status",
 				"demo/01-step.md:41: runnable block is empty; put the command to run in it",

@@ -176,6 +176,9 @@ type EndpointsCheck struct {
 	Service   string `yaml:"service"`
 	Ready     *int   `yaml:"ready"`
 	MatchPods bool   `yaml:"matchPods"`
+	// NewPods requires that no ready endpoint is one the Service had when
+	// the step began (recorded at step start, by pod).
+	NewPods bool `yaml:"newPods"`
 }
 
 // ReplacedCheck requires that the pods of a selector are new since the step began.

@@ -119,8 +119,8 @@ func (v validator) validate(c *Check) {
 	case KindEndpoints:
 		e := c.Endpoints
 		req("service", e.Service)
-		if e.Ready == nil && !e.MatchPods {
-			v.errorf("service", "needs ready: N and/or matchPods: true")
+		if e.Ready == nil && !e.MatchPods && !e.NewPods {
+			v.errorf("service", "needs ready: N, matchPods: true and/or newPods: true")
 		}
 		v.count("ready", e.Ready)
 	case KindReplaced:

@@ -120,6 +120,15 @@ func slice(svc string, addrs ...string) *discoveryv1.EndpointSlice {
 	return s
 }
 
+// ofPods names the pod of each endpoint of s, in order, as the EndpointSlice
+// controller does.
+func ofPods(s *discoveryv1.EndpointSlice, pods ...string) *discoveryv1.EndpointSlice {
+	for i, name := range pods {
+		s.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: name, UID: types.UID(name + "-uid")}
+	}
+	return s
+}
+
 func deployment(name, app string) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
@@ -210,7 +219,8 @@ func TestEvaluate(t *testing.T) {
 	nodePort.Spec.Ports[0].NodePort = 30080
 	began := StepState{Namespace: "default", Pods: map[string]PodSet{
 		"default/app=sleep-2": {Pods: []PodRef{{Name: "sleep-2-abc", UID: "sleep-2-abc-uid"}}, Ready: 1},
-	}}
+	}, Endpoints: map[string][]string{"default/homepage": {"web-1-uid"}}}
+	newPods := labs.Check{Kind: labs.KindEndpoints, Endpoints: &labs.EndpointsCheck{Service: "homepage", MatchPods: true, NewPods: true}}
 	nslookupOK := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.96.44.1\n"
 	nslookupOther := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.96.0.12\n"
 	nslookupPods := "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\thomepage.default.svc.cluster.local\nAddress: 10.244.0.6\nName:\thomepage.default.svc.cluster.local\nAddress: 10.244.0.5\n"
@@ -375,6 +385,38 @@ func TestEvaluate(t *testing.T) {
 			check:  labs.Check{Kind: labs.KindEndpoints, Endpoints: &labs.EndpointsCheck{Service: "homepage", MatchPods: true}},
 			status: Fail,
 			msg:    "the ready endpoints of Service homepage (10.244.0.5) are not the IPs of the ready pods its selector app=web picks (10.244.0.5, 10.244.0.6)",
+		},
+		{
+			name:   "endpoints still the pods of when the step began",
+			objs:   []runtime.Object{homepage, ofPods(slice("homepage", "10.244.0.5", "10.244.0.6"), "web-1", "web-2"), pod("web-1", "web", "10.244.0.5", "ready"), pod("web-2", "web", "10.244.0.6", "ready")},
+			state:  began,
+			check:  newPods,
+			status: Fail,
+			msg:    "Service homepage still sends traffic to 10.244.0.5 (pod web-1), which it had when the step began; expected only pods that are new since",
+		},
+		{
+			// The new pod may get the old one's IP: pods, not addresses, are compared.
+			name:   "endpoints new pods, one on the old pod's IP",
+			objs:   []runtime.Object{homepage, ofPods(slice("homepage", "10.244.0.5"), "web-2"), pod("web-2", "web", "10.244.0.5", "ready"), terminating(pod("web-1", "web", "10.244.0.5", "ready"))},
+			state:  began,
+			check:  newPods,
+			status: Pass,
+			msg:    "Service homepage has 1 ready endpoint, the IPs of its ready pods (10.244.0.5)",
+		},
+		{
+			name:   "endpoints new pods, none ready yet",
+			objs:   []runtime.Object{homepage, ofPods(slice("homepage", "10.244.0.6!"), "web-2"), pod("web-2", "web", "10.244.0.6", "running")},
+			state:  began,
+			check:  labs.Check{Kind: labs.KindEndpoints, Endpoints: &labs.EndpointsCheck{Service: "homepage", NewPods: true}},
+			status: Fail,
+			msg:    "Service homepage has no ready endpoint yet; expected the new pods",
+		},
+		{
+			name:   "endpoints new pods without a record",
+			objs:   []runtime.Object{homepage, ofPods(slice("homepage", "10.244.0.6"), "web-2")},
+			check:  newPods,
+			status: Error,
+			msg:    "there is no record of the endpoints of Service homepage from when the step began; restart the step (not a problem with your work)",
 		},
 		{
 			name:   "endpoints API down",

@@ -87,6 +87,10 @@ type StepState struct {
 	Namespace string            `json:"namespace"` // the lab's namespace
 	Began     time.Time         `json:"began"`
 	Pods      map[string]PodSet `json:"pods,omitempty"` // by podSetKey(namespace, selector)
+	// Endpoints are the ready endpoints of each Service a newPods endpoints
+	// check names, by podSetKey(namespace, service): pod UIDs (addresses for
+	// endpoints without a pod).
+	Endpoints map[string][]string `json:"endpoints,omitempty"`
 	// Commands lists the commands the learner ran in the terminal since the
 	// step began, for command checks; nil when there is no terminal.
 	Commands func() []shellmark.Command `json:"-"`
@@ -107,14 +111,25 @@ type PodRef struct {
 func podSetKey(namespace, selector string) string { return namespace + "/" + selector }
 
 // Begin records what the checks of step need from the start of the step (the
-// pods of every replaced check) in the lab namespace ns.
+// pods of every replaced check, the endpoints of every newPods endpoints
+// check) in the lab namespace ns.
 func (e *Engine) Begin(ctx context.Context, step labs.Step, ns string) (StepState, error) {
 	st := StepState{Namespace: ns, Began: e.cfg.Clock.Now(), Pods: map[string]PodSet{}}
 	for _, c := range step.Checks {
+		cns := namespace(st, c)
+		if c.Endpoints != nil && c.Endpoints.NewPods {
+			keys, err := e.readyEndpointKeys(ctx, cns, c.Endpoints.Service)
+			if err != nil {
+				return StepState{}, fmt.Errorf("begin step %s: %w", step.ID, err)
+			}
+			if st.Endpoints == nil {
+				st.Endpoints = map[string][]string{}
+			}
+			st.Endpoints[podSetKey(cns, c.Endpoints.Service)] = keys
+		}
 		if c.Replaced == nil {
 			continue
 		}
-		cns := namespace(st, c)
 		pods, err := e.listPods(ctx, cns, c.Replaced.Selector)
 		if err != nil {
 			return StepState{}, fmt.Errorf("begin step %s: %w", step.ID, err)
@@ -167,7 +182,7 @@ func (e *Engine) run(ctx context.Context, st StepState, c labs.Check) (string, e
 	case c.Kind == labs.KindPods && c.Pods != nil:
 		return e.pods(ctx, ns, c.Pods)
 	case c.Kind == labs.KindEndpoints && c.Endpoints != nil:
-		return e.endpoints(ctx, ns, c.Endpoints)
+		return e.endpoints(ctx, st, ns, c.Endpoints)
 	case c.Kind == labs.KindReplaced && c.Replaced != nil:
 		return e.replaced(ctx, st, ns, c.Replaced)
 	case c.Kind == labs.KindExec && c.Exec != nil:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -224,7 +225,7 @@ func (e *Engine) pods(ctx context.Context, ns string, p *labs.PodsCheck) (string
 	return found, nil
 }
 
-func (e *Engine) endpoints(ctx context.Context, ns string, c *labs.EndpointsCheck) (string, error) {
+func (e *Engine) endpoints(ctx context.Context, st StepState, ns string, c *labs.EndpointsCheck) (string, error) {
 	svc, err := e.cfg.Client.CoreV1().Services(ns).Get(ctx, c.Service, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", failf("Service %s does not exist in namespace %s", c.Service, ns)
@@ -244,7 +245,22 @@ func (e *Engine) endpoints(ctx context.Context, ns string, c *labs.EndpointsChec
 	if c.Ready != nil && n != *c.Ready {
 		return "", failf("%s; %d expected", found, *c.Ready)
 	}
+	if c.NewPods {
+		before, ok := st.Endpoints[podSetKey(ns, c.Service)]
+		if !ok {
+			return "", fmt.Errorf("there is no record of the endpoints of Service %s from when the step began; restart the step", c.Service)
+		}
+		if old := endpointsAmong(eps.Items, before); len(old) > 0 {
+			return "", failf("Service %s still sends traffic to %s, which it had when the step began; expected only pods that are new since", c.Service, list(old))
+		}
+		if n == 0 {
+			return "", failf("Service %s has no ready endpoint yet; expected the new pods", c.Service)
+		}
+	}
 	if !c.MatchPods {
+		if c.NewPods {
+			return found + ", all new since the step began", nil
+		}
 		return found, nil
 	}
 	if len(svc.Spec.Selector) == 0 {
@@ -270,6 +286,42 @@ func (e *Engine) endpoints(ctx context.Context, ns string, c *labs.EndpointsChec
 			c.Service, list(addrs), sel, list(ips))
 	}
 	return fmt.Sprintf("%s, the IPs of its ready pods (%s)", found, list(ips)), nil
+}
+
+// readyEndpointKeys returns the keys (as readyEndpoints has them) of the
+// ready endpoints of Service service, sorted; none when it does not exist.
+func (e *Engine) readyEndpointKeys(ctx context.Context, ns, service string) ([]string, error) {
+	eps, err := e.cfg.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ready, _ := readyEndpoints(eps.Items)
+	return slices.Sorted(maps.Keys(ready)), nil
+}
+
+// endpointsAmong describes the ready endpoints of slices whose key (as
+// readyEndpoints has it) is one of keys: "10.244.0.5 (pod homepage-abc)".
+func endpointsAmong(items []discoveryv1.EndpointSlice, keys []string) []string {
+	var found []string
+	for _, s := range items {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready || len(ep.Addresses) == 0 {
+				continue
+			}
+			key, what := ep.Addresses[0], ep.Addresses[0]
+			if ep.TargetRef != nil && ep.TargetRef.UID != "" {
+				key = string(ep.TargetRef.UID)
+				what += " (pod " + ep.TargetRef.Name + ")"
+			}
+			if slices.Contains(keys, key) {
+				found = append(found, what)
+			}
+		}
+	}
+	slices.Sort(found)
+	return found
 }
 
 // readyEndpoints returns the ready endpoints of slices (by pod, or by address

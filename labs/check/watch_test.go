@@ -26,10 +26,13 @@ import (
 
 func TestBegin(t *testing.T) {
 	e := newEnv(pod("sleep-2-abc", "sleep-2", "10.244.0.5", "ready"), pod("sleep-2-def", "sleep-2", "", "pending"),
-		terminating(pod("sleep-2-old", "sleep-2", "10.244.0.4", "ready")), pod("web-1", "web", "10.244.0.6", "ready"))
+		terminating(pod("sleep-2-old", "sleep-2", "10.244.0.4", "ready")), pod("web-1", "web", "10.244.0.6", "ready"),
+		ofPods(slice("homepage", "10.244.0.6", "10.244.0.7!", "10.244.0.8"), "web-1", "web-0"))
 	step := labs.Step{ID: "03-replace", Checks: []labs.Check{
 		{ID: "a", Kind: labs.KindReplaced, Replaced: &labs.ReplacedCheck{Selector: "app=sleep-2"}},
 		{ID: "b", Kind: labs.KindPods, Pods: &labs.PodsCheck{Selector: "app=web", Ready: ptr(1)}},
+		{ID: "c", Kind: labs.KindEndpoints, Endpoints: &labs.EndpointsCheck{Service: "homepage", NewPods: true}},
+		{ID: "d", Kind: labs.KindEndpoints, Endpoints: &labs.EndpointsCheck{Service: "nothing-yet", NewPods: true}},
 	}}
 	got, err := e.engine.Begin(context.Background(), step, "default")
 	if err != nil {
@@ -37,7 +40,7 @@ func TestBegin(t *testing.T) {
 	}
 	want := StepState{Namespace: "default", Began: t0, Pods: map[string]PodSet{
 		"default/app=sleep-2": {Pods: []PodRef{{"sleep-2-abc", "sleep-2-abc-uid"}, {"sleep-2-def", "sleep-2-def-uid"}}, Ready: 1},
-	}}
+	}, Endpoints: map[string][]string{"default/homepage": {"10.244.0.8", "web-1-uid"}, "default/nothing-yet": nil}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Begin = %+v; want %+v", got, want)
 	}
