@@ -90,6 +90,7 @@ type Pool struct {
 
 	pauser Pauser // nil: warm clusters are never paused
 	tidy   chan struct{}
+	busy   sync.WaitGroup // creates and deletes under way (Wait)
 
 	mu       sync.Mutex
 	warm     []*warmCluster
@@ -188,7 +189,7 @@ func (p *Pool) Run(ctx context.Context) {
 		}
 		p.mu.Unlock()
 		if start {
-			go p.create(ctx)
+			p.busy.Go(func() { p.create(ctx) })
 			continue
 		}
 		select {
@@ -198,6 +199,11 @@ func (p *Pool) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Wait returns once the creates and deletes under way have ended: after Run's
+// context ended, a create has then cleaned up what it made (a delete the
+// Docker engine refused goes on being tried in the background).
+func (p *Pool) Wait() { p.busy.Wait() }
 
 func (p *Pool) signal() {
 	for _, ch := range []chan struct{}{p.kick, p.tidy} {
@@ -404,6 +410,8 @@ func (p *Pool) tellPositions() {
 
 // Release deletes a claimed cluster and frees its capacity for the next learner.
 func (p *Pool) Release(ctx context.Context, name string) error {
+	p.busy.Add(1)
+	defer p.busy.Done()
 	p.mu.Lock()
 	delete(p.claimed, name)
 	p.mu.Unlock()

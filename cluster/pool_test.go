@@ -387,3 +387,26 @@ func TestPoolTagsItsClusters(t *testing.T) {
 		t.Error("two replicas' pools share a tag")
 	}
 }
+
+// Wait, after Run's context ended, returns once a create cut short has
+// deleted what it made: nothing of it is left for the caller to find.
+func TestPoolWaitOutlastsACreateCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeCreator{live: map[string]bool{}}
+	preparing := make(chan struct{})
+	p := NewPool(f, PoolOptions{Warm: 1, Max: 1, Prepare: func(ctx context.Context, c *Cluster) error {
+		close(preparing)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // as kind takes its time cleaning up
+		return ctx.Err()
+	}})
+	ran := make(chan struct{})
+	go func() { p.Run(ctx); close(ran) }()
+	<-preparing
+	cancel()
+	<-ran
+	p.Wait()
+	if n := f.count(); n != 0 {
+		t.Errorf("%d clusters left once Wait returned; want the one cut short deleted", n)
+	}
+}

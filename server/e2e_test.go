@@ -133,6 +133,7 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 			ts.Close()
 			srv.Close()
 			cancel()
+			pool.Wait() // a create cut short cleans up in the kubeconfig folder, a t.TempDir
 			st.Close()
 		}
 	}
