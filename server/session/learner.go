@@ -792,12 +792,12 @@ func (l *Learner) end(ctx context.Context, why string) {
 	l.mu.Unlock()
 	l.save(ctx)
 	l.m.saver.save("terminal output", func(ctx context.Context) error { return l.m.cfg.Store.DeleteTerminalOutput(ctx, l.id) })
+	l.record(ctx, workshop.KindLeave, 0, why) // before the cluster's delete, which takes seconds
 	if name != "" {
 		if err := l.m.cfg.Pool.Release(ctx, name); err != nil {
 			l.log.Error("release cluster", "cluster", name, "error", err)
 		}
 	}
-	l.record(ctx, workshop.KindLeave, 0, why)
 }
 
 func (l *Learner) setState(ctx context.Context, s store.State) {
