@@ -250,7 +250,7 @@ func (e *Engine) endpoints(ctx context.Context, st StepState, ns string, c *labs
 		if !ok {
 			return "", fmt.Errorf("there is no record of the endpoints of Service %s from when the step began; restart the step", c.Service)
 		}
-		if old := endpointsAmong(eps.Items, before); len(old) > 0 {
+		if old := endpointsAmong(endpoints, before); len(old) > 0 {
 			return "", failf("Service %s still sends traffic to %s, which it had when the step began; expected only pods that are new since", c.Service, list(old))
 		}
 		if n == 0 {
@@ -301,33 +301,24 @@ func (e *Engine) readyEndpointKeys(ctx context.Context, ns, service string) ([]s
 	return slices.Sorted(maps.Keys(ready)), nil
 }
 
-// endpointsAmong describes the ready endpoints of slices whose key (as
-// readyEndpoints has it) is one of keys: "10.244.0.5 (pod homepage-abc)".
-func endpointsAmong(items []discoveryv1.EndpointSlice, keys []string) []string {
+// endpointsAmong describes the endpoints (as readyEndpoints returns them)
+// whose key is one of keys, sorted.
+func endpointsAmong(endpoints map[string]string, keys []string) []string {
 	var found []string
-	for _, s := range items {
-		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready || len(ep.Addresses) == 0 {
-				continue
-			}
-			key, what := ep.Addresses[0], ep.Addresses[0]
-			if ep.TargetRef != nil && ep.TargetRef.UID != "" {
-				key = string(ep.TargetRef.UID)
-				what += " (pod " + ep.TargetRef.Name + ")"
-			}
-			if slices.Contains(keys, key) {
-				found = append(found, what)
-			}
+	for _, k := range keys {
+		if what, ok := endpoints[k]; ok {
+			found = append(found, what)
 		}
 	}
 	slices.Sort(found)
 	return found
 }
 
-// readyEndpoints returns the ready endpoints of slices (by pod, or by address
-// when there is no pod) and their sorted, distinct addresses.
-func readyEndpoints(items []discoveryv1.EndpointSlice) (map[string]bool, []string) {
-	endpoints := map[string]bool{}
+// readyEndpoints returns the ready endpoints of slices, keyed by pod UID (by
+// address when there is no pod), each described as "10.244.0.5 (pod
+// homepage-abc)", and their sorted, distinct addresses.
+func readyEndpoints(items []discoveryv1.EndpointSlice) (map[string]string, []string) {
+	endpoints := map[string]string{}
 	seen := map[string]bool{}
 	var addrs []string
 	for _, s := range items {
@@ -338,11 +329,12 @@ func readyEndpoints(items []discoveryv1.EndpointSlice) (map[string]bool, []strin
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready || len(ep.Addresses) == 0 {
 				continue
 			}
-			key := ep.Addresses[0]
+			key, what := ep.Addresses[0], ep.Addresses[0]
 			if ep.TargetRef != nil && ep.TargetRef.UID != "" {
 				key = string(ep.TargetRef.UID)
+				what += " (pod " + ep.TargetRef.Name + ")"
 			}
-			endpoints[key] = true
+			endpoints[key] = what
 			for _, a := range ep.Addresses {
 				if !seen[a] {
 					seen[a] = true
