@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/server/store"
 )
 
@@ -32,7 +33,7 @@ func (m *Manager) replicated() bool { return m.cfg.Lease > 0 }
 // take seconds, and a heartbeat that waited for them would let this
 // replica's lease run out, and another replica take its learners.
 func (m *Manager) beat(ctx context.Context) {
-	go m.takeOverEvery(ctx, m.cfg.Lease/2)
+	go clock.Every(ctx, m.cfg.Clock, m.cfg.Lease/2, func() { m.TakeOver(ctx) })
 	beat := m.cfg.Clock.NewTicker(m.cfg.Lease / 4)
 	defer beat.Stop()
 	m.heartbeat(ctx)
@@ -48,20 +49,6 @@ func (m *Manager) beat(ctx context.Context) {
 		case <-beat.C():
 		}
 		m.heartbeat(ctx)
-	}
-}
-
-// takeOverEvery runs TakeOver every period until ctx ends.
-func (m *Manager) takeOverEvery(ctx context.Context, period time.Duration) {
-	tick := m.cfg.Clock.NewTicker(period)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		}
-		m.TakeOver(ctx)
 	}
 }
 
