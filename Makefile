@@ -1,25 +1,34 @@
 # kindlab: make run (the server), make test (everything CI checks), make bench.
 GO       ?= go
 export PATH := /usr/local/go/bin:$(PATH)
+SHELL    := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# Where the tests keep go test -json streams and phase times (make test-times reads them).
+TIMES    ?= $(CURDIR)/.test-times
+STREAM   := bin/testtimes stream
 TEMPL    := $(GO) tool templ
 E2E_TIMEOUT ?= 80m
 # Packages with end-to-end tests (files tagged e2e).
 E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 
-.PHONY: all build docker images run test unit e2e generate check-generated vet bench capacity clean-clusters platform-image
+.PHONY: all build host docker images run test test-times unit e2e e2e-build e2e-packages generate check-generated vet bench capacity clean-clusters platform-image bin/testtimes
 
 all: build
 
 build: generate
 	$(GO) build -o bin/kindlab .
 
+## host: every Debian package the tests need, in one apt-get, and the Docker engine.
+host:
+	bash hack/ensure-host.sh
+
 ## docker: make a Docker engine reachable (installs Debian's docker.io when missing).
 docker:
 	bash hack/ensure-docker.sh
 
 ## images: build the node, toolbox and lab app images from source (no-op when current).
-images: docker
-	$(GO) run . images build
+images: docker build
+	./bin/kindlab images build
 
 ## run: the workshop server on http://127.0.0.1:8080.
 run: images build
@@ -37,20 +46,49 @@ vet:
 	$(GO) vet -tags e2e ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-## unit: tests that need no Docker, with the race detector; the load tests
-## (Load200) again without it, since it slows every goroutine many times over.
-## The store's tests run on SQLite and on a PostgreSQL server of their own.
-unit:
-	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -race ./...
-	$(GO) test -count=1 -run 'Load200' ./server/...
+# Packages where goroutines meet (the pool and tunnels, exec streams, watches,
+# the clock, the shell-mark tracker, sessions, terminals, the workshop hub, the
+# store, the server): their unit tests run with the race detector. The others
+# (parsers, renderers, the image builder, the lab apps, the CLI) run without it.
+RACE_PKGS = ./cluster/... ./internal/... ./labs/check ./server/...
+PLAIN_PKGS = $(filter-out $(addprefix github.com/kindlab/kindlab/,cluster% internal/% labs/check server%),$(shell $(GO) list ./...))
+
+## unit: tests that need no Docker, with the race detector where goroutines
+## meet; the load tests (Load200) again without it, since it slows every
+## goroutine many times over. The store's tests run on SQLite and on a
+## PostgreSQL server of their own.
+unit: bin/testtimes
+	@mkdir -p $(TIMES)
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -race $(RACE_PKGS) | $(STREAM) -o $(TIMES)/unit-race.json
+	$(GO) test -json $(PLAIN_PKGS) | $(STREAM) -o $(TIMES)/unit.json
+	$(GO) test -json -count=1 -run 'Load200' ./server/... | $(STREAM) -o $(TIMES)/unit-load.json
 
 ## e2e: tests on real kind clusters (and a real browser).
-e2e: images
+E2E_JSON ?= e2e
+e2e: images bin/testtimes
+	@mkdir -p $(TIMES)
 	bash hack/ensure-chromium.sh
-	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v $(E2E_PKGS)
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(E2E_PKGS) | $(STREAM) -v -o $(TIMES)/$(E2E_JSON).json
 
-## test: the README's test command: vet, unit tests, then end to end on real clusters.
-test: check-generated vet unit e2e
+## e2e-build: compile the end-to-end test binaries (and run none), so that make
+## test links them while the images build.
+e2e-build:
+	$(GO) test -tags e2e -count=1 -run '^$$' $(E2E_PKGS) >/dev/null
+
+e2e-packages:
+	@echo $(E2E_PKGS)
+
+## test: the README's test command: vet, unit tests, then end to end on real
+## clusters, as timed phases (hack/test.sh), the images built meanwhile.
+test:
+	bash hack/test.sh
+
+## test-times: every phase, test and benchmark of the last make test, the slowest first.
+test-times:
+	$(GO) run ./hack/testtimes report -budgets hack/test-budgets $(TIMES)
+
+bin/testtimes:
+	$(GO) build -o bin/testtimes ./hack/testtimes
 
 ## bench: benchmarks with their figures (real clusters for the cluster ones).
 bench: images
