@@ -54,10 +54,10 @@ var capacityLevels = []int{2, 4, 6, 8, 10, 12}
 // kindlab doctor and kindlab serve's default --pool-max read it: make capacity.
 func BenchmarkCapacity(b *testing.B) {
 	top := capacityLevels[len(capacityLevels)-1]
-	p := startServer(b, newManager(b), filepath.Join(b.TempDir(), "kindlab.db"), 1, func(s setup) {
-		s.pool.Hot = 1
-		s.pool.Max = top + 1
-	})
+	p := startServer(b, ownScope(b, 1, func(o *cluster.PoolOptions) {
+		o.Hot = 1
+		o.Max = top + 1
+	}), filepath.Join(b.TempDir(), "kindlab.db"))
 	for range b.N {
 		var learners []*busyLearner
 		capacity := cluster.Capacity{Measured: time.Now().UTC(), CPUs: runtime.NumCPU(), MemTotalMiB: hostTotalMiB(b)}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -28,8 +27,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
-	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server"
@@ -39,26 +36,23 @@ import (
 // platform is a running kindlab: real clusters, a warm pool, a real store.
 type platform struct {
 	URL   string
-	Pool  *cluster.Pool
-	m     *cluster.Manager
+	Pool  *cluster.Pool // the pool it claims from: the package's shared one, or its own
+	m     *scope
 	stop  func() // stops the server as a kill would: clusters and the store stay
 	store string // the SQLite file
 	db    *store.Store
 }
 
-// newManager makes a cluster manager for the images the source tree builds.
+// newManager makes a cluster manager for the images the source tree builds;
+// the test's end deletes every pool cluster on the host (kindlab-p-…, the
+// clusters of the pools and kindlab processes the test made).
 func newManager(t testing.TB) *cluster.Manager {
 	t.Helper()
-	wd, _ := os.Getwd()
-	src, err := images.FindSource(wd)
+	opts, err := managerOptions(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := (&images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}).Plan(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: t.TempDir(), MaxConcurrent: 2, Logger: testLog()})
+	m, err := cluster.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,20 +71,15 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func startPlatform(t testing.TB, warm int) *platform {
-	return startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), warm)
+// startPlatform runs a kindlab of the test's own (its store, its settings)
+// over the package's shared pool of warm clusters.
+func startPlatform(t testing.TB, opts ...func(*server.Config)) *platform {
+	return startServer(t, sharedScope(t), filepath.Join(t.TempDir(), "kindlab.db"), opts...)
 }
 
-// setup is what a test may change before startServer builds the pool and server.
-type setup struct {
-	pool   *cluster.PoolOptions
-	server *server.Config
-}
-
-// startServer runs a kindlab server over a manager and a store file, recovering
-// the sessions the store holds, as kindlab serve does. The pool keeps warm
-// clusters, all paused (Hot 0: every claim resumes one), up to two in all.
-func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts ...func(setup)) *platform {
+// startServer runs a kindlab server over a scope's clusters and pool and a
+// store file, recovering the sessions the store holds, as kindlab serve does.
+func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Config)) *platform {
 	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
@@ -100,30 +89,19 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 	if err != nil {
 		t.Fatal(err)
 	}
-	platformFS, _ := fs.Sub(manifests.FS(), "platform")
-	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	popts := cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second,
-		Prepare: cluster.Preparer(platformFS, labFiles)}
-	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Clusters: m, Logger: testLog(),
+	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: s, Clusters: s, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
 		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many
 	for _, o := range opts {
-		o(setup{&popts, &cfg})
+		o(&cfg)
 	}
-	pool := cluster.NewPool(m, popts)
-	cfg.Pool = pool
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := srv.Recover(ctx, func(c *cluster.Cluster) { pool.Adopt(c, true) }); err != nil {
+	if err := srv.Recover(context.Background(), s.adopt); err != nil {
 		t.Fatal(err)
 	}
-	go pool.Run(ctx)
 	ts := httptest.NewServer(srv.Handler())
 	stopped := false
 	stop := func() {
@@ -132,33 +110,18 @@ func startServer(t testing.TB, m *cluster.Manager, dbPath string, warm int, opts
 			ts.CloseClientConnections()
 			ts.Close()
 			srv.Close()
-			cancel()
-			pool.Wait() // a create cut short cleans up in the kubeconfig folder, a t.TempDir
 			st.Close()
 		}
 	}
 	t.Cleanup(stop)
-	return &platform{URL: ts.URL, Pool: pool, m: m, stop: stop, store: dbPath, db: st}
+	return &platform{URL: ts.URL, Pool: s.pool, m: s, stop: stop, store: dbPath, db: st}
 }
 
+// newBrowser opens a tab of the package's Chromium in a browser context of
+// its own (no cookies from other tests); cancel closes it.
 func newBrowser(t testing.TB) (context.Context, context.CancelFunc) {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Fatal("chromium is not installed: run hack/ensure-chromium.sh (make e2e does)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	return ctx, func() { cancel(); acancel() }
+	return chromedp.NewContext(shared.browserContext(t), chromedp.WithNewBrowserContext())
 }
 
 // waitJS polls a JavaScript expression until it is true.
@@ -248,7 +211,7 @@ func checkStatus(id string) string {
 // their app link. Done, the learner ends the session from the completion screen
 // and their cluster is deleted.
 func TestE2ELearnerInBrowser(t *testing.T) {
-	p := startPlatform(t, 1)
+	p := startPlatform(t)
 	waitWarm(t, p)
 	ctx, cancel := newBrowser(t)
 	defer cancel()
@@ -475,9 +438,9 @@ func startToTerminal(b *testing.B, base string) {
 // the same store; the learner's page comes back on their step, with their cluster
 // and what they made in it.
 func TestE2ERestartRecovers(t *testing.T) {
-	m := newManager(t)
+	s := sharedScope(t)
 	db := filepath.Join(t.TempDir(), "kindlab.db")
-	p := startServer(t, m, db, 0)
+	p := startServer(t, s, db)
 	c, sessionURL := startSession(t, p.URL)
 	conn := openTerminal(t, c, sessionURL)
 	conn.WriteJSON(map[string]any{"type": "input", "data": "echo kindlab-was-here > ~/mark && echo SAVED$((40+2))\r"})
@@ -489,8 +452,12 @@ func TestE2ERestartRecovers(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	sess, err := p.db.Session(context.Background(), sessionID(t, strings.TrimPrefix(sessionURL, p.URL)))
+	if err != nil || sess.Cluster == "" {
+		t.Fatalf("the learner's session in the store: %+v, %v", sess, err)
+	}
 	p.stop() // killed: no session is ended, no cluster deleted
-	q := startServer(t, m, db, 0)
+	q := startServer(t, s, db)
 	u, _ := url.Parse(sessionURL)
 	qu, _ := url.Parse(q.URL)
 	u.Host = qu.Host
@@ -508,8 +475,8 @@ func TestE2ERestartRecovers(t *testing.T) {
 	defer conn.Close()
 	conn.WriteJSON(map[string]any{"type": "input", "data": "cat ~/mark\r"})
 	readUntil(t, conn, "kindlab-was-here")
-	if got := q.Pool.Stats().Claimed; got != 1 {
-		t.Errorf("pool after recovery has %d claimed clusters; want the session's 1", got)
+	if got := s.Adopted(); !slices.Equal(got, []string{sess.Cluster}) {
+		t.Errorf("the kindlab started again took back clusters %v into its pool as claimed; want the session's %s", got, sess.Cluster)
 	}
 }
 
@@ -517,7 +484,7 @@ func TestE2ERestartRecovers(t *testing.T) {
 // websocket: the start waits for a create (BenchmarkStartWarm, in Chromium,
 // measures starts from the warm pool).
 func BenchmarkStartCold(b *testing.B) {
-	p := startPlatform(b, 0)
+	p := startServer(b, ownScope(b, 0), filepath.Join(b.TempDir(), "kindlab.db"))
 	var total time.Duration
 	var heap uint64
 	for i := 0; i < b.N; i++ {
@@ -540,12 +507,17 @@ func BenchmarkStartCold(b *testing.B) {
 // TestE2EResetMyCluster: "Reset my cluster" gives the learner a fresh cluster and
 // a working terminal on the same step.
 func TestE2EResetMyCluster(t *testing.T) {
-	p := startPlatform(t, 0)
+	p := startPlatform(t)
 	c, sessionURL := startSession(t, p.URL)
 	conn := openTerminal(t, c, sessionURL)
 	conn.WriteJSON(map[string]any{"type": "input", "data": "touch ~/mark && echo MADE$((40+2))\r"})
 	readUntil(t, conn, "MADE42")
 	conn.Close()
+	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
+	before, err := p.db.Session(context.Background(), sid)
+	if err != nil || before.Cluster == "" {
+		t.Fatalf("the learner's session in the store: %+v, %v", before, err)
+	}
 
 	noRedirect := *c
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -574,7 +546,10 @@ func TestE2EResetMyCluster(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no fresh cluster within 5 minutes (saw the progress view: %v)", sawProgress)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a warm cluster is the learner's again in seconds
+	}
+	if after, err := p.db.Session(context.Background(), sid); err != nil || after.Cluster == before.Cluster {
+		t.Errorf("after the reset the session is on cluster %q (%v); want a cluster other than %s", after.Cluster, err, before.Cluster)
 	}
 	conn = openTerminal(t, c, sessionURL)
 	defer conn.Close()
@@ -589,7 +564,7 @@ func TestE2EResetMyCluster(t *testing.T) {
 // and step turns green. The delay from the learner's green check to the
 // dashboard's is logged.
 func TestE2EDashboardSeesLearner(t *testing.T) {
-	p := startPlatform(t, 1)
+	p := startPlatform(t)
 	ctx, cancel := newBrowser(t)
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)

@@ -28,6 +28,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
@@ -45,8 +46,9 @@ import (
 // comes back with it, and the learner with all their work. Then "Start this
 // step again" replaces the cluster on purpose.
 func TestE2EClusterLost(t *testing.T) {
-	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1,
-		func(s setup) { s.server.HealthEvery = 2 * time.Second })
+	// A pool of its own: the engine restart below reaches every cluster of the pool.
+	p := startServer(t, ownScope(t, 1), filepath.Join(t.TempDir(), "kindlab.db"),
+		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
 	ctx := context.Background()
 	bctx, cancel := newBrowser(t)
 	defer cancel()
@@ -120,7 +122,7 @@ func TestE2EClusterLost(t *testing.T) {
 			t.Fatalf("session before the node was %s: %+v, %v", fault.name, before, err)
 		}
 		faulted := time.Now()
-		if err := injectFault(ctx, p.m, fault.docker, before.Cluster); err != nil {
+		if err := injectFault(ctx, p.m.Manager, fault.docker, before.Cluster); err != nil {
 			t.Fatalf("docker %s: %v", fault.docker, err)
 		}
 		// docker stop returns once the node has stopped (systemd's shutdown takes
@@ -185,6 +187,7 @@ func TestE2EClusterLost(t *testing.T) {
 		before, _ := p.db.Session(ctx, sid)
 		restarted := time.Now()
 		downFor := restartDockerEngine(t)
+		defer shared.renewWarm(t) // the shared pool's warm clusters went down with the engine too
 		t.Logf("engine restart: the engine answered again %s after the restart began", downFor.Round(100*time.Millisecond))
 		lost := waitEvents(t, p, sid, workshop.KindLost, len(faults)+restarts, 2*time.Minute)
 		t.Logf("engine restart: cluster declared lost %s after the restart began", lost.Sub(restarted).Round(100*time.Millisecond))

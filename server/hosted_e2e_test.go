@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,56 +24,56 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
 )
 
-// hostNamespace is where the tests' learner cluster pods run on the host cluster.
+// hostNamespace is where learner cluster pods run on the host cluster unless
+// told otherwise (kindlab's --host-namespace, manifests/kindlab).
 const hostNamespace = "kindlab-clusters"
 
-// newHostCluster creates a kind cluster with two workers standing in for a
-// host Kubernetes cluster, with the Docker-in-Docker image on its workers, and
-// returns its kubeconfig path and a client.
+// newHostCluster returns the package's host cluster (shared.hostCluster): its
+// kubeconfig path and a client.
 func newHostCluster(t testing.TB) (string, kubernetes.Interface) {
 	t.Helper()
-	m := newManager(t)
-	wd, _ := os.Getwd()
-	src, err := images.FindSource(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The host cluster's nodes get their images from a bundle, as a cluster
-	// without a registry would (kindlab images save --host-cluster).
-	bundle := filepath.Join(t.TempDir(), "host-images.tar")
-	start := time.Now()
-	builder := &images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}
-	if _, err := builder.SaveHost(context.Background(), bundle); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("kindlab images save --host-cluster: %s", time.Since(start).Round(100*time.Millisecond))
-	name := fmt.Sprintf("host-%d", time.Now().UnixNano()%1e6)
-	start = time.Now()
-	kc, err := m.CreateHost(context.Background(), name, cluster.HostOptions{Workers: 2, Namespace: hostNamespace, Bundle: bundle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Delete(context.Background(), name) })
-	t.Logf("host cluster with two workers, the bundle imported on each: %s", time.Since(start).Round(100*time.Millisecond))
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kc, kubernetes.NewForConfigOrDie(cfg)
+	h := shared.hostCluster(t)
+	return h.kubeconfig, h.client
 }
 
-// learnerPods lists the learner cluster pods on the host cluster.
-func learnerPods(t testing.TB, host kubernetes.Interface) []corev1.Pod {
+// ownHostNamespace makes a namespace of the test's own on the host cluster,
+// labelled for privileged pods, for its learners' cluster pods. The test's end
+// deletes it, and waits until its pods are gone: they hold room on the host
+// cluster's workers that the next test counts on.
+func ownHostNamespace(t testing.TB, host kubernetes.Interface, name string) string {
 	t.Helper()
-	list, err := host.CoreV1().Pods(hostNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=kindlab"})
+	ctx := context.Background()
+	if _, err := host.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: name, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		now := int64(0)
+		host.CoreV1().Pods(name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &now}, metav1.ListOptions{})
+		host.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+			if _, err := host.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("namespace %s of the host cluster is still there 3 minutes after its delete", name)
+				return
+			}
+		}
+	})
+	return name
+}
+
+// learnerPods lists the learner cluster pods in namespace ns of the host cluster.
+func learnerPods(t testing.TB, host kubernetes.Interface, ns string) []corev1.Pod {
+	t.Helper()
+	list, err := host.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=kindlab"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +106,7 @@ func podIsReady(p corev1.Pod) bool {
 func TestE2EHostedCluster(t *testing.T) {
 	db := storetest.Postgres(t)
 	kc, host := newHostCluster(t)
+	ns := ownHostNamespace(t, host, "kindlab-hosted")
 	ctx := context.Background()
 
 	// A namespace under Pod Security "baseline" refuses the privileged pod.
@@ -115,6 +115,9 @@ func TestE2EHostedCluster(t *testing.T) {
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		host.CoreV1().Namespaces().Delete(context.Background(), "baseline-only", metav1.DeleteOptions{})
+	})
 	refused := newKindlabProcess(t, "--host-cluster", kc, "--host-namespace", "baseline-only")
 	cmd := exec.Command(refused.bin, "serve", "--addr", refused.addr, "--state", refused.state, "--host-cluster", kc, "--host-namespace", "baseline-only")
 	cmd.Dir = ".."
@@ -130,7 +133,7 @@ func TestE2EHostedCluster(t *testing.T) {
 
 	// Each learner cluster pod asks for more than half a worker's CPU: one fits
 	// on each worker, and a third waits.
-	common := []string{"--db", db, "--replica-lease", "6s", "--host-cluster", kc, "--host-cpu", "1100m", "--pool-max", "3", "--sessions-per-client", "5"}
+	common := []string{"--db", db, "--replica-lease", "6s", "--host-cluster", kc, "--host-namespace", ns, "--host-cpu", "1100m", "--pool-max", "3", "--sessions-per-client", "5"}
 	a := anotherKindlab(t, refused.bin, append([]string{"--replica", "a", "--pool-warm", "2"}, common...)...)
 	a.args = append(a.args, "--replica-url", "http://"+a.addr)
 	b := anotherKindlab(t, refused.bin, append([]string{"--replica", "b", "--pool-warm", "0"}, common...)...)
@@ -152,7 +155,7 @@ func TestE2EHostedCluster(t *testing.T) {
 	var nodes map[string]string
 	for deadline := time.Now().Add(8 * time.Minute); ; {
 		nodes = map[string]string{}
-		for _, p := range learnerPods(t, host) {
+		for _, p := range learnerPods(t, host, ns) {
 			if podIsReady(p) {
 				nodes[p.Name] = p.Spec.NodeName
 			}
@@ -247,13 +250,13 @@ func TestE2EHostedCluster(t *testing.T) {
 		}
 	}
 	pending := 0
-	for _, p := range learnerPods(t, host) {
+	for _, p := range learnerPods(t, host, ns) {
 		if p.Status.Phase == corev1.PodPending {
 			pending++
 		}
 	}
 	if pending == 0 {
-		t.Errorf("no learner cluster pod waits for room on the host cluster: %v", learnerPods(t, host))
+		t.Errorf("no learner cluster pod waits for room on the host cluster: %v", learnerPods(t, host, ns))
 	}
 
 	// Step 3 opens; the port-forward still runs in the learner's terminal.
@@ -329,7 +332,7 @@ func TestE2EHostedCluster(t *testing.T) {
 	}
 	if err := waitJS(bctx, `!window.beforeReset && `+onStep(3)+` && window.kindlab.connected`, 8*time.Minute); err != nil {
 		s, _ := st.Session(ctx, sid)
-		t.Fatalf("Reset my cluster on the host cluster: %v\nsession %+v\npods %v\n%s", err, s, learnerPods(t, host), terminal())
+		t.Fatalf("Reset my cluster on the host cluster: %v\nsession %+v\npods %v\n%s", err, s, learnerPods(t, host, ns), terminal())
 	}
 	t.Logf("Reset my cluster on the host cluster, click to a terminal on the fresh cluster: %s", time.Since(clicked).Round(100*time.Millisecond))
 	stopDialogs()
@@ -343,7 +346,7 @@ func TestE2EHostedCluster(t *testing.T) {
 		t.Errorf("the fresh cluster after the reset still has step 1's Deployment, or kubectl did not answer: %v\n%s", err, terminal())
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		if !slices.ContainsFunc(learnerPods(t, host), func(p corev1.Pod) bool { return p.Name == before.Cluster }) {
+		if !slices.ContainsFunc(learnerPods(t, host, ns), func(p corev1.Pod) bool { return p.Name == before.Cluster }) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -355,7 +358,7 @@ func TestE2EHostedCluster(t *testing.T) {
 	// kindlab validate on the host cluster: a lab run on a fresh learner
 	// cluster there (a small request fits beside the two learners).
 	validateStart := time.Now()
-	validate := exec.Command(refused.bin, "validate", "--state", t.TempDir(), "--host-cluster", kc, "--host-cpu", "100m", "pod-networking")
+	validate := exec.Command(refused.bin, "validate", "--state", t.TempDir(), "--host-cluster", kc, "--host-namespace", ns, "--host-cpu", "100m", "pod-networking")
 	validate.Dir = ".."
 	if out, err := validate.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS pod-networking") {
 		t.Errorf("kindlab validate --host-cluster: %v\n%s", err, out)

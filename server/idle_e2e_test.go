@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -34,9 +34,9 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	// Longer than a step's check takes to turn green here under load: a learner
 	// waiting for one is idle to kindlab (it does not watch the page).
 	const pauseIdle = 30 * time.Second
-	p := startServer(t, newManager(t), filepath.Join(t.TempDir(), "kindlab.db"), 1, func(s setup) {
-		s.server.PauseIdle = pauseIdle
-		s.server.HealthEvery = 2 * time.Second
+	p := startPlatform(t, func(c *server.Config) {
+		c.PauseIdle = pauseIdle
+		c.HealthEvery = 2 * time.Second
 	})
 	waitWarm(t, p)
 	ctx, cancel := newBrowser(t)
@@ -193,9 +193,7 @@ func typeKeys(ctx context.Context, s string) error {
 // cluster sleeps, to the command's output: the keystroke wakes the node and
 // the same shell takes what was typed. Five pauses per iteration.
 func BenchmarkIdleWake(b *testing.B) {
-	p := startServer(b, newManager(b), filepath.Join(b.TempDir(), "kindlab.db"), 1, func(s setup) {
-		s.server.PauseIdle = 3 * time.Second
-	})
+	p := startPlatform(b, func(c *server.Config) { c.PauseIdle = 3 * time.Second })
 	c, sessionURL := startSession(b, p.URL)
 	conn := openTerminal(b, c, sessionURL)
 	defer conn.Close()

@@ -45,12 +45,7 @@ import (
 // deleted replica's pool had made warm is deleted (the learner's stays), and
 // the learner runs step 2's port-forward and opens its app link.
 func TestE2EManifestsOnKubernetes(t *testing.T) {
-	build := exec.Command("make", "platform-image")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make platform-image: %v\n%s", err, out)
-	}
-	kc, host := newHostCluster(t)
+	kc, host := newHostCluster(t) // with kindlab's own image (make platform-image)
 	ctx := context.Background()
 	node := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
 	kubectl := func(stdin string, args ...string) (string, error) {
@@ -167,7 +162,7 @@ func TestE2EManifestsOnKubernetes(t *testing.T) {
 
 	// Replica a's pool makes a warm cluster in the place of the learner's.
 	tagged := func() []string { // a's, oldest first
-		pods := learnerPods(t, host)
+		pods := learnerPods(t, host, hostNamespace)
 		slices.SortFunc(pods, func(x, y corev1.Pod) int { return x.CreationTimestamp.Compare(y.CreationTimestamp.Time) })
 		var out []string
 		for _, p := range pods {
@@ -179,7 +174,7 @@ func TestE2EManifestsOnKubernetes(t *testing.T) {
 	}
 	for deadline := time.Now().Add(3 * time.Minute); len(tagged()) < 2; time.Sleep(2 * time.Second) {
 		if time.Now().After(deadline) {
-			t.Fatalf("replica %s's pool made no cluster after the learner's: %v", a, learnerPods(t, host))
+			t.Fatalf("replica %s's pool made no cluster after the learner's: %v", a, learnerPods(t, host, hostNamespace))
 		}
 	}
 	learners := tagged()[0]

@@ -67,7 +67,7 @@ func (s *shell) must(cmd string) string {
 // real workstation terminal and checks each is refused, with a message that says
 // the thing belongs to the platform. A new attempt is one line in the table.
 func TestE2EHostileLearner(t *testing.T) {
-	p := startPlatform(t, 1)
+	p := startPlatform(t)
 	c, sessionURL := startSession(t, p.URL)
 	conn := openTerminal(t, c, sessionURL)
 	defer conn.Close()
@@ -321,7 +321,7 @@ func adminOf(t *testing.T, p *platform) *workstation.Conn {
 // integration mark claiming that command ran and succeeded. None records the
 // command or passes the step; the real command, typed after them, does both.
 func TestE2EForgedShellMarks(t *testing.T) {
-	p := startPlatform(t, 1)
+	p := startPlatform(t)
 	c, sessionURL := startSession(t, p.URL)
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
 	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {pageCSRF(t, c, sessionURL)}})

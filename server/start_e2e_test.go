@@ -44,11 +44,12 @@ func BenchmarkStartWarm(b *testing.B) {
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			m := newManager(b)
-			p := startServer(b, m, filepath.Join(b.TempDir(), "kindlab.db"), bc.warm, func(s setup) {
-				s.pool.Hot = bc.hot
-				s.pool.Max = bc.warm + 1
+			s := ownScope(b, bc.warm, func(o *cluster.PoolOptions) {
+				o.Hot = bc.hot
+				o.Max = bc.warm + 1
 			})
+			m := s.Manager
+			p := startServer(b, s, filepath.Join(b.TempDir(), "kindlab.db"))
 			bctx, cancel := newBrowser(b)
 			defer cancel()
 			var took []time.Duration

@@ -1,0 +1,418 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/images"
+	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/manifests"
+)
+
+// The package's end-to-end tests share what is expensive to make. Each is made
+// once, when a test first needs it, and ended when the package's tests have
+// run (TestMain):
+//
+//   - a pool of warm learner clusters (sharedScope). A test that needs a
+//     ready learner cluster that nobody has used starts a kindlab of its own
+//     (its own store and settings) over this pool; when the test ends, the
+//     clusters its learners took are deleted, and the pool has made the next
+//     test's while this one ran. The tests whose faults reach the pool itself
+//     (TestE2EClusterLost) or whose kindlab is a process of its own keep
+//     theirs, as do the benchmarks that measure a pool's settings.
+//   - one Chromium (newBrowser): each test gets a tab in a browser context of
+//     its own, so no cookie passes from one test to the next.
+//   - one host cluster (newHostCluster) for the tests of the hosted backend
+//     and of manifests/kindlab; each test keeps its learners' pods in a
+//     namespace of its own.
+var shared fixtures
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kindlab-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared.dir = dir
+	flag.Parse()
+	if run := flag.Lookup("test.run").Value.String(); run == "" || run == "E2E" {
+		// The whole package runs (make e2e): its first clusters are made from
+		// the start, beside the tests that come before the first to claim one.
+		if err := shared.startPool(); err != nil {
+			fmt.Fprintln(os.Stderr, "the shared pool:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	shared.close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedPrefix names the shared pool's clusters. It is not cluster.PoolPrefix,
+// so the start-up sweep of the kindlab processes other tests run (which
+// deletes every pool cluster no session holds) leaves them alone.
+const sharedPrefix = cluster.Prefix + "e2e-"
+
+type fixtures struct {
+	dir string // kubeconfigs, Chromium's profile, bundles
+
+	mu          sync.Mutex
+	m           *cluster.Manager
+	pool        *cluster.Pool
+	stopPool    context.CancelFunc
+	browser     context.Context
+	stopBrowser context.CancelFunc
+	host        *hostCluster
+}
+
+type hostCluster struct {
+	name, kubeconfig string
+	client           kubernetes.Interface
+}
+
+// sharedPool returns the package's pool, started on first use if TestMain
+// did not start it.
+func (f *fixtures) sharedPool(t testing.TB) (*cluster.Manager, *cluster.Pool) {
+	t.Helper()
+	if err := f.startPool(); err != nil {
+		t.Fatal(err)
+	}
+	return f.m, f.pool
+}
+
+// startPool makes the shared pool and starts its first clusters: two warm,
+// paused while they wait, as a workshop's pool keeps them.
+func (f *fixtures) startPool() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pool != nil {
+		return nil
+	}
+	opts, err := managerOptions(filepath.Join(f.dir, "shared-pool"))
+	if err != nil {
+		return err
+	}
+	prepare, err := preparer()
+	if err != nil {
+		return err
+	}
+	m, err := cluster.New(opts)
+	if err != nil {
+		return err
+	}
+	f.m = m
+	f.pool = cluster.NewPool(sharedNames{m}, cluster.PoolOptions{Warm: 2, Max: 6, Logger: testLog(),
+		RefillAfter: 3 * time.Second, Prepare: prepare})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stopPool = cancel
+	go f.pool.Run(ctx)
+	return nil
+}
+
+// renewWarm deletes the shared pool's warm clusters, so that it makes new
+// ones: after the Docker engine restarted, say, which a cluster paused while
+// it waited does not come back from as the pool left it.
+func (f *fixtures) renewWarm(t testing.TB) {
+	f.mu.Lock()
+	pool := f.pool
+	f.mu.Unlock()
+	if pool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for pool.Stats().Warm > 0 {
+		c, err := pool.Claim(ctx, nil) // one that did not come back is deleted by the claim
+		if err != nil {
+			t.Logf("renew the shared pool's warm clusters: %v", err)
+			return
+		}
+		go pool.Release(context.Background(), c.Name)
+	}
+}
+
+// browserContext returns a context of the package's Chromium, started on first use.
+func (f *fixtures) browserContext(t testing.TB) context.Context {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.browser != nil {
+		return f.browser
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("chromium is not installed: run hack/ensure-chromium.sh (make e2e does)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(filepath.Join(f.dir, "chromium")),
+		chromedp.WindowSize(1400, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		bcancel()
+		acancel()
+		t.Fatalf("start Chromium: %v", err)
+	}
+	f.browser, f.stopBrowser = bctx, func() { bcancel(); acancel() }
+	return f.browser
+}
+
+// hostCluster returns the package's host cluster, made on first use: a kind
+// cluster with two workers standing in for a host Kubernetes cluster, its
+// nodes given the images from a bundle, as a cluster without a registry gets
+// them (kindlab images save --host-cluster): the Docker-in-Docker image,
+// PostgreSQL's and kindlab's own (make platform-image, which the manifests
+// test installs).
+func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.host != nil {
+		return f.host
+	}
+	start := time.Now()
+	build := exec.Command("make", "platform-image")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make platform-image: %v\n%s", err, out)
+	}
+	t.Logf("make platform-image: %s", time.Since(start).Round(100*time.Millisecond))
+	src, err := sourceTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(f.dir, "host-images.tar")
+	start = time.Now()
+	builder := &images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}
+	if _, err := builder.SaveHost(context.Background(), bundle); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(bundle)
+	t.Logf("kindlab images save --host-cluster: %s", time.Since(start).Round(100*time.Millisecond))
+	opts, err := managerOptions(filepath.Join(f.dir, "host"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cluster.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("host-%d", time.Now().UnixNano()%1e6)
+	start = time.Now()
+	kc, err := m.CreateHost(context.Background(), name, cluster.HostOptions{Workers: 2, Namespace: hostNamespace, Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("host cluster with two workers, the bundle imported on each: %s", time.Since(start).Round(100*time.Millisecond))
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.host = &hostCluster{name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg)}
+	return f.host
+}
+
+// close ends what was made: the pool and every cluster it made, Chromium,
+// the host cluster.
+func (f *fixtures) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ctx := context.Background()
+	if f.stopBrowser != nil {
+		f.stopBrowser()
+	}
+	if f.pool != nil {
+		f.stopPool()
+		f.pool.Wait()
+		names, _ := f.m.List(ctx)
+		for _, n := range names {
+			if strings.HasPrefix(n, sharedPrefix) {
+				f.m.Delete(ctx, n)
+			}
+		}
+	}
+	if f.host != nil {
+		if m, err := cluster.New(cluster.Options{KubeconfigDir: filepath.Join(f.dir, "host")}); err == nil {
+			m.Delete(ctx, f.host.name)
+		}
+	}
+}
+
+// sharedNames is the shared pool's Creator: its clusters are named
+// kindlab-e2e-… in place of kindlab-p-….
+type sharedNames struct{ *cluster.Manager }
+
+func (s sharedNames) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
+	return s.Manager.Create(ctx, sharedPrefix+strings.TrimPrefix(name, cluster.PoolPrefix))
+}
+
+// scope is what one test's kindlab sees of clusters and the pool: the server's
+// Pool and Clusters. Over the shared pool, it lists only the clusters its
+// learners took (so that the test's kindlab, at its start, deletes none of
+// another's), and the test's end deletes those still held.
+type scope struct {
+	*cluster.Manager
+	pool   *cluster.Pool
+	shared bool
+
+	mu      sync.Mutex
+	mine    map[string]bool // every cluster claimed through this scope
+	held    map[string]bool // claimed and not released
+	adopted []string        // recovered by a kindlab started again (Recover)
+}
+
+// sharedScope is a test's share of the package's pool.
+func sharedScope(t testing.TB) *scope {
+	t.Helper()
+	m, pool := shared.sharedPool(t)
+	s := &scope{Manager: m, pool: pool, shared: true, mine: map[string]bool{}, held: map[string]bool{}}
+	t.Cleanup(func() {
+		for _, n := range s.Held() {
+			s.Release(context.Background(), n)
+		}
+	})
+	return s
+}
+
+// ownScope is a manager and pool of the test's own: warm clusters (all paused,
+// Hot 0: every claim resumes one), up to two in all, unless opts say otherwise.
+// The test's end stops the pool and deletes every pool cluster on the host.
+func ownScope(t testing.TB, warm int, opts ...func(*cluster.PoolOptions)) *scope {
+	t.Helper()
+	m := newManager(t)
+	prepare, err := preparer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	popts := cluster.PoolOptions{Warm: warm, Max: 2, Logger: testLog(), RefillAfter: 3 * time.Second, Prepare: prepare}
+	for _, o := range opts {
+		o(&popts)
+	}
+	pool := cluster.NewPool(m, popts)
+	ctx, cancel := context.WithCancel(context.Background())
+	go pool.Run(ctx)
+	// Before newManager's clean-up: a create cut short cleans up in the
+	// kubeconfig folder, a t.TempDir.
+	t.Cleanup(func() { cancel(); pool.Wait() })
+	return &scope{Manager: m, pool: pool, mine: map[string]bool{}, held: map[string]bool{}}
+}
+
+func (s *scope) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
+	c, err := s.pool.Claim(ctx, position)
+	if err == nil {
+		s.mu.Lock()
+		s.mine[c.Name], s.held[c.Name] = true, true
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+func (s *scope) Release(ctx context.Context, name string) error {
+	s.mu.Lock()
+	delete(s.held, name)
+	s.mu.Unlock()
+	return s.pool.Release(ctx, name)
+}
+
+func (s *scope) Stats() cluster.PoolStats { return s.pool.Stats() }
+
+// List lists the clusters on the host; over the shared pool, only those this
+// scope claimed that are still there.
+func (s *scope) List(ctx context.Context) ([]string, error) {
+	names, err := s.Manager.List(ctx)
+	if err != nil || !s.shared {
+		return names, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.DeleteFunc(names, func(n string) bool { return !s.mine[n] }), nil
+}
+
+// adopt takes back, as claimed, a cluster a session held before its kindlab
+// started again.
+func (s *scope) adopt(c *cluster.Cluster) {
+	s.mu.Lock()
+	s.mine[c.Name], s.held[c.Name] = true, true
+	s.adopted = append(s.adopted, c.Name)
+	s.mu.Unlock()
+	s.pool.Adopt(c, true)
+}
+
+// Held lists the clusters claimed through this scope and not released.
+func (s *scope) Held() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(func(yield func(string) bool) {
+		for n := range s.held {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+}
+
+// Adopted lists the clusters kindlabs started again on this scope took back.
+func (s *scope) Adopted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.adopted)
+}
+
+// sourceTree is the kindlab source tree the tests run in.
+func sourceTree() (string, error) {
+	wd, _ := os.Getwd()
+	return images.FindSource(wd)
+}
+
+// managerOptions are a cluster manager's options for the images the source
+// tree builds, its kubeconfigs in dir.
+func managerOptions(dir string) (cluster.Options, error) {
+	src, err := sourceTree()
+	if err != nil {
+		return cluster.Options{}, err
+	}
+	set, err := (&images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}).Plan(context.Background())
+	if err != nil {
+		return cluster.Options{}, err
+	}
+	return cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: dir, MaxConcurrent: 2, Logger: testLog()}, nil
+}
+
+// preparer readies a pool's new cluster as kindlab serve's does.
+func preparer() (func(context.Context, *cluster.Cluster) error, error) {
+	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
+	if err != nil {
+		return nil, err
+	}
+	platformFS, _ := fs.Sub(manifests.FS(), "platform")
+	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Preparer(platformFS, labFiles), nil
+}
