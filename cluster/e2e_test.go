@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +67,101 @@ func newManager(t testing.TB, set images.Set) *cluster.Manager {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// Clusters a test leaves in a known state go to the next test that does not
+// need a fresh one, rather than being deleted and made again:
+//   - TestE2ELearnerCannotEscape's cluster (prepared, the learner refused
+//     everything) becomes cluster A of TestE2EClustersCannotSeeEachOther,
+//     whose probe needs only a working cluster of its own;
+//   - that test's cluster B becomes the cluster TestE2EDeleteThawsFrozenNode
+//     freezes a cgroup in and deletes.
+//
+// A test that failed passes nothing on: what it left is not known. Each taker
+// makes a cluster of its own when nothing was passed (run alone, say); what
+// nobody took is deleted when the package's tests end.
+var handed handOver
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kindlab-cluster-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	handed.dir = dir
+	code := m.Run()
+	handed.close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type handOver struct {
+	dir string // the kubeconfigs of the clusters handed on
+
+	mu    sync.Mutex
+	m     *cluster.Manager
+	ready []string // clusters passed on, not yet taken
+}
+
+// manager is the package's manager of the clusters that pass between tests.
+func (h *handOver) manager(t testing.TB, set images.Set) *cluster.Manager {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: h.dir, MaxConcurrent: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.m = m
+	}
+	return h.m
+}
+
+// take returns a cluster an earlier test passed on, or creates one named
+// after prefix.
+func (h *handOver) take(t testing.TB, ctx context.Context, set images.Set, prefix string) *cluster.Cluster {
+	t.Helper()
+	m := h.manager(t, set)
+	h.mu.Lock()
+	var name string
+	if len(h.ready) > 0 {
+		name, h.ready = h.ready[0], h.ready[1:]
+	}
+	h.mu.Unlock()
+	if name != "" {
+		if c, err := m.Get(ctx, name); err == nil {
+			t.Logf("cluster %s, passed on by an earlier test", name)
+			return c
+		}
+	}
+	c, err := m.Create(ctx, randomName(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// pass gives a cluster of the package's manager to the next taker when the
+// test ends, or deletes it if the test failed.
+func (h *handOver) pass(t testing.TB, name string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			h.m.Delete(context.Background(), name)
+			return
+		}
+		h.mu.Lock()
+		h.ready = append(h.ready, name)
+		h.mu.Unlock()
+	})
+}
+
+func (h *handOver) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.ready {
+		h.m.Delete(context.Background(), n)
+	}
 }
 
 func randomName(prefix string) string {
@@ -383,13 +479,11 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	set := testImages(t)
-	m := newManager(t, set)
-	name := randomName("sec")
-	c, err := m.Create(ctx, name)
+	c, err := handed.manager(t, set).Create(ctx, randomName("sec"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Delete(context.Background(), name)
+	handed.pass(t, c.Name)
 	admin, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -509,15 +603,16 @@ func TestE2EClustersCannotSeeEachOther(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	set := testImages(t)
-	m := newManager(t, set)
+	m := handed.manager(t, set)
 	var names []string
 	for _, prefix := range []string{"iso-a", "iso-b"} {
-		name := randomName(prefix)
-		if _, err := m.Create(ctx, name); err != nil {
-			t.Fatal(err)
+		c := handed.take(t, ctx, set, prefix)
+		names = append(names, c.Name)
+		if prefix == "iso-a" {
+			defer m.Delete(context.Background(), c.Name)
+		} else {
+			handed.pass(t, c.Name)
 		}
-		names = append(names, "kindlab-"+name)
-		defer m.Delete(context.Background(), name)
 	}
 	nodeIP := func(cluster string) string {
 		out, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", cluster+"-control-plane").Output()
@@ -597,13 +692,10 @@ func TestE2ENetworkLeftAlone(t *testing.T) {
 // cluster.
 func TestE2EDeleteThawsFrozenNode(t *testing.T) {
 	ctx := context.Background()
-	m := newManager(t, testImages(t))
-	name := randomName("frozen")
-	c, err := m.Create(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, _ := cluster.FullName(name)
+	set := testImages(t)
+	m := handed.manager(t, set)
+	c := handed.take(t, ctx, set, "frozen")
+	name, full := c.Name, c.Name
 	t.Cleanup(func() { m.Delete(ctx, name) })
 	// cgroup v1 (this host) or v2: a process in a frozen cgroup under the kubelet's.
 	freeze := `if [ -d /sys/fs/cgroup/freezer ]; then
