@@ -11,7 +11,7 @@ E2E_TIMEOUT ?= 80m
 # Packages with end-to-end tests (files tagged e2e).
 E2E_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
 
-.PHONY: all build host docker images run test test-times unit e2e e2e-build e2e-packages generate check-generated vet bench capacity clean-clusters platform-image bin/testtimes
+.PHONY: all build host docker images run test test-times unit e2e e2e-only e2e-build e2e-packages generate check-generated vet bench capacity clean-clusters platform-image bin/testtimes
 
 all: build
 
@@ -41,8 +41,9 @@ generate:
 check-generated: generate
 	@git diff --exit-code --stat -- web || { echo "templ output is stale: run make generate and commit"; exit 1; }
 
+# vet with the e2e tag sees every file, as long as no file is built only without it.
 vet:
-	$(GO) vet ./...
+	@! grep -rl --include='*.go' '^//go:build.*!e2e' . || { echo "vet: the files above are left out by -tags e2e: vet them without it too"; exit 1; }
 	$(GO) vet -tags e2e ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
@@ -64,11 +65,19 @@ unit: bin/testtimes
 	$(GO) test -json -count=1 -run 'Load200' ./server/... | $(STREAM) -o $(TIMES)/unit-load.json
 
 ## e2e: tests on real kind clusters (and a real browser).
+# E2E_RUN and E2E_SKIP pick tests (go test -run, -skip); E2E_JSON names the kept stream.
+E2E_RUN  ?= E2E
+E2E_SKIP ?=
 E2E_JSON ?= e2e
 e2e: images bin/testtimes
-	@mkdir -p $(TIMES)
 	bash hack/ensure-chromium.sh
-	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -tags e2e -run 'E2E' -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(E2E_PKGS) | $(STREAM) -v -o $(TIMES)/$(E2E_JSON).json
+	$(MAKE) --no-print-directory e2e-only
+
+## e2e-only: the end-to-end tests alone, the images, Chromium and bin/testtimes
+## already there (hack/test.sh runs packages side by side with it).
+e2e-only:
+	@mkdir -p $(TIMES)
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -tags e2e -run '$(E2E_RUN)' $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(E2E_PKGS) | $(STREAM) -v -o $(TIMES)/$(E2E_JSON).json
 
 ## e2e-build: compile the end-to-end test binaries (and run none), so that make
 ## test links them while the images build.
