@@ -436,7 +436,8 @@ func startToTerminal(b *testing.B, base string) {
 
 // TestE2ERestartRecovers: the server is killed mid-session and started again on
 // the same store; the learner's page comes back on their step, with their cluster
-// and what they made in it.
+// and what they made in it. Then "Reset my cluster" gives the learner a fresh
+// cluster, without what they made, and a working terminal on the same step.
 func TestE2ERestartRecovers(t *testing.T) {
 	s := sharedScope(t)
 	db := filepath.Join(t.TempDir(), "kindlab.db")
@@ -472,12 +473,13 @@ func TestE2ERestartRecovers(t *testing.T) {
 		t.Fatalf("after a restart the session page = %d, showing step 3: %v", resp.StatusCode, onStep3)
 	}
 	conn = openTerminal(t, c, u.String())
-	defer conn.Close()
 	conn.WriteJSON(map[string]any{"type": "input", "data": "cat ~/mark\r"})
 	readUntil(t, conn, "kindlab-was-here")
+	conn.Close()
 	if got := s.Adopted(); !slices.Equal(got, []string{sess.Cluster}) {
 		t.Errorf("the kindlab started again took back clusters %v into its pool as claimed; want the session's %s", got, sess.Cluster)
 	}
+	resetGivesFreshCluster(t, q, c, u.String(), sess.Cluster)
 }
 
 // BenchmarkStartCold: a start with no warm cluster, over HTTP and the terminal
@@ -504,21 +506,13 @@ func BenchmarkStartCold(b *testing.B) {
 	b.ReportMetric(float64(heap)/float64(b.N)/(1<<20), "MiB-heap/learner")
 }
 
-// TestE2EResetMyCluster: "Reset my cluster" gives the learner a fresh cluster and
-// a working terminal on the same step.
-func TestE2EResetMyCluster(t *testing.T) {
-	p := startPlatform(t)
-	c, sessionURL := startSession(t, p.URL)
-	conn := openTerminal(t, c, sessionURL)
-	conn.WriteJSON(map[string]any{"type": "input", "data": "touch ~/mark && echo MADE$((40+2))\r"})
-	readUntil(t, conn, "MADE42")
-	conn.Close()
+// resetGivesFreshCluster: the learner at sessionURL, whose cluster before is
+// and who left ~/mark in their home, clicks "Reset my cluster": the page shows
+// the progress view, then the lab page on a cluster other than before, and the
+// terminal answers there without the mark.
+func resetGivesFreshCluster(t *testing.T, p *platform, c *http.Client, sessionURL, before string) {
+	t.Helper()
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
-	before, err := p.db.Session(context.Background(), sid)
-	if err != nil || before.Cluster == "" {
-		t.Fatalf("the learner's session in the store: %+v, %v", before, err)
-	}
-
 	noRedirect := *c
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := noRedirect.PostForm(sessionURL+"/reset", url.Values{"csrf": {pageCSRF(t, c, sessionURL)}})
@@ -548,10 +542,10 @@ func TestE2EResetMyCluster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // a warm cluster is the learner's again in seconds
 	}
-	if after, err := p.db.Session(context.Background(), sid); err != nil || after.Cluster == before.Cluster {
-		t.Errorf("after the reset the session is on cluster %q (%v); want a cluster other than %s", after.Cluster, err, before.Cluster)
+	if after, err := p.db.Session(context.Background(), sid); err != nil || after.Cluster == before {
+		t.Errorf("after the reset the session is on cluster %q (%v); want a cluster other than %s", after.Cluster, err, before)
 	}
-	conn = openTerminal(t, c, sessionURL)
+	conn := openTerminal(t, c, sessionURL)
 	defer conn.Close()
 	// The output (not the echoed command line) says which: STILL2 or FRESH4.
 	conn.WriteJSON(map[string]any{"type": "input", "data": "test -e ~/mark && echo STILL$((1+1)) || echo FRESH$((2+2))\r"})
