@@ -11,7 +11,7 @@
 #     -v kindlab-state:/state kindlab/server
 ARG BASE=kindlab/toolbox:lab
 FROM ${BASE}
-COPY bin/kindlab bin/docker /usr/local/bin/
+COPY bin/image/kindlab bin/image/docker /usr/local/bin/
 ENV KINDLAB_STATE=/state HOME=/state
 USER root
 WORKDIR /state

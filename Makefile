@@ -114,7 +114,9 @@ clean-clusters:
 	$(GO) run . cluster list | xargs -r $(GO) run . cluster delete
 
 ## platform-image: kindlab's own image (Dockerfile), on the toolbox image.
+## (Its binary is bin/image/kindlab, static; bin/kindlab stays the host's build, so
+## neither is linked again for the other.)
 platform-image: images
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/kindlab .
-	cp "$$(command -v docker)" bin/docker
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/image/kindlab .
+	cp "$$(command -v docker)" bin/image/docker
 	DOCKER_BUILDKIT=0 docker build --network=none --build-arg BASE=kindlab/toolbox:lab -t kindlab/server .
