@@ -379,15 +379,11 @@ type kindlabProcess struct {
 	cmd                   *exec.Cmd
 }
 
-// newKindlabProcess builds kindlab and picks its address; start runs it. Its
-// log is shown when the test fails.
+// newKindlabProcess picks an address for a kindlab process of the package's
+// kindlab binary; start runs it. Its log is shown when the test fails.
 func newKindlabProcess(t testing.TB, args ...string) *kindlabProcess {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kindlab")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
-		t.Fatalf("build kindlab: %v\n%s", err, out)
-	}
-	return anotherKindlab(t, bin, args...)
+	return anotherKindlab(t, shared.kindlabBinary(t), args...)
 }
 
 // anotherKindlab is one more kindlab process of the binary bin, with a state

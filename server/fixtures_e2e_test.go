@@ -43,6 +43,8 @@ import (
 //   - one host cluster (newHostCluster) for the tests of the hosted backend
 //     and of manifests/kindlab; each test keeps its learners' pods in a
 //     namespace of its own.
+//   - one kindlab binary (kindlabBinary) for the tests that run kindlab as
+//     processes of their own.
 var shared fixtures
 
 func TestMain(m *testing.M) {
@@ -82,6 +84,23 @@ type fixtures struct {
 	browser     context.Context
 	stopBrowser context.CancelFunc
 	host        *hostCluster
+	kindlab     string // the binary the tests run as processes of their own
+}
+
+// kindlabBinary returns kindlab built from the source tree, built on first use
+// (once for the package: each build of it to a new place links it again).
+func (f *fixtures) kindlabBinary(t testing.TB) string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.kindlab == "" {
+		bin := filepath.Join(f.dir, "kindlab")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/kindlab/kindlab").CombinedOutput(); err != nil {
+			t.Fatalf("build kindlab: %v\n%s", err, out)
+		}
+		f.kindlab = bin
+	}
+	return f.kindlab
 }
 
 type hostCluster struct {
