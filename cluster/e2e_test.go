@@ -698,10 +698,14 @@ func TestE2EDeleteThawsFrozenNode(t *testing.T) {
 	name, full := c.Name, c.Name
 	t.Cleanup(func() { m.Delete(ctx, name) })
 	// cgroup v1 (this host) or v2: a process in a frozen cgroup under the kubelet's.
+	// The kernel may report FREEZING for a while on a busy host: the state is
+	// read until it is FROZEN (or 10 s have passed).
 	freeze := `if [ -d /sys/fs/cgroup/freezer ]; then
-  d=/sys/fs/cgroup/freezer/kubelet/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/tasks); echo FROZEN >$d/freezer.state; cat $d/freezer.state
+  d=/sys/fs/cgroup/freezer/kubelet/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/tasks); echo FROZEN >$d/freezer.state
+  for i in $(seq 50); do [ "$(cat $d/freezer.state)" = FROZEN ] && break; sleep 0.2; done; cat $d/freezer.state
 else
-  d=/sys/fs/cgroup/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/cgroup.procs); echo 1 >$d/cgroup.freeze; cat $d/cgroup.events
+  d=/sys/fs/cgroup/kindlab-frozen; mkdir -p $d; (sleep 600 & echo $! >$d/cgroup.procs); echo 1 >$d/cgroup.freeze
+  for i in $(seq 50); do grep -q 'frozen 1' $d/cgroup.events && break; sleep 0.2; done; cat $d/cgroup.events
 fi`
 	out, err := exec.Command("docker", "exec", full+"-control-plane", "sh", "-c", freeze).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "FROZEN") && !strings.Contains(string(out), "frozen 1") {
