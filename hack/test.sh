@@ -7,9 +7,8 @@
 #              test installs); in the background while the next
 #              phases run, since much of it waits on Debian's mirror and Docker
 #   generated, vet, unit, e2e-build (the end-to-end test binaries, compiled)
-#   e2e-PKG    each package's end-to-end tests, once the images are there: the
-#              server's engine restart alone, then its other tests beside the
-#              other packages
+#   e2e-PKG    each package's end-to-end tests, once the images are there, one
+#              after another; the server's engine restart alone, then its others
 #
 # Each phase's output is shown (a background phase's once it ends) and kept in
 # $TIMES/PHASE.log; go test's own stream in $TIMES/PHASE.json. At the end,
@@ -87,15 +86,14 @@ phase unit make --no-print-directory unit || stop_background
 phase e2e-build make --no-print-directory e2e-build || stop_background
 await images || exit 1
 
-# End to end. TestE2EClusterLost restarts the Docker engine, and every cluster
-# on the host goes down with it: it runs first, alone. Then the server's other
-# tests (most of their time is spent waiting on clusters, browsers and
-# timers) run beside the other packages, which run one after another.
+# End to end, one package after another: running them side by side on two
+# cores made each test about twice as slow (measured: no run was faster). The
+# server's TestE2EClusterLost restarts the Docker engine, and every cluster on
+# the host goes down with it: it runs alone, in a process of its own, before
+# the server's other tests (whose shared pool it would take down too).
 e2e() { make --no-print-directory e2e-only E2E_PKGS="$1" E2E_JSON="$2" ${3:+E2E_RUN="$3"} ${4:+E2E_SKIP="$4"}; }
 engine_test='^TestE2EClusterLost$'
 status=0
-phase e2e-server-engine e2e ./server e2e-server-engine "$engine_test" || status=1
-background e2e-server make --no-print-directory e2e-only E2E_PKGS=./server E2E_JSON=e2e-server E2E_SKIP="$engine_test"
 for pkg in $(make --no-print-directory -s e2e-packages); do
 	[ "$pkg" = ./server ] && continue
 	name=${pkg#./}
@@ -103,5 +101,6 @@ for pkg in $(make --no-print-directory -s e2e-packages); do
 	name=e2e-${name//\//-}
 	phase "$name" e2e "$pkg" "$name" || status=1
 done
-await e2e-server || status=1
+phase e2e-server-engine e2e ./server e2e-server-engine "$engine_test" || status=1
+phase e2e-server e2e ./server e2e-server "" "$engine_test" || status=1
 exit $status
