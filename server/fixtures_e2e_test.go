@@ -104,6 +104,7 @@ func (f *fixtures) kindlabBinary(t testing.TB) string {
 }
 
 type hostCluster struct {
+	m                *cluster.Manager // that made it
 	name, kubeconfig string
 	client           kubernetes.Interface
 }
@@ -252,7 +253,7 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.host = &hostCluster{name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg)}
+	f.host = &hostCluster{m: m, name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg)}
 	return f.host
 }
 
@@ -276,8 +277,8 @@ func (f *fixtures) close() {
 		}
 	}
 	if f.host != nil {
-		if m, err := cluster.New(cluster.Options{KubeconfigDir: filepath.Join(f.dir, "host")}); err == nil {
-			m.Delete(ctx, f.host.name)
+		if err := f.host.m.Delete(ctx, f.host.name); err != nil {
+			fmt.Fprintf(os.Stderr, "delete the host cluster %s: %v\n", f.host.name, err)
 		}
 	}
 }
