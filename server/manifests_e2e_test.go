@@ -66,6 +66,13 @@ func TestE2EManifestsOnKubernetes(t *testing.T) {
 		rand.Read(b)
 		return hex.EncodeToString(b)
 	}
+	// The host cluster is the package's: when the test ends, what it installed
+	// goes, and with it the learner clusters its replicas made, which would
+	// take the CPU of the tests after it.
+	t.Cleanup(func() {
+		kubectl("", "-n", "kindlab", "delete", "deployment,statefulset", "--all", "--wait=false")
+		kubectl("", "-n", hostNamespace, "delete", "pods", "--all", "--grace-period=0", "--force")
+	})
 	installed := time.Now()
 	for _, step := range []struct {
 		stdin string
