@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,13 +388,7 @@ func (s *scope) adopt(c *cluster.Cluster) {
 func (s *scope) Held() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Sorted(func(yield func(string) bool) {
-		for n := range s.held {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(s.held))
 }
 
 // Adopted lists the clusters kindlabs started again on this scope took back.
