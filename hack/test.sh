@@ -11,9 +11,10 @@
 #              after another; the server's engine restart alone, then its others
 #
 # Each phase's output is shown (a background phase's once it ends) and kept in
-# $TIMES/PHASE.log; go test's own stream in $TIMES/PHASE.json. At the end,
-# passed or not, it prints the time of every phase and the slowest tests
-# (`make test-times` prints them all). A phase that fails is named, with the
+# $TIMES/PHASE.log; go test's own stream in $TIMES/PHASE.json; the host's CPU
+# times every two seconds in $TIMES/cpu.tsv. At the end, passed or not, it
+# prints the time of every phase and the slowest tests, with the share of the
+# host's CPU busy during each (`make test-times` prints them all). A phase that fails is named, with the
 # tail of its log; the end-to-end packages all run even when one fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,14 @@ rm -rf "$TIMES"
 mkdir -p "$TIMES"
 
 failed=()
+cpu_pid=
+go build -o bin/testtimes ./hack/testtimes && {
+	bin/testtimes cpu -o "$TIMES/cpu.tsv" &
+	cpu_pid=$!
+}
 
 report() {
+	[ -n "$cpu_pid" ] && kill "$cpu_pid" 2>/dev/null
 	echo
 	go run ./hack/testtimes report -top 30 -budgets hack/test-budgets "$TIMES" || true
 	for name in "${failed[@]}"; do

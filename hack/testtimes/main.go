@@ -7,18 +7,26 @@
 //	testtimes report [-top N] [-budgets FILE] DIR
 //	    prints the phases recorded in DIR/phases.tsv (as hack/test.sh writes
 //	    them) and every test and benchmark of DIR/*.json with its duration,
-//	    the slowest first, marking each that ran past its budget.
+//	    the slowest first, marking each that ran past its budget; with
+//	    DIR/cpu.tsv, the share of the host's CPU busy during each.
+//	testtimes cpu -o FILE
+//	    samples the host's CPU times (/proc/stat) into FILE every two seconds
+//	    until it is stopped (SIGTERM or SIGINT).
 //
 // It exits 1 when a stream held a failure, and report exits 1 when a budget
 // was overrun.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 )
 
 func main() {
@@ -31,6 +39,8 @@ func main() {
 		err = streamCmd(os.Args[2:])
 	case "report":
 		err = reportCmd(os.Args[2:], os.Stdout)
+	case "cpu":
+		err = cpuCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -45,7 +55,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testtimes stream [-v] -o FILE | testtimes report [-top N] [-budgets FILE] DIR")
+	fmt.Fprintln(os.Stderr, "usage: testtimes stream [-v] -o FILE | testtimes report [-top N] [-budgets FILE] DIR | testtimes cpu -o FILE")
 	os.Exit(2)
 }
 
@@ -103,4 +113,24 @@ func reportCmd(args []string, w io.Writer) error {
 		return exitError(1)
 	}
 	return nil
+}
+
+func cpuCmd(args []string) error {
+	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
+	out := fs.String("o", "", "the file to append samples to")
+	fs.Parse(args)
+	if *out == "" {
+		return errors.New("cpu: -o FILE is required")
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = sampleCPU(ctx, 2*time.Second, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

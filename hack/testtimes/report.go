@@ -29,6 +29,7 @@ type phase struct {
 type result struct {
 	phase, pkg, name string
 	took             time.Duration
+	start, end       time.Time
 	status           string // pass, fail, skip, or "cut" for one that never ended
 	budget           time.Duration
 }
@@ -148,8 +149,9 @@ func readResults(file, phaseName string) ([]result, error) {
 			if name == "" {
 				name = "(package)"
 			}
+			took := time.Duration(e.Elapsed * float64(time.Second))
 			rs = append(rs, result{phase: phaseName, pkg: e.Package, name: name, status: e.Action,
-				took: time.Duration(e.Elapsed * float64(time.Second))})
+				took: took, start: e.Time.Add(-took), end: e.Time})
 			delete(started, k)
 		}
 	}
@@ -159,9 +161,9 @@ func readResults(file, phaseName string) ([]result, error) {
 			continue
 		}
 		if strings.HasPrefix(k.test, "Benchmark") {
-			rs = append(rs, result{phase: phaseName, pkg: k.pkg, name: k.test, status: "pass", took: lastOut[k].Sub(t0)})
+			rs = append(rs, result{phase: phaseName, pkg: k.pkg, name: k.test, status: "pass", took: lastOut[k].Sub(t0), start: t0, end: lastOut[k]})
 		} else {
-			rs = append(rs, result{phase: phaseName, pkg: k.pkg, name: k.test, status: "cut", took: last.Sub(t0)})
+			rs = append(rs, result{phase: phaseName, pkg: k.pkg, name: k.test, status: "cut", took: last.Sub(t0), start: t0, end: last})
 		}
 	}
 	return rs, sc.Err()
@@ -195,24 +197,29 @@ func report(dir string, bs []budget, top int, w io.Writer) (over int, err error)
 	if len(phases) == 0 && len(files) == 0 {
 		return 0, fmt.Errorf("%s holds no phases.tsv and no go test -json files: run make test first", dir)
 	}
+	cpu, err := readCPU(filepath.Join(dir, "cpu.tsv"))
+	if err != nil {
+		return 0, err
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(phases) > 0 {
-		fmt.Fprintln(w, "== phases (wall clock; start and end from the start of the run)")
-		fmt.Fprintln(tw, "phase\tstart\tend\ttook\tresult\t")
+		fmt.Fprintln(w, "== phases (wall clock; start and end from the start of the run; cpu: the share of the host's cores busy meanwhile)")
+		fmt.Fprintln(tw, "phase\tstart\tend\ttook\tcpu\tresult\t")
 		t0, t1 := phases[0].start, phases[0].end
 		for _, p := range phases {
 			t0 = minTime(t0, p.start)
 			t1 = maxTime(t1, p.end)
 		}
 		for _, p := range phases {
-			end, took := "-", "-"
+			end, took, share := "-", "-", "-"
 			if !p.end.IsZero() {
 				end, took = clock(p.end.Sub(t0)), p.end.Sub(p.start).String()
+				share = percent(busy(cpu, p.start, p.end))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", p.name, clock(p.start.Sub(t0)), end, took, p.status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", p.name, clock(p.start.Sub(t0)), end, took, share, p.status)
 		}
-		fmt.Fprintf(tw, "all\t%s\t%s\t%s\t\t\n", clock(0), clock(t1.Sub(t0)), t1.Sub(t0))
+		fmt.Fprintf(tw, "all\t%s\t%s\t%s\t%s\t\t\n", clock(0), clock(t1.Sub(t0)), t1.Sub(t0), percent(busy(cpu, t0, t1)))
 		tw.Flush()
 	}
 	if len(pkgs) > 0 {
@@ -230,7 +237,7 @@ func report(dir string, bs []budget, top int, w io.Writer) (over int, err error)
 		fmt.Fprintf(w, "; the %d slowest, `make test-times` prints all", top)
 	}
 	fmt.Fprintln(w, ")")
-	fmt.Fprintln(tw, "took\tphase\tpackage\ttest\tresult\t")
+	fmt.Fprintln(tw, "took\tcpu\tphase\tpackage\ttest\tresult\t")
 	var overs []result
 	for i, t := range tests {
 		note := t.status
@@ -239,7 +246,7 @@ func report(dir string, bs []budget, top int, w io.Writer) (over int, err error)
 			overs = append(overs, t)
 		}
 		if top == 0 || i < top {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", round(t.took), t.phase, short(t.pkg), t.name, note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", round(t.took), percent(busy(cpu, t.start, t.end)), t.phase, short(t.pkg), t.name, note)
 		}
 	}
 	tw.Flush()

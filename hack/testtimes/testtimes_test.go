@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run is a go test -json stream of one package: a test that passed, one that
@@ -135,5 +138,59 @@ func TestReadBudgetsRefusesABrokenLine(t *testing.T) {
 	os.WriteFile(file, []byte("e2e TestX\n"), 0o644)
 	if _, err := readBudgets(file); err == nil || !strings.Contains(err.Error(), ":1:") {
 		t.Errorf("readBudgets(line without a duration) = %v; want an error naming line 1", err)
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	s, err := parseProcStat("cpu  100 5 20 800 50 3 2 0 40 0\n", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.busy != 130 || s.total != 980 {
+		t.Errorf("busy, total = %d, %d; want 130, 980 (idle and iowait are not busy; guest is in user already)", s.busy, s.total)
+	}
+	for _, line := range []string{"", "cpu0 1 2 3 4 5", "cpu  1 2 x 4 5 6"} {
+		if _, err := parseProcStat(line, time.Time{}); err == nil {
+			t.Errorf("parseProcStat(%q) succeeded; want an error", line)
+		}
+	}
+}
+
+func TestReportGivesTheShareOfCPUBusy(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(clock string) int64 {
+		tm, err := time.Parse(time.RFC3339, "2026-12-07T"+clock+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.UnixMilli()
+	}
+	write("e2e-p.json", run)
+	write("phases.tsv", fmt.Sprintf("e2e-p\t%d\t%d\tok\n", at("10:00:00")/1000, at("10:03:31")/1000))
+	// Busy a quarter of the time during TestSlow (10:00:01 to 10:01:01), all
+	// of it afterwards; the last line was cut short when the sampler stopped.
+	write("cpu.tsv", fmt.Sprintf("%d 0 0\n%d 100 400\n%d 400 700\n%d 400", at("10:00:01"), at("10:01:01"), at("10:03:31"), at("10:03:33")))
+	var out bytes.Buffer
+	if _, err := report(dir, nil, 0, &out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, w := range []string{
+		"1m0s  25%  e2e-p  example.com/p  TestSlow ", // TestSlow
+		"e2e-p  0:00   3:31  3m31s  57%",
+		"TestFast", // no two samples within its second: no share
+	} {
+		if !strings.Contains(s, w) {
+			t.Errorf("report lacks %q:\n%s", w, s)
+		}
+	}
+	if !regexp.MustCompile(`1s +- +e2e-p +example.com/p +TestFast`).MatchString(s) {
+		t.Errorf("TestFast's share is not \"-\" (no two samples in its second):\n%s", s)
 	}
 }
