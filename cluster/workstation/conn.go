@@ -54,9 +54,14 @@ func Connect(kubeconfig string) (*Conn, error) {
 	return New(cfg)
 }
 
-// New builds the clients of the cluster cfg points at.
+// New builds the clients of the cluster cfg points at. The clientset reads no
+// answer through the API server's service or pod proxy past check.MaxBody: a
+// learner's Service that answers without end costs kindlab no more memory
+// than that. (The app transport streams answers to the browser as they come.)
 func New(cfg *rest.Config) (*Conn, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	limited := rest.CopyConfig(cfg)
+	limited.Wrap(check.LimitProxyBodies)
+	cs, err := kubernetes.NewForConfig(limited)
 	if err != nil {
 		return nil, err
 	}

@@ -202,8 +202,24 @@ type fakeResponse struct {
 }
 
 func (r fakeResponse) DoRaw(context.Context) ([]byte, error) { return []byte(r.body), r.err }
-func (r fakeResponse) Stream(context.Context) (_ io.ReadCloser, err error) {
-	return nil, errors.New("not implemented")
+func (r fakeResponse) Stream(context.Context) (io.ReadCloser, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.body == endless {
+		return io.NopCloser(zeros{}), nil
+	}
+	return io.NopCloser(strings.NewReader(r.body)), nil
+}
+
+// endless stands for an answer that never ends.
+const endless = "\x00endless"
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 var errRefused = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
@@ -644,6 +660,22 @@ func TestEvaluate(t *testing.T) {
 			check:  labs.Check{Kind: labs.KindHTTP, HTTP: &labs.HTTPCheck{Service: "homepage", Port: "80", Path: "/"}},
 			status: Fail,
 			msg:    `GET / on Service homepage port 80 through the API server answered 503 (no endpoints available for service "homepage"); 200 expected`,
+		},
+		{
+			name:   "http through the proxy: an endless answer is cut, and a text past the cut is not found",
+			objs:   []runtime.Object{homepage},
+			setup:  proxy(endless, nil),
+			check:  labs.Check{Kind: labs.KindHTTP, HTTP: &labs.HTTPCheck{Service: "homepage", Contains: "Sign up"}},
+			status: Fail,
+			msg:    `GET / on Service homepage port 80 through the API server answered 200 with more than 1 MiB, read that far and cut; expected the page to contain "Sign up"`,
+		},
+		{
+			name:   "http through the proxy: an endless answer without contains passes, and says it was cut",
+			objs:   []runtime.Object{homepage},
+			setup:  proxy(endless, nil),
+			check:  labs.Check{Kind: labs.KindHTTP, HTTP: &labs.HTTPCheck{Service: "homepage"}},
+			status: Pass,
+			msg:    `GET / on Service homepage port 80 through the API server answered 200 with more than 1 MiB, read that far and cut`,
 		},
 		{
 			name:   "http wrong port",

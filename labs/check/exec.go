@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -363,9 +365,10 @@ func (e *Engine) http(ctx context.Context, ns string, h *labs.HTTPCheck) (string
 	}
 	var what, body, detail string
 	var code int
+	var cut bool
 	if h.From == "" {
 		what = fmt.Sprintf("GET %s on Service %s port %d through the API server", path, h.Service, port.Port)
-		code, body, detail, err = e.proxyGet(ctx, ns, h.Service, port, path)
+		code, body, cut, detail, err = e.proxyGet(ctx, ns, h.Service, port, path)
 	} else {
 		what = fmt.Sprintf("GET http://%s.%s:%d%s", h.Service, ns, port.Port, path)
 		var t target
@@ -380,11 +383,33 @@ func (e *Engine) http(ctx context.Context, ns string, h *labs.HTTPCheck) (string
 	if code != status {
 		return "", failf("%s answered %d%s; %d expected", what, code, detail, status)
 	}
-	if h.Contains != "" && !strings.Contains(body, h.Contains) {
-		return "", failf("%s answered %d with %s; expected the page to contain %q", what, code, excerpt(body), h.Contains)
+	answered := fmt.Sprintf("%s answered %d", what, code)
+	if cut {
+		answered += fmt.Sprintf(" with more than %s, read that far and cut", mib(MaxBody))
 	}
-	return fmt.Sprintf("%s answered %d", what, code), nil
+	if h.Contains != "" && !strings.Contains(body, h.Contains) {
+		if cut {
+			return "", failf("%s; expected the page to contain %q", answered, h.Contains)
+		}
+		return "", failf("%s with %s; expected the page to contain %q", answered, excerpt(body), h.Contains)
+	}
+	return answered, nil
 }
+
+// MaxBody is as much of a Service's answer as an http check reads through
+// the API server: a Service that answers without end is cut there, and the
+// check says so.
+const MaxBody = 1 << 20
+
+// shorten cuts s to at most n runes, marking the cut.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func mib(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
 
 // servicePort finds a port of svc by name or number; "" is the first port.
 func servicePort(svc *corev1.Service, want string) (corev1.ServicePort, error) {
@@ -404,30 +429,73 @@ func servicePort(svc *corev1.Service, want string) (corev1.ServicePort, error) {
 	return corev1.ServicePort{}, failf("Service %s has no port %s (it has %s)", svc.Name, want, strings.Join(have, ", "))
 }
 
-// proxyGet requests path from a Service through the API server's proxy. A
-// successful answer is taken as 200: client-go hides the exact 2xx code.
-func (e *Engine) proxyGet(ctx context.Context, ns, name string, port corev1.ServicePort, path string) (code int, body, detail string, err error) {
+// proxyGet requests path from a Service through the API server's proxy and
+// reads at most MaxBody of its answer (cut says it was longer). A successful
+// answer is taken as 200: client-go hides the exact 2xx code. client-go reads
+// an unsuccessful answer whole: LimitProxyBodies bounds those.
+func (e *Engine) proxyGet(ctx context.Context, ns, name string, port corev1.ServicePort, path string) (code int, body string, cut bool, detail string, err error) {
 	p := strconv.Itoa(int(port.Port))
 	if port.Name != "" {
 		p = port.Name
 	}
 	rw := e.cfg.Client.CoreV1().Services(ns).ProxyGet("http", name, p, path, nil)
 	if rw == nil {
-		return 0, "", "", errors.New("the API server's service proxy is not available")
+		return 0, "", false, "", errors.New("the API server's service proxy is not available")
 	}
-	b, err := rw.DoRaw(ctx)
+	rc, err := rw.Stream(ctx)
 	if err == nil {
-		return 200, string(b), "", nil
+		defer rc.Close()
+		b, err := io.ReadAll(io.LimitReader(rc, MaxBody+1))
+		if err != nil && len(b) <= MaxBody {
+			return 0, "", false, "", faultf(err, "kindlab could not read the answer of Service %s", name)
+		}
+		return 200, string(b[:min(len(b), MaxBody)]), len(b) > MaxBody, "", nil
 	}
 	var st apierrors.APIStatus
 	if !errors.As(err, &st) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-		return 0, "", "", apiError(err)
+		return 0, "", false, "", apiError(err)
 	}
 	s := st.Status()
 	if s.Message != "" {
-		detail = " (" + s.Message + ")"
+		detail = " (" + shorten(s.Message, 200) + ")"
 	}
-	return int(s.Code), s.Message, detail, nil
+	return int(s.Code), s.Message, false, detail, nil
+}
+
+// LimitProxyBodies wraps a cluster client's transport so that no answer
+// through the API server's service or pod proxy is read past MaxBody+1
+// bytes: a Service that answers without end costs kindlab that much memory
+// at most, whether it answers 200 (proxyGet reads no further) or an error
+// (which client-go reads whole). Other answers, watches among them, pass as
+// they are.
+func LimitProxyBodies(rt http.RoundTripper) http.RoundTripper {
+	return proxyLimit{rt}
+}
+
+type proxyLimit struct{ next http.RoundTripper }
+
+func (l proxyLimit) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err == nil && isProxyPath(req.URL.Path) {
+		resp.Body = limitedBody{io.LimitReader(resp.Body, MaxBody+1), resp.Body}
+	}
+	return resp, err
+}
+
+// isProxyPath tells /api/v1/namespaces/NS/services/NAME/proxy/... (and pods').
+func isProxyPath(p string) bool {
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	for i := 0; i+2 < len(parts); i++ {
+		if (parts[i] == "services" || parts[i] == "pods") && parts[i+2] == "proxy" {
+			return true
+		}
+	}
+	return false
+}
+
+type limitedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // curlExit explains curl's usual exit codes.
