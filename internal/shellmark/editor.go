@@ -20,7 +20,22 @@ type lineEditor struct {
 const (
 	pasteStart = "\x1b[200~"
 	pasteEnd   = "\x1b[201~"
+
+	// MaxLine is as much of one entered line as kindlab replays (a pasted
+	// manifest is one line until Enter). The rest is dropped and the line
+	// marked edited: what a learner types without end costs kindlab this.
+	MaxLine = 16 << 10
+	maxTabs = 256
 )
+
+// add appends b to the line, or marks the line edited once it is full.
+func (e *lineEditor) add(b byte) {
+	if e.line.Len() >= MaxLine {
+		e.edited = true
+		return
+	}
+	e.line.WriteByte(b)
+}
 
 // feed takes keystrokes and returns the lines entered with them.
 func (e *lineEditor) feed(p []byte) []typedLine {
@@ -34,7 +49,7 @@ func (e *lineEditor) feed(p []byte) []typedLine {
 			continue
 		}
 		if e.pasting {
-			e.line.WriteByte(b)
+			e.add(b)
 			p = p[1:]
 			continue
 		}
@@ -43,7 +58,11 @@ func (e *lineEditor) feed(p []byte) []typedLine {
 			lines = append(lines, typedLine{text: e.line.String(), tabs: e.tabs, edited: e.edited})
 			e.reset()
 		case '\t':
-			e.tabs = append(e.tabs, e.line.Len())
+			if len(e.tabs) < maxTabs {
+				e.tabs = append(e.tabs, e.line.Len())
+			} else {
+				e.edited = true
+			}
 		case 0x7f, 0x08: // Backspace
 			s := e.line.String()
 			_, n := utf8.DecodeLastRuneInString(s)
@@ -57,7 +76,7 @@ func (e *lineEditor) feed(p []byte) []typedLine {
 			if b < 0x20 { // Ctrl-A, Ctrl-E, Ctrl-R, Ctrl-P...
 				e.edited = true
 			} else {
-				e.line.WriteByte(b)
+				e.add(b)
 			}
 		}
 		p = p[1:]

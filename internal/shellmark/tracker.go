@@ -16,6 +16,16 @@ const MaxOutput = 16 << 10
 // outputNotice is how often, at most, a running command's new output is told.
 const outputNotice = 200 * time.Millisecond
 
+// Bounds on what the learner's typing can make the Tracker keep, however
+// much they type: lines entered and not yet taken by a command (the oldest
+// typed ahead go first), command lines accepted from history, and commands (the oldest go
+// first; a step's checks look at the commands since the step began).
+const (
+	maxSubmitted = 32
+	maxAccepted  = 512
+	MaxCommands  = 512
+)
+
 // Command is one command line the learner ran in the terminal.
 type Command struct {
 	Seq     uint64 // 1, 2, ... in the order the commands started
@@ -162,6 +172,17 @@ func (t *Tracker) Typed(p []byte) {
 
 func (t *Tracker) feed(p []byte) {
 	for _, l := range t.editor.feed(p) {
+		if len(t.submitted) == maxSubmitted {
+			// Full: the oldest line typed ahead goes (lines typed into a
+			// program that read them, most likely), or, when none was, the
+			// oldest of the running command's own.
+			if t.own < len(t.submitted) {
+				t.submitted = slices.Delete(t.submitted, t.own, t.own+1)
+			} else {
+				t.submitted = slices.Delete(t.submitted, 0, 1)
+				t.own--
+			}
+		}
 		t.submitted = append(t.submitted, l)
 		t.entered = true
 	}
@@ -281,7 +302,16 @@ func (t *Tracker) end(args []string) {
 		t.mu.Unlock()
 		return
 	}
+	if len(t.accepted) >= maxAccepted {
+		for line := range t.accepted { // forget one: a line recalled from history after this many is rare
+			delete(t.accepted, line)
+			break
+		}
+	}
 	t.accepted[normalize(r.Line)] = true
+	if len(t.cmds) == MaxCommands {
+		t.cmds = slices.Delete(t.cmds, 0, 1)
+	}
 	t.cmds = append(t.cmds, *r)
 	c := *r
 	t.mu.Unlock()
@@ -328,9 +358,14 @@ func historyEntry(s string) (number, line string) {
 // the lines after it were typed ahead before the command started. With
 // inHistory the shell reported line and they must agree with it; without, the
 // command is not in the history and they must be plain typing.
+// Lines longer than MaxLine together are not a command line kindlab replays.
 func agreeing(submitted []typedLine, line string, inHistory bool, accepted map[string]bool) (typedLine, int, bool) {
 	for end := len(submitted); end > 0; end-- {
+		size := 0
 		for i := end - 1; i >= 0; i-- {
+			if size += len(submitted[i].text) + 1; size > MaxLine+1 {
+				break
+			}
 			typed := joinLines(submitted[i:end])
 			if inHistory && typed.agrees(line, accepted) || !inHistory && typed.plain() {
 				return typed, end, true

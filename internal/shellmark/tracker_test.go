@@ -2,6 +2,7 @@ package shellmark
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -314,5 +315,64 @@ func TestTrackerTellsOfOutput(t *testing.T) {
 	write("pod-2   Running\r\n") // later: told again
 	if told != 3 {
 		t.Errorf("told %d times; want 3 (the start, the first output, output %s later)", told, outputNotice)
+	}
+}
+
+// TestTrackerBoundedOnEndlessInput: what a learner types without end (one
+// line never entered, a paste that never ends, lines typed into a program
+// that reads them, thousands of commands) leaves the Tracker holding a
+// bounded amount, and typed commands are still believed afterwards.
+func TestTrackerBoundedOnEndlessInput(t *testing.T) {
+	s := newShell(t)
+	chunk := strings.Repeat("y", 64<<10)
+	s.typed("echo ")
+	for range 256 { // 16 MiB on one line
+		s.typed(chunk)
+	}
+	s.typed("\x1b[200~")
+	for range 256 { // 16 MiB in a bracketed paste
+		s.typed(chunk)
+	}
+	s.typed("\x1b[201~" + strings.Repeat("\t", 10000))
+	if n := s.tr.editor.line.Len(); n > MaxLine {
+		t.Errorf("the line being typed holds %d bytes; want at most %d", n, MaxLine)
+	}
+	if n := len(s.tr.editor.tabs); n > maxTabs {
+		t.Errorf("the line being typed holds %d Tab positions; want at most %d", n, maxTabs)
+	}
+	s.typed("\x03")
+	s.write("^C\r\n")
+	s.prompt("")
+
+	// cat reads 100,000 lines: none is a command, and the tracker keeps few.
+	s.typed("cat\r")
+	s.write("\x1b]133;C\a")
+	for i := range 100000 {
+		s.typed(fmt.Sprintf("line %d\r", i))
+	}
+	if n := len(s.tr.submitted); n > maxSubmitted {
+		t.Errorf("%d lines typed into cat kept; want at most %d", n, maxSubmitted)
+	}
+	s.typed("\x04")
+	s.ended("cat", 0, "0")
+	s.want("cat")
+
+	for i := range 2 * MaxCommands {
+		line := fmt.Sprintf("echo %d", i)
+		s.typed(line + "\r")
+		s.run(line, fmt.Sprintf("%d\r\n", i), 0, "0")
+	}
+	cmds := s.commands()
+	if len(cmds) != MaxCommands || len(s.tr.accepted) > maxAccepted {
+		t.Fatalf("%d commands and %d accepted lines kept after %d commands; want %d and at most %d",
+			len(cmds), len(s.tr.accepted), 2*MaxCommands+1, MaxCommands, maxAccepted)
+	}
+	if last := cmds[len(cmds)-1]; last.Line != fmt.Sprintf("echo %d", 2*MaxCommands-1) {
+		t.Errorf("the last command kept is %q; want the last run", last.Line)
+	}
+	s.typed("kubectl get pods\r")
+	s.run("kubectl get pods", "No resources found\r\n", 0, "0")
+	if c := s.commands(); c[len(c)-1].Line != "kubectl get pods" {
+		t.Errorf("after the flood, a typed command is %q; want it believed", c[len(c)-1].Line)
 	}
 }
