@@ -50,6 +50,8 @@ func (c *cli) serve(args []string) error {
 	trusted := flags.String("trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	hosts := flags.String("host", "", "comma-separated host names kindlab is reached by, besides the listen address (others are refused)")
 	perClient := flags.Int("sessions-per-client", 2, "live lab sessions one address may start without a workshop")
+	streamsPerSession := flags.Int("streams-per-session", 16, "live connections (event streams, terminals) one lab session or workshop dashboard may hold open")
+	streamsPerClient := flags.Int("streams-per-client", 128, "live connections one address may hold open (a room behind one NAT address shares it)")
 	hostname, _ := os.Hostname()
 	replica := flags.String("replica", hostname, "this kindlab's name in the database: the owner of the sessions it starts (replicas sharing a postgres:// --db need different names)")
 	replicaURL := flags.String("replica-url", "", "where the other replicas reach this one, with a postgres:// --db (default: http:// and --addr)")
@@ -128,7 +130,7 @@ func (c *cli) serve(args []string) error {
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
 		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
-		Limits: server.Limits{SessionsPerClient: *perClient},
+		Limits: server.Limits{SessionsPerClient: *perClient, StreamsPerSession: *streamsPerSession, StreamsPerClient: *streamsPerClient},
 	})
 	if err != nil {
 		return err

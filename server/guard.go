@@ -29,6 +29,13 @@ type Limits struct {
 	// minute, bursts of up to 5).
 	Logins     rate.Limit
 	LoginBurst int
+	// StreamsPerSession is how many live connections (event streams and
+	// terminals; a workshop's dashboard feeds and watched terminals) one
+	// session or workshop may hold open at once (default 16: a page has two).
+	StreamsPerSession int
+	// StreamsPerClient is how many live connections one client may hold open
+	// at once (default 128: a room behind one NAT address shares it).
+	StreamsPerClient int
 }
 
 func (l *Limits) setDefaults() {
@@ -40,6 +47,12 @@ func (l *Limits) setDefaults() {
 	}
 	if l.Logins == 0 {
 		l.Logins, l.LoginBurst = rate.Every(12*time.Second), 5
+	}
+	if l.StreamsPerSession <= 0 {
+		l.StreamsPerSession = 16
+	}
+	if l.StreamsPerClient <= 0 {
+		l.StreamsPerClient = 128
 	}
 }
 

@@ -12,6 +12,7 @@ type metrics struct {
 	requests        atomic.Int64
 	sessionsStarted atomic.Int64
 	stepsPassed     atomic.Int64
+	streamsRefused  atomic.Int64
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
@@ -27,6 +28,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"kindlab_http_requests_total", "HTTP requests served.", "counter", s.metrics.requests.Load()},
 		{"kindlab_sessions_started_total", "Lab sessions started.", "counter", s.metrics.sessionsStarted.Load()},
 		{"kindlab_steps_passed_total", "Steps whose checks all passed.", "counter", s.metrics.stepsPassed.Load()},
+		{"kindlab_streams_refused_total", "Live connections refused: their session or client held as many as allowed.", "counter", s.metrics.streamsRefused.Load()},
 		{"kindlab_sessions_active", "Live learner sessions.", "gauge", int64(len(s.sessions.IDs()))},
 		{"kindlab_pool_warm", "Warm clusters ready to claim.", "gauge", int64(p.Warm)},
 		{"kindlab_pool_paused", "Warm clusters paused until claimed.", "gauge", int64(p.Paused)},

@@ -106,9 +106,10 @@ type Server struct {
 	sessions *session.Manager
 	ws       *workshops
 
-	starts *limiters       // lab starts and resets, per client
-	logins *limiters       // instructor sign-in attempts, per client
-	peers  *http.Transport // requests passed to other replicas (with a Lease)
+	starts  *limiters       // lab starts and resets, per client
+	streams *openStreams    // live connections, per session and per client
+	logins  *limiters       // instructor sign-in attempts, per client
+	peers   *http.Transport // requests passed to other replicas (with a Lease)
 }
 
 // New builds a server. Its background work (provisioning, checks, terminals,
@@ -144,8 +145,9 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{},
-		starts: newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
-		logins: newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
+		starts:  newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
+		logins:  newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
+		streams: newOpenStreams(cfg.Limits.StreamsPerSession, cfg.Limits.StreamsPerClient),
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
 	if err := s.initWorkshops(); err != nil {
@@ -196,8 +198,8 @@ func (s *Server) Handler() http.Handler {
 		r.Use(s.atOwner, s.loadLearner)
 		r.Get("/", s.labPage)
 		r.Post("/step", s.step)
-		r.Get("/events", s.events)
-		r.Get("/terminal", s.terminal.ServeHTTP)
+		r.With(s.capStreams).Get("/events", s.events)
+		r.With(s.capStreams).Get("/terminal", s.terminal.ServeHTTP)
 		r.Post("/reset", s.reset)
 		r.Get("/complete", s.complete)
 		r.Post("/end", s.end)
@@ -213,12 +215,12 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/w/{wid}", func(r chi.Router) {
 		r.Use(s.loadWorkshop)
 		r.Get("/", s.dashboard)
-		r.Get("/live", s.dashboardLive)
+		r.With(s.capStreams).Get("/live", s.dashboardLive)
 		r.Post("/broadcast", s.broadcast)
 		r.Get("/export.{format}", s.export)
 		r.With(s.atOwner).Post("/learners/{sid}/{action}", s.learnerAction)
 		r.With(s.atOwner).Get("/watch/{sid}", s.watch)
-		r.With(s.atOwner).Handle("/watch/{sid}/terminal", s.watchTerminal())
+		r.With(s.atOwner, s.capStreams).Handle("/watch/{sid}/terminal", s.watchTerminal())
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.errorPage(w, r, http.StatusNotFound, nil) })
 	return r

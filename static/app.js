@@ -30,6 +30,8 @@
   const PROTOCOL = "kindlab.term.v1";
   const CLOSE_UNAUTHORIZED = 4001; // do not reconnect; show the message
   const CLOSE_TOO_SLOW = 4008; // the server dropped us for lagging: reconnect now
+  const CLOSE_TOO_MANY = 4029; // this page is open in too many tabs: show why, retry slowly
+  const TOO_MANY_RETRY_MS = 15000;
   const PING_EVERY_MS = 20000; // application-level {"type":"ping"}
   const DEAD_AFTER_MS = 50000; // nothing received for this long: reconnect
   const BACKOFF_MIN_MS = 500;
@@ -247,6 +249,8 @@
           }
           if (this.attempt > 0 || this.state === "reconnecting") this.reconnects++;
           this.attempt = 0;
+          if (this.refused) this.showMessage(""); // the refusal is over
+          this.refused = false;
           this.setState("connected");
           setHidden(byTestId("terminal-readonly"), !this.readOnly);
           setHidden(byTestId("terminal-reconnect"), true);
@@ -287,6 +291,16 @@
       if (this.stopped) return;
       if (this.exited) {
         setHidden(byTestId("terminal-reconnect"), false);
+        return;
+      }
+      if (ev.code === CLOSE_TOO_MANY) {
+        // Too many live connections for this session or address: say so
+        // where the learner looks, and try again slowly.
+        this.refused = true;
+        this.showMessage(ev.reason);
+        this.setState("reconnecting", "Waiting for a free connection…");
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.connect(), TOO_MANY_RETRY_MS);
         return;
       }
       if (ev.code === CLOSE_TOO_SLOW) {
@@ -565,6 +579,7 @@
     if (!root || !window.EventSource) return;
     const url = root.dataset.eventsUrl;
     let es = null;
+    let refused = false; // the banner shows a refusal of this stream
     const open = () => {
       es = new EventSource(url);
       es.onopen = () => { live.eventsConnected = true; };
@@ -575,6 +590,10 @@
       const on = (type, fn) => es.addEventListener(type, (ev) => {
         const data = parseJSON(ev.data);
         if (!data) return;
+        if (refused && type !== "refused") { // a stream was let in: the refusal is over
+          refused = false;
+          onMessage({ text: "" });
+        }
         live.lastEvent = { type: type, data: data };
         fn(data);
       });
@@ -582,6 +601,11 @@
       on("progress", onProgress);
       on("message", onMessage);
       on("saving", onSaving);
+      // Refused: too many live connections. The server asks for a slow retry.
+      on("refused", (d) => {
+        refused = true;
+        onMessage({ text: d.message || "" });
+      });
     };
     open();
     window.addEventListener("pagehide", () => { if (es) es.close(); });

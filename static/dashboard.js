@@ -20,6 +20,8 @@
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const CLOSE_UNAUTHORIZED = 4001; // signed out: do not reconnect
+  const CLOSE_TOO_MANY = 4029; // too many live connections: say why, retry slowly
+  const TOO_MANY_RETRY_MS = 15000;
   const TOAST_MS = 6000;
 
   const state = {
@@ -160,6 +162,11 @@
         if (ev.code === CLOSE_UNAUTHORIZED) {
           stopped = true;
           setStatus("ended", "Signed out: reload the page");
+          return;
+        }
+        if (ev.code === CLOSE_TOO_MANY) {
+          setStatus("reconnecting", ev.reason || "Too many live connections: retrying");
+          timer = setTimeout(connect, TOO_MANY_RETRY_MS);
           return;
         }
         retry();
