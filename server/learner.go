@@ -119,7 +119,7 @@ func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
 		p := l.Progress()
 		s.render(w, r, http.StatusOK, web.Progress(web.ProgressView{
 			SessionID: sess.ID, CSRF: csrf, LabID: lab.ID, LabTitle: lab.Title,
-			Stages: session.Stages, Stage: p.Stage, Queue: p.Queue, Error: p.Error,
+			Stages: session.Stages, Stage: p.Stage, Queue: p.Queue, Error: p.Error, Step: sess.Step,
 		}))
 		return
 	}

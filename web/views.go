@@ -49,6 +49,7 @@ type ProgressView struct {
 	Stage     string   // the current stage; stages before it are done
 	Queue     int      // position in the queue when waiting for capacity, else 0
 	Error     string   // plain words for the learner; never an internal error
+	Step      int      // the step the learner is on: past 1, an error offers a fresh cluster back on it
 }
 
 // LabPageView is the learner's lab page: steps on the left, terminal on the right.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,7 +184,13 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 		if l.awaitReturn(ctx, s.Cluster, s.Step, engineDown) {
 			return
 		}
+		if !l.mayReplace(ctx, "") {
+			return
+		}
 		l.replace(ctx, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
+		return
+	}
+	if !l.mayReplace(ctx, workshop.KindLost) {
 		return
 	}
 	what := "stopped"
@@ -191,6 +198,49 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 		what = "stopped answering"
 	}
 	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
+}
+
+// A learner's lost cluster is replaced by itself at most maxReplacements
+// times in replacementWindow. A cluster that the learner's own work keeps
+// breaking (a Service on the API server's own address, say) would otherwise
+// take a new cluster from the pool again and again, and with it the room's.
+const (
+	maxReplacements   = 3
+	replacementWindow = 10 * time.Minute
+)
+
+// mayReplace counts one more replacement of the learner's lost cluster and
+// reports whether it is within the budget. Past it, the learner is taken off
+// the lost cluster (which goes back to the pool), their session fails with a
+// message saying why, and the instructor's dashboard hears it (kind, when not
+// empty, is recorded first): Try again (a reset) gives them a fresh cluster
+// when they choose to.
+func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
+	now := l.m.cfg.Clock.Now()
+	l.mu.Lock()
+	l.replaced = slices.DeleteFunc(l.replaced, func(t time.Time) bool { return now.Sub(t) >= replacementWindow })
+	within := len(l.replaced) < maxReplacements
+	if within {
+		l.replaced = append(l.replaced, now)
+	}
+	l.mu.Unlock()
+	if within {
+		return true
+	}
+	msg := fmt.Sprintf("Your cluster was lost %d times in %s, so kindlab does not replace it again by itself: something in it, perhaps your own work, keeps breaking it. Press Try again for a fresh cluster, or ask your instructor.",
+		maxReplacements+1, replacementWindow)
+	old, ok := l.leave(ctx, kind, msg, false)
+	if !ok {
+		return false
+	}
+	if old != "" {
+		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
+	}
+	l.log.Warn("lost cluster not replaced: too many replacements", "cluster", old, "replacements", maxReplacements, "within", replacementWindow)
+	l.setState(ctx, store.StateFailed)
+	l.record(ctx, workshop.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
+	l.setProgress(Progress{Stage: StageQueue, Error: msg})
+	return false
 }
 
 // comeBackWithin is how long a lost cluster whose node runs again gets to

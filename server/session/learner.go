@@ -72,6 +72,7 @@ type Learner struct {
 	begun    check.StepState    // the current step's state when its checks began
 	begunAt  int                // the step begun is of (0: none yet)
 	stepCmd  uint64             // the current step's first command (shellmark.Tracker.Next)
+	replaced []time.Time        // when lost clusters were replaced, within replacementWindow
 }
 
 func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {

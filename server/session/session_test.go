@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -909,5 +910,59 @@ func TestSessionsNameTheirReplica(t *testing.T) {
 		if e.Origin != "kindlab-0" {
 			t.Errorf("event %s recorded by %q; want kindlab-0", e.Kind, e.Origin)
 		}
+	}
+}
+
+// TestLostClusterReplacedAtMostThreeTimes: a learner whose cluster is lost
+// again and again (their own work breaking it, say) gets a new one three
+// times in ten minutes; the fourth time kindlab stops: the lost cluster goes
+// back, the session fails with a message saying why, the instructor hears of
+// it, and the pool gives no more clusters to the learner until they ask
+// (Fresh cluster, back on their step), which works.
+func TestLostClusterReplacedAtMostThreeTimes(t *testing.T) {
+	f := newFixture(t, func(c *session.Config) { c.HealthEvery = time.Second })
+	l, events := startReady(t, f)
+	told := messages(events)
+	l.GoTo(2)
+	lose := func() string {
+		name := l.Session().Cluster
+		f.clusters.Cluster(name).SetDown(true)
+		f.clusters.SetNode(name, cluster.NodeExited, f.clock.Now())
+		return name
+	}
+	lost := func() int {
+		return len(slices.DeleteFunc(f.kinds(), func(k workshop.Kind) bool { return k != workshop.KindRecovered }))
+	}
+	for i := 1; i <= 3; i++ {
+		old := lose()
+		advanceUntil(t, f, func() bool {
+			s := l.Session()
+			return lost() == i && s.Cluster != old && s.State == store.StateReady
+		}, fmt.Sprintf("replacement %d", i))
+	}
+	last := lose()
+	advanceUntil(t, f, func() bool { return l.Session().State == store.StateFailed }, "the session failed after the fourth loss")
+	saidWithin(t, told, "lost 4 times in 10m0s", "does not replace it again")
+	if s := l.Session(); s.Cluster != "" || s.Step != 2 {
+		t.Errorf("session after the fourth loss = %+v; want no cluster, still on step 2", s)
+	}
+	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), last) }, "the lost cluster released")
+	if k := f.kinds(); !slices.Contains(k, workshop.KindFailed) || lost() != 3 {
+		t.Errorf("events %v; want three recoveries and a cluster-failed", k)
+	}
+	if p := l.Progress(); !strings.Contains(p.Error, "Press Try again") {
+		t.Errorf("progress error %q; want the reason and what to do", p.Error)
+	}
+	for range 20 { // nothing replaces it behind the learner's back
+		f.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := l.Session(); s.State != store.StateFailed {
+		t.Fatalf("session %+v 20 s later; want it left failed", s)
+	}
+
+	l.RestartStep(context.Background())
+	if s := l.Session(); s.State != store.StateReady || s.Step != 2 || s.Cluster == "" {
+		t.Errorf("after the learner asked for a fresh cluster: %+v; want ready on step 2", s)
 	}
 }
