@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/images"
@@ -63,8 +66,16 @@ func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, err
 	dind := fs.String("dind-image", os.Getenv("KINDLAB_DIND_IMAGE"), "with --host-cluster: the Docker-in-Docker image on the host cluster's nodes (default: built from this source tree)")
 	cpu := fs.String("host-cpu", "500m", "with --host-cluster: CPU each learner cluster pod requests")
 	memory := fs.String("host-memory", "1Gi", "with --host-cluster: memory each learner cluster pod requests")
+	learnerMemory := fs.String("learner-memory", resource.NewQuantity(cluster.DefaultBudget.Memory, resource.BinarySI).String(),
+		"memory each learner cluster's node may use, enforced outside the cluster (0: no limit)")
+	learnerCPU := fs.String("learner-cpu", strconv.FormatFloat(cluster.DefaultBudget.CPUs, 'f', -1, 64),
+		"CPU cores each learner cluster's node may use, enforced outside the cluster (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, images.Set{}, flagError(err)
+	}
+	budget, err := cluster.ParseBudget(*learnerMemory, *learnerCPU)
+	if err != nil {
+		return nil, images.Set{}, usageError{err.Error()}
 	}
 	set, err := resolveImages(c.ctx, *image)
 	if err != nil && (*host == "" || *dind == "") {
@@ -76,7 +87,7 @@ func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, err
 	if *host == "" {
 		m, err := cluster.New(cluster.Options{
 			NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: kubeconfigs,
-			MaxConcurrent: 2, Logger: c.log,
+			MaxConcurrent: 2, Logger: c.log, Budget: budget,
 		})
 		return m, set, err
 	}
@@ -92,7 +103,7 @@ func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, err
 	}
 	h, err := cluster.NewHosted(cluster.HostedOptions{
 		Config: cfg, Namespace: *namespace, Image: set.Dind, NodeImage: set.Node, KubeconfigDir: kubeconfigs,
-		CPU: *cpu, Memory: *memory, Logger: c.log,
+		CPU: *cpu, Memory: *memory, Logger: c.log, Budget: budget,
 	})
 	if err != nil {
 		return nil, set, err

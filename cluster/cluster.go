@@ -76,6 +76,8 @@ type Options struct {
 	Docker Docker
 	// Skip names Tunings not to apply.
 	Skip []string
+	// Budget bounds each cluster's node (zero: no limits).
+	Budget Budget
 }
 
 // Docker is the small part of the docker CLI the manager uses beyond kind.
@@ -407,7 +409,7 @@ func (m *Manager) afterCreate(ctx context.Context, name string, clock *phaseCloc
 	if err != nil {
 		return err
 	}
-	if err := FinishNode(ctx, m.opts.Docker, node.String(), m.opts.WaitReady, m.opts.Skip, clock.begin); err != nil {
+	if err := FinishNode(ctx, m.opts.Docker, node.String(), m.opts.WaitReady, m.opts.Skip, m.opts.Budget, clock.begin); err != nil {
 		return err
 	}
 	clock.begin("lab images")
@@ -415,19 +417,20 @@ func (m *Manager) afterCreate(ctx context.Context, name string, clock *phaseCloc
 }
 
 // FinishNode finishes a new cluster's node through the Docker engine that runs
-// it: limits the node container's PIDs, checks the node is Ready (kind's wait
+// it: limits the node container's PIDs and applies the budget, checks the node is Ready (kind's wait
 // does not fail on timeout), applies the CoreDNS tunings and waits for DNS,
 // and removes kind's bootstrap token and host-path StorageClass once the node
 // has joined. begin names each phase as it starts; skip names Tunings not to
 // apply. Both backends use it: the local engine, and a pod's engine on a host
 // cluster.
-func FinishNode(ctx context.Context, d Docker, node string, waitReady time.Duration, skip []string, begin func(string)) error {
+func FinishNode(ctx context.Context, d Docker, node string, waitReady time.Duration, skip []string, budget Budget, begin func(string)) error {
 	run := func(out io.Writer, args ...string) error {
 		return d.Run(ctx, out, append([]string{"exec", node}, args...)...)
 	}
-	begin("PID limit, node Ready")
-	if err := d.Run(ctx, io.Discard, "update", "--pids-limit", strconv.Itoa(NodePidsLimit), node); err != nil {
-		return fmt.Errorf("limit the node's processes: %w", err)
+	begin("budget, node Ready")
+	update := append([]string{"update", "--pids-limit", strconv.Itoa(NodePidsLimit)}, budget.updateArgs()...)
+	if err := d.Run(ctx, io.Discard, append(update, node)...); err != nil {
+		return fmt.Errorf("limit the node's processes, memory and CPU (%s): %w", budget, err)
 	}
 	var out bytes.Buffer
 	if err := run(&out, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes",

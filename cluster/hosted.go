@@ -57,9 +57,12 @@ type HostedOptions struct {
 	NodeImage     string       // the node image inside it (images.Set.Node; empty: the one the image names)
 	KubeconfigDir string
 	// CPU and Memory are each pod's requests (what the scheduler places by);
-	// MemoryLimit bounds a pod's memory (empty: none).
+	// MemoryLimit bounds a pod's memory (empty: the budget's and the engine's).
 	CPU, Memory, MemoryLimit string
 	WaitReady                time.Duration // for the learner cluster's node (default 3m)
+	// Budget bounds the learner cluster's node inside the pod; the pod's own
+	// limits are the budget and its engine's share (engineMemory) on top.
+	Budget Budget
 	Skip                     []string      // Tunings not to apply
 	Logger                   *slog.Logger
 }
@@ -69,6 +72,13 @@ const (
 	managedByLabel = "app.kubernetes.io/managed-by"
 	managedBy      = "kindlab"
 	clusterLabel   = "kindlab.org/cluster"
+)
+
+// What a learner cluster pod's Docker engine takes beside the node, on top of
+// the learner's budget in the pod's limits.
+const (
+	engineMemory = 512 << 20
+	engineCPU    = 0.5
 )
 
 // engineContainer is the name of the pod's one container.
@@ -158,9 +168,15 @@ func (h *Hosted) pod(name string) *corev1.Pod {
 		corev1.ResourceCPU:    resource.MustParse(h.opts.CPU),
 		corev1.ResourceMemory: resource.MustParse(h.opts.Memory),
 	}
-	var limits corev1.ResourceList
-	if h.opts.MemoryLimit != "" {
-		limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(h.opts.MemoryLimit)}
+	limits := corev1.ResourceList{}
+	switch b := h.opts.Budget; {
+	case h.opts.MemoryLimit != "":
+		limits[corev1.ResourceMemory] = resource.MustParse(h.opts.MemoryLimit)
+	case b.Memory > 0:
+		limits[corev1.ResourceMemory] = *resource.NewQuantity(b.Memory+engineMemory, resource.BinarySI)
+	}
+	if b := h.opts.Budget; b.CPUs > 0 {
+		limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64((b.CPUs+engineCPU)*1000), resource.DecimalSI)
 	}
 	var env []corev1.EnvVar // the image's own KINDLAB_NODE_IMAGE unless told
 	if h.opts.NodeImage != "" {
@@ -321,7 +337,7 @@ func (h *Hosted) create(ctx context.Context, name string, clock *phaseClock) (*C
 	if err != nil {
 		return nil, explain(fmt.Errorf("kind create in pod %s/%s: %w: %s", h.opts.Namespace, name, err, tail(out.String(), 20)))
 	}
-	if err := FinishNode(ctx, d, name+"-control-plane", h.opts.WaitReady, h.opts.Skip, clock.begin); err != nil {
+	if err := FinishNode(ctx, d, name+"-control-plane", h.opts.WaitReady, h.opts.Skip, h.opts.Budget, clock.begin); err != nil {
 		return nil, err
 	}
 	clock.begin("node's images listed")

@@ -142,3 +142,19 @@ func TestHostedPending(t *testing.T) {
 		t.Errorf("Pending = %q, %v; want the scheduler's reason", why, pending)
 	}
 }
+
+// TestHostedPodLimitsFollowTheBudget: without a memory limit of its own, a
+// learner cluster pod's limits are the learner's budget and its engine's share.
+func TestHostedPodLimitsFollowTheBudget(t *testing.T) {
+	h, err := NewHosted(HostedOptions{
+		Config: &rest.Config{Host: "https://127.0.0.1:1"}, Image: "kindlab/dind:abc", KubeconfigDir: t.TempDir(),
+		CPU: "500m", Memory: "1Gi", Budget: Budget{Memory: 3 << 30, CPUs: 1.5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := h.pod("kindlab-ada").Spec.Containers[0].Resources.Limits
+	if l.Memory().String() != "3584Mi" || l.Cpu().String() != "2" {
+		t.Errorf("limits %v; want 3584Mi (3Gi and the engine's 512Mi) and 2 cores (1.5 and the engine's half)", l)
+	}
+}

@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Budget is what one learner cluster may take of the host. It is enforced on
+// the node container (by the Docker engine that runs it: the host's, or the
+// learner cluster pod's), where nothing the learner does inside the cluster
+// reaches it: a learner who exhausts it loses their own pods (the kernel's
+// OOM killer inside their node, which spares the node's own components:
+// the kubelet gives static pods a score of -997) or waits for the CPU, and
+// nobody else does.
+type Budget struct {
+	Memory int64   // bytes: the node container's memory limit, swap included; 0: none
+	CPUs   float64 // cores: the node container's CPU quota; 0: none
+}
+
+// DefaultBudget suits the built-in labs: a node uses about 500 MiB idle and
+// 1 GiB at the busiest step, and the namespace quota lets one namespace hold
+// 3 GiB (manifests/platform/namespace/limits.yaml); one and a half cores
+// leave the rest of a two-core host to everyone else.
+var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1.5}
+
+// ParseBudget reads --learner-memory (a Kubernetes quantity, "3Gi"; "0": no
+// limit) and --learner-cpu (cores, "1.5"; "0": no limit).
+func ParseBudget(memory, cpus string) (Budget, error) {
+	var b Budget
+	q, err := resource.ParseQuantity(memory)
+	if err != nil || q.Sign() < 0 {
+		return b, fmt.Errorf("--learner-memory %q: want a size such as 3Gi or 2048Mi", memory)
+	}
+	b.Memory = q.Value()
+	if b.Memory != 0 && b.Memory < 1<<30 {
+		return b, fmt.Errorf("--learner-memory %s: a learner cluster needs at least 1Gi (its node uses about 500Mi idle)", memory)
+	}
+	if b.CPUs, err = strconv.ParseFloat(cpus, 64); err != nil || b.CPUs < 0 {
+		return b, fmt.Errorf("--learner-cpu %q: want cores, such as 1.5", cpus)
+	}
+	if b.CPUs != 0 && b.CPUs < 0.5 {
+		return b, fmt.Errorf("--learner-cpu %s: a learner cluster needs at least half a core", cpus)
+	}
+	return b, nil
+}
+
+// updateArgs are the docker update flags that apply the budget.
+func (b Budget) updateArgs() []string {
+	var args []string
+	if b.Memory > 0 {
+		m := strconv.FormatInt(b.Memory, 10)
+		args = append(args, "--memory", m, "--memory-swap", m) // no swap beyond the limit
+	}
+	if b.CPUs > 0 {
+		args = append(args, "--cpus", strconv.FormatFloat(b.CPUs, 'f', -1, 64))
+	}
+	return args
+}
+
+func (b Budget) String() string {
+	mem, cpu := "no memory limit", "no CPU limit"
+	if b.Memory > 0 {
+		mem = resource.NewQuantity(b.Memory, resource.BinarySI).String() + " of memory"
+	}
+	if b.CPUs > 0 {
+		cpu = strconv.FormatFloat(b.CPUs, 'f', -1, 64) + " cores"
+	}
+	return mem + ", " + cpu
+}
