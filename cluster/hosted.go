@@ -63,8 +63,8 @@ type HostedOptions struct {
 	// Budget bounds the learner cluster's node inside the pod; the pod's own
 	// limits are the budget and its engine's share (engineMemory) on top.
 	Budget Budget
-	Skip                     []string      // Tunings not to apply
-	Logger                   *slog.Logger
+	Skip   []string // Tunings not to apply
+	Logger *slog.Logger
 }
 
 // Labels on the pods of learner clusters.
