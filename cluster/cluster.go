@@ -154,7 +154,9 @@ const (
 // Config is the kind cluster configuration for learner clusters: one node, the API
 // server and the NodePort mapped on 127.0.0.1 only, the static bridge CNI baked into
 // the node image, the kubelet allowed to run on cgroup v1 hosts, with the runtime's
-// default seccomp profile for every container and a PID limit per pod, and the API
+// default seccomp profile for every container, a PID limit per pod and
+// container logs rotated at 1Mi (two files kept: a learner's noisy pod fills
+// no disk with its logs), and the API
 // server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
 // Then the Tunings, but those named in skip.
@@ -183,6 +185,8 @@ kubeadmConfigPatches:
   seccompDefault: true
   podPidsLimit: %d
   maxPods: %d
+  containerLogMaxSize: 1Mi
+  containerLogMaxFiles: 2
 kubeadmConfigPatchesJSON6902:
 - group: kubeadm.k8s.io
   version: v1beta4

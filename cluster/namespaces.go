@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/kindlab/kindlab/cluster/workstation"
@@ -98,8 +100,16 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0)
 	inf := factory.Core().V1().Namespaces().Informer()
 	queue := make(chan string, 64)
+	recount := make(chan struct{}, 1)
+	changed := func() {
+		select {
+		case recount <- struct{}{}:
+		default: // a recount is due already
+		}
+	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
+			changed()
 			if ns, ok := obj.(*corev1.Namespace); ok && ns.Status.Phase != corev1.NamespaceTerminating {
 				select {
 				case queue <- ns.Name:
@@ -107,6 +117,7 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 				}
 			}
 		},
+		DeleteFunc: func(any) { changed() },
 	}); err != nil {
 		return err
 	}
@@ -122,6 +133,9 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 			return err
 		}
 	}
+	if err := countNamespaces(ctx, cs, inf.GetStore(), log); err != nil {
+		return err
+	}
 	go func() {
 		defer factory.Shutdown()
 		for {
@@ -130,9 +144,76 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 				return
 			case ns := <-queue:
 				nl.applyRetrying(ctx, cs, ns, log)
+			case <-recount:
+				if err := countNamespaces(ctx, cs, inf.GetStore(), log); err != nil && ctx.Err() == nil {
+					log.Warn("count the learner's namespaces", "error", err)
+				}
 			}
 		}
 	}()
+	return nil
+}
+
+// BudgetConfigMap (in the kindlab namespace) holds the learner's namespace
+// budget: maxNamespaces, and namespaces, the count kindlab keeps (the admission
+// guard refuses a learner's namespace past it: manifests/platform/guard.yaml).
+const BudgetConfigMap = "kindlab-budget"
+
+// DefaultMaxNamespaces is the namespaces a learner may hold beside default,
+// when kindlab-budget does not say.
+const DefaultMaxNamespaces = 10
+
+// countNamespaces writes the learner's namespace count (every namespace but
+// the platform's and default) into kindlab-budget, for the admission guard.
+// Should a burst of creates have passed the guard before the count caught up,
+// the newest namespaces past the limit are deleted.
+func countNamespaces(ctx context.Context, cs kubernetes.Interface, store cache.Store, log *slog.Logger) error {
+	var own []*corev1.Namespace
+	for _, obj := range store.List() {
+		if ns := obj.(*corev1.Namespace); ns.Name != "default" && !slices.Contains(PlatformNamespaces, ns.Name) {
+			own = append(own, ns)
+		}
+	}
+	cms := cs.CoreV1().ConfigMaps(workstation.Namespace)
+	cm, err := cms.Get(ctx, BudgetConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) { // a cluster prepared before kindlab kept a budget
+		cm, err = cms.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: BudgetConfigMap, Namespace: workstation.Namespace},
+			Data:       map[string]string{"maxNamespaces": strconv.Itoa(DefaultMaxNamespaces), "namespaces": "0"},
+		}, metav1.CreateOptions{FieldManager: fieldManager})
+	}
+	if err != nil {
+		return fmt.Errorf("the learner's budget (%s/%s): %w", workstation.Namespace, BudgetConfigMap, err)
+	}
+	limit, err := strconv.Atoi(cm.Data["maxNamespaces"])
+	if err != nil || limit < 0 {
+		limit = DefaultMaxNamespaces
+	}
+	if len(own) > limit {
+		slices.SortFunc(own, func(a, b *corev1.Namespace) int {
+			return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Name, b.Name))
+		})
+		for _, ns := range own[limit:] {
+			if ns.DeletionTimestamp != nil {
+				continue
+			}
+			log.Warn("namespace past the learner's budget deleted", "namespace", ns.Name, "limit", limit)
+			if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete namespace %s past the budget: %w", ns.Name, err)
+			}
+		}
+	}
+	count := strconv.Itoa(len(own))
+	if cm.Data["namespaces"] == count {
+		return nil
+	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data["namespaces"] = count
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("the learner's namespace count: %w", err)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,63 @@ func TestWorkstationKnowsThePIDLimit(t *testing.T) {
 	if !strings.Contains(Config(), fmt.Sprintf("podPidsLimit: %d", PodPidsLimit)) {
 		t.Errorf("Config() does not set the kubelet's podPidsLimit to %d", PodPidsLimit)
 	}
+}
+
+// TestNamespaceGuardCountsTheLearnersNamespaces: the guard keeps the count the
+// admission guard reads in kindlab-budget (the platform's namespaces and
+// default do not count), and deletes the newest namespaces past the limit
+// that a burst of creates got past the admission guard with.
+func TestNamespaceGuardCountsTheLearnersNamespaces(t *testing.T) {
+	nl := testLimits(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at := func(min int) metav1.Time { return metav1.NewTime(time.Unix(0, 0).Add(time.Duration(min) * time.Minute)) }
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workstation.Namespace}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "front", CreationTimestamp: at(1)}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: BudgetConfigMap, Namespace: workstation.Namespace},
+			Data: map[string]string{"maxNamespaces": "3", "namespaces": "0"}},
+	)
+	if err := nl.Guard(ctx, cs, nil); err != nil {
+		t.Fatalf("Guard: %v", err)
+	}
+	count := func() string {
+		cm, err := cs.CoreV1().ConfigMaps(workstation.Namespace).Get(ctx, BudgetConfigMap, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["namespaces"]
+	}
+	waitCount := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); count() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the learner's namespace count is %s; want %s", count(), want)
+			}
+		}
+	}
+	waitCount("1")
+	for i, name := range []string{"back", "db", "extra1", "extra2"} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: at(2 + i)}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Five of the learner's own, the limit three: the two newest go.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		list, _ := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		var names []string
+		for _, ns := range list.Items {
+			names = append(names, ns.Name)
+		}
+		if len(names) == 6 && !slices.Contains(names, "extra1") && !slices.Contains(names, "extra2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespaces %v; want the two newest past the limit of 3 deleted", names)
+		}
+	}
+	waitCount("3")
 }
