@@ -117,7 +117,7 @@ type levelResult struct {
 }
 
 // measureLevel runs every learner's rounds at once and reads the host meanwhile.
-func measureLevel(b *testing.B, p *platform, learners []*busyLearner) levelResult {
+func measureLevel(b testing.TB, p *platform, learners []*busyLearner) levelResult {
 	var (
 		mu  sync.Mutex
 		res levelResult
@@ -153,7 +153,7 @@ type busyLearner struct {
 	stopEvents func()
 }
 
-func newBusyLearner(b *testing.B, p *platform) *busyLearner {
+func newBusyLearner(b testing.TB, p *platform) *busyLearner {
 	c, sessionURL := startSession(b, p.URL)
 	u, _ := url.Parse(sessionURL)
 	l := &busyLearner{c: c, url: sessionURL, sid: sessionID(b, u.Path), greens: make(chan time.Time, 16)}
@@ -166,7 +166,7 @@ func newBusyLearner(b *testing.B, p *platform) *busyLearner {
 
 // followEvents reads the session's event stream and sends the time of every
 // checks event saying step 3 has all passed.
-func (l *busyLearner) followEvents(b *testing.B) func() {
+func (l *busyLearner) followEvents(b testing.TB) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", l.url+"/events", nil)
 	resp, err := l.c.Do(req)
@@ -199,7 +199,7 @@ func (l *busyLearner) followEvents(b *testing.B) func() {
 // greenRound visits step 3 afresh, types its command and returns the time from
 // the command's end, as kindlab recorded it, to the event that says green,
 // and from the command sent (typed and Enter) to that event.
-func (l *busyLearner) greenRound(b *testing.B, p *platform) (endToGreen, typedToGreen time.Duration) {
+func (l *busyLearner) greenRound(b testing.TB, p *platform) (endToGreen, typedToGreen time.Duration) {
 	for _, step := range []string{"2", "3"} {
 		resp, err := l.c.PostForm(l.url+"/step", url.Values{"step": {step}, "csrf": {pageCSRF(b, l.c, l.url)}})
 		if err != nil {
@@ -238,7 +238,7 @@ func (l *busyLearner) greenRound(b *testing.B, p *platform) (endToGreen, typedTo
 
 // echoes types n keystrokes one at a time and returns how long each took to
 // come back; then it clears the line.
-func (l *busyLearner) echoes(b *testing.B, n int) durations {
+func (l *busyLearner) echoes(b testing.TB, n int) durations {
 	var out durations
 	for i := range n {
 		key := string(rune('a' + i%26))
@@ -288,7 +288,7 @@ func newTermReader(conn *websocket.Conn) *termReader {
 	return t
 }
 
-func (t *termReader) send(b *testing.B, data string) {
+func (t *termReader) send(b testing.TB, data string) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	if err := t.conn.WriteJSON(map[string]any{"type": "input", "data": data}); err != nil {
@@ -297,7 +297,7 @@ func (t *termReader) send(b *testing.B, data string) {
 }
 
 // typeAndWait types data and waits until want arrives after it was typed.
-func (t *termReader) typeAndWait(b *testing.B, data, want string, timeout time.Duration) {
+func (t *termReader) typeAndWait(b testing.TB, data, want string, timeout time.Duration) {
 	t.mu.Lock()
 	from := t.out.Len()
 	t.mu.Unlock()
@@ -319,7 +319,7 @@ func (t *termReader) typeAndWait(b *testing.B, data, want string, timeout time.D
 }
 
 // hostCPU reads the host's busy and total CPU time (all cores, in ticks).
-func hostCPU(b *testing.B) (busy, total uint64) {
+func hostCPU(b testing.TB) (busy, total uint64) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		b.Fatal(err)
@@ -336,15 +336,15 @@ func hostCPU(b *testing.B) (busy, total uint64) {
 }
 
 // hostUsedMiB is the host's memory in use: MemTotal less MemAvailable.
-func hostUsedMiB(b *testing.B) int {
+func hostUsedMiB(b testing.TB) int {
 	kb := meminfo(b)
 	return (kb["MemTotal"] - kb["MemAvailable"]) / 1024
 }
 
-func hostTotalMiB(b *testing.B) int { return meminfo(b)["MemTotal"] / 1024 }
+func hostTotalMiB(b testing.TB) int { return meminfo(b)["MemTotal"] / 1024 }
 
 // meminfo reads /proc/meminfo, in kB.
-func meminfo(b *testing.B) map[string]int {
+func meminfo(b testing.TB) map[string]int {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		b.Fatal(err)
