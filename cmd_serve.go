@@ -151,7 +151,7 @@ func (c *cli) serve(args []string) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
-	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "backend", backendName(m), "pool_warm", *warm, "pool_hot", *hot, "pool_max", *maxClusters, "db", *db)
+	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "backend", backendName(m), "pool_warm", *warm, "pool_hot", *hot, "pool_max", *maxClusters, "db", store.Redact(*db))
 	fmt.Fprintf(c.stdout, "kindlab is serving on %s\n", base)
 	if generated {
 		// Printed once, to the terminal that started kindlab; never logged.

@@ -40,7 +40,7 @@ func Open(ctx context.Context, where string) (*Store, error) {
 	}
 	if err := migrate(ctx, s.db, s.d); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("open store %s: %w", redact(where), err)
+		return nil, fmt.Errorf("open store %s: %w", Redact(where), err)
 	}
 	return s, nil
 }
@@ -54,7 +54,7 @@ func open(where string) (*Store, error) {
 	if IsPostgres(where) {
 		cfg, err := pgx.ParseConfig(where)
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", redact(where), err)
+			return nil, fmt.Errorf("open store %s: %w", Redact(where), err)
 		}
 		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(16)
@@ -74,13 +74,21 @@ func open(where string) (*Store, error) {
 	return &Store{db: db, d: sqlite}, nil
 }
 
-// redact hides a database URL's password for messages.
-func redact(where string) string {
+// Redact hides a database URL's password, for logs and messages: a URL that
+// does not parse loses everything between its scheme and its last @.
+func Redact(where string) string {
 	u, err := url.Parse(where)
-	if err != nil || u.User == nil {
-		return where
+	if err == nil {
+		if u.User == nil {
+			return where
+		}
+		return u.Redacted()
 	}
-	return u.Redacted()
+	scheme, rest, ok := strings.Cut(where, "://")
+	if at := strings.LastIndex(rest, "@"); ok && at >= 0 {
+		return scheme + "://xxxxx" + rest[at:]
+	}
+	return where
 }
 
 // Backend names the database: "sqlite" or "postgres".

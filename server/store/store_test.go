@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,4 +264,17 @@ func TestTerminalOutput(t *testing.T) {
 			t.Errorf("after 701 rows, %d bytes kept (starting %q); want the newest few hundred", len(got), got[:min(5, len(got))])
 		}
 	})
+}
+
+func TestRedactHidesThePassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://kindlab:s3cret@db:5432/kindlab?sslmode=disable": "postgres://kindlab:xxxxx@db:5432/kindlab?sslmode=disable",
+		"postgres://kindlab@db/kindlab":                             "postgres://kindlab@db/kindlab",
+		"postgres://kindlab:s3c%ret@db:5432/kindlab":                "postgres://xxxxx@db:5432/kindlab", // does not parse
+		"/var/lib/kindlab/kindlab.db":                               "/var/lib/kindlab/kindlab.db",
+	} {
+		if got := store.Redact(in); got != want || strings.Contains(got, "s3c") {
+			t.Errorf("Redact(%q) = %q; want %q", in, got, want)
+		}
+	}
 }
