@@ -25,10 +25,29 @@ func loadCatalog(dir string) (*labs.Catalog, *catalogFS, error) {
 		if info, err := os.Stat(filepath.Join(labsDir, "catalog")); err == nil && info.IsDir() {
 			labsDir = filepath.Join(labsDir, "catalog")
 		}
-		fsys = &catalogFS{labs: os.DirFS(labsDir), manifests: manifests.WithPlatform(os.DirFS(filepath.Join(dir, "manifests")))}
+		labsFS, err := rootFS(labsDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		manifestsFS, err := rootFS(filepath.Join(dir, "manifests"))
+		if err != nil {
+			return nil, nil, err
+		}
+		fsys = &catalogFS{labs: labsFS, manifests: manifests.WithPlatform(manifestsFS)}
 	}
 	cat, err := labs.LoadCatalog(fsys.labs, fsys.manifests)
 	return cat, fsys, err
+}
+
+// rootFS is the files under dir, refusing any path (a symlink, "..") that
+// leads out of it: a lab folder cannot hand a learner's cluster or page the
+// host's files. It stays open for the process's life.
+func rootFS(dir string) (iofs.FS, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	return r.FS(), nil
 }
 
 type catalogFS struct{ labs, manifests iofs.FS }

@@ -133,3 +133,30 @@ func TestAuthorFolderGetsKindlabsPlatform(t *testing.T) {
 		t.Errorf("the lab's own file is not there: %v", err)
 	}
 }
+
+// TestAuthorFolderRefusesSymlinksOut: a lab file that is a symlink out of the
+// author's folder (to the host's files) is refused, naming the file; one that
+// stays inside the folder is fine.
+func TestAuthorFolderRefusesSymlinksOut(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret.yaml")
+	os.WriteFile(secret, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  stolen: yes\n"), 0o644)
+	out := writeAuthorLab(t)
+	os.Remove(filepath.Join(out, "manifests/hello-cm/hello.yaml"))
+	if err := os.Symlink(secret, filepath.Join(out, "manifests/hello-cm/hello.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	in := writeAuthorLab(t)
+	os.Rename(filepath.Join(in, "manifests/hello-cm/hello.yaml"), filepath.Join(in, "manifests/hello-cm/real.yaml"))
+	os.Symlink("real.yaml", filepath.Join(in, "manifests/hello-cm/hello.yaml"))
+
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"lint", "--dir", out}, &stdout, &stderr)
+	if msg := stdout.String() + stderr.String(); code == 0 || !strings.Contains(msg, "hello-cm/hello.yaml") {
+		t.Errorf("lint of a folder whose lab file links out of it = %d, %q; want it refused, naming the file", code, msg)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"lint", "--dir", in}, &stdout, &stderr); code != 0 {
+		t.Errorf("lint of a folder with a symlink inside it = %d, %q; want it fine", code, stdout.String()+stderr.String())
+	}
+}

@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -21,9 +24,47 @@ type Budget struct {
 
 // DefaultBudget suits the built-in labs: a node uses about 500 MiB idle and
 // 1 GiB at the busiest step, and the namespace quota lets one namespace hold
-// 3 GiB (manifests/platform/namespace/limits.yaml); one and a half cores
-// leave the rest of a two-core host to everyone else.
-var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1.5}
+// 3 GiB (manifests/platform/namespace/limits.yaml); a core is more than a
+// lab's step takes, and leaves half of a two-core host to everyone else.
+var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1}
+
+// evictionMargin is how far under the node's memory limit the kubelet starts
+// evicting the learner's pods.
+const evictionMargin = 384 << 20
+
+// evictFirst adds to a kind config the kubelet eviction threshold that keeps
+// the node under its memory limit: the kubelet counts memory.available as the
+// machine's memory (hostTotal, which the node sees) less the node's working
+// set, so it evicts the learner's pods once their node uses the budget less
+// evictionMargin. Without it, a node at its limit first thrashes (the kernel
+// reclaims the node's own program files and reads them back from the host's
+// disk, slowing everyone's), and only then kills. With no memory budget, or
+// the host's memory unknown, config is unchanged.
+func (b Budget) evictFirst(config string, hostTotal int64) string {
+	if b.Memory == 0 || hostTotal <= b.Memory {
+		return config
+	}
+	available := (hostTotal - b.Memory + evictionMargin) >> 20
+	return strings.Replace(config, "  kind: KubeletConfiguration\n",
+		fmt.Sprintf("  kind: KubeletConfiguration\n  evictionHard:\n    memory.available: %dMi\n", available), 1)
+}
+
+// hostMemTotal is this machine's memory (/proc/meminfo's MemTotal), or 0.
+func hostMemTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
 
 // ParseBudget reads --learner-memory (a Kubernetes quantity, "3Gi"; "0": no
 // limit) and --learner-cpu (cores, "1.5"; "0": no limit).

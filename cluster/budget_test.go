@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,23 @@ func TestParseBudget(t *testing.T) {
 		if _, err := ParseBudget(bad[0], bad[1]); err == nil {
 			t.Errorf("ParseBudget(%q, %q) succeeded; want an error saying what is wanted", bad[0], bad[1])
 		}
+	}
+}
+
+func TestEvictFirst(t *testing.T) {
+	b := Budget{Memory: 3 << 30, CPUs: 1}
+	got := b.evictFirst(Config(), 24<<30)
+	want := "  kind: KubeletConfiguration\n  evictionHard:\n    memory.available: 21888Mi\n" // 24Gi - 3Gi + 384Mi
+	if !strings.Contains(got, want) {
+		t.Errorf("config lacks %q:\n%s", want, got)
+	}
+	if got := (Budget{}).evictFirst(Config(), 24<<30); got != Config() {
+		t.Error("no memory budget, yet the config changed")
+	}
+	if got := b.evictFirst(Config(), 0); got != Config() {
+		t.Error("the host's memory unknown, yet the config changed")
+	}
+	if hostMemTotal() <= 0 {
+		t.Error("hostMemTotal found no MemTotal in /proc/meminfo")
 	}
 }

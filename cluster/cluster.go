@@ -288,7 +288,7 @@ func (m *Manager) Create(ctx context.Context, name string) (*Cluster, error) {
 	start := time.Now()
 	m.log.Info("creating cluster", "cluster", name, "image", m.opts.NodeImage)
 	clock := &phaseClock{}
-	err = m.kindCreate(ctx, name, kubeconfig, Config(m.opts.Skip...), clock)
+	err = m.kindCreate(ctx, name, kubeconfig, m.opts.Budget.evictFirst(Config(m.opts.Skip...), hostMemTotal()), clock)
 	if err == nil {
 		err = m.afterCreate(ctx, name, clock)
 	}

@@ -144,6 +144,16 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 				return
 			case ns := <-queue:
 				nl.applyRetrying(ctx, cs, ns, log)
+			}
+		}
+	}()
+	// The count on its own: the admission guard reads it, and a learner's
+	// script creates namespaces as fast as kubectl starts.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
 			case <-recount:
 				if err := countNamespaces(ctx, cs, inf.GetStore(), log); err != nil && ctx.Err() == nil {
 					log.Warn("count the learner's namespaces", "error", err)
@@ -152,6 +162,14 @@ func (nl NamespaceLimits) Guard(ctx context.Context, cs kubernetes.Interface, lo
 		}
 	}()
 	return nil
+}
+
+// revision orders objects made within the same second (creation times have
+// seconds only): the API server's resource versions grow, though clients are
+// told not to rely on it; one that is not a number sorts first.
+func revision(ns *corev1.Namespace) int64 {
+	n, _ := strconv.ParseInt(ns.ResourceVersion, 10, 64)
+	return n
 }
 
 // BudgetConfigMap (in the kindlab namespace) holds the learner's namespace
@@ -190,8 +208,8 @@ func countNamespaces(ctx context.Context, cs kubernetes.Interface, store cache.S
 		limit = DefaultMaxNamespaces
 	}
 	if len(own) > limit {
-		slices.SortFunc(own, func(a, b *corev1.Namespace) int {
-			return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Name, b.Name))
+		slices.SortFunc(own, func(a, b *corev1.Namespace) int { // oldest first
+			return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(revision(a), revision(b)), cmp.Compare(a.Name, b.Name))
 		})
 		for _, ns := range own[limit:] {
 			if ns.DeletionTimestamp != nil {

@@ -405,7 +405,8 @@ func sourceTree() (string, error) {
 }
 
 // managerOptions are a cluster manager's options for the images the source
-// tree builds, its kubeconfigs in dir.
+// tree builds, its kubeconfigs in dir, each cluster with kindlab serve's
+// default budget.
 func managerOptions(dir string) (cluster.Options, error) {
 	src, err := sourceTree()
 	if err != nil {
@@ -415,7 +416,8 @@ func managerOptions(dir string) (cluster.Options, error) {
 	if err != nil {
 		return cluster.Options{}, err
 	}
-	return cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: dir, MaxConcurrent: 2, Logger: testLog()}, nil
+	return cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: dir, MaxConcurrent: 2, Logger: testLog(),
+		Budget: cluster.DefaultBudget}, nil // as kindlab serve's default
 }
 
 // preparer readies a pool's new cluster as kindlab serve's does.

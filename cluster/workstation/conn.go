@@ -61,6 +61,13 @@ func Connect(kubeconfig string) (*Conn, error) {
 func New(cfg *rest.Config) (*Conn, error) {
 	limited := rest.CopyConfig(cfg)
 	limited.Wrap(check.LimitProxyBodies)
+	// client-go's default of 5 requests a second (bursts of 10) is for
+	// clients sharing a big cluster; kindlab is this one-node cluster's admin,
+	// and what it does there follows the learner's pace: the namespace guard
+	// keeps up with a script creating namespaces as fast as kubectl runs.
+	if limited.QPS == 0 {
+		limited.QPS, limited.Burst = 50, 100
+	}
 	cs, err := kubernetes.NewForConfig(limited)
 	if err != nil {
 		return nil, err

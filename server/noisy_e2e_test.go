@@ -1,0 +1,214 @@
+//go:build e2e
+
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server/workshop"
+)
+
+// TestE2ENoisyLearner types, into a learner's real terminal, everything we
+// know of that takes more than a learner's share without escaping: each row
+// of the table is refused (with kindlab's or the kubelet's words) or
+// contained in the learner's own cluster. Meanwhile a second learner on the
+// same host works on; their keystroke echo and command end → green, measured
+// before and while the noisy learner's memory hogs and busy loops run, stay
+// within 1.5 times the quiet figures (and a small absolute allowance for the
+// timer's noise). The host's free disk and memory come back to within a stated
+// margin once the noisy learner's work is gone.
+func TestE2ENoisyLearner(t *testing.T) {
+	p := startPlatform(t)
+	quiet := newBusyLearner(t, p)
+	defer quiet.close()
+	waitPoolIdle(t, p)
+	quietGreen, quietEcho := measureWork(t, p, quiet)
+	t.Logf("the second learner, quiet: command end → green p50 %v, keystroke echo p50 %v", quietGreen, quietEcho)
+
+	diskBefore, memBefore := hostFreeDiskMiB(t), meminfo(t)["MemAvailable"]/1024
+	c, sessionURL := startSession(t, p.URL)
+	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
+	conn := openTerminal(t, c, sessionURL)
+	defer conn.Close()
+	sh := &shell{t: t, conn: conn}
+	node := learnerNode(t, p, sid)
+	sh.must(fmt.Sprintf(`NODE=%s`, nodeIP(t, node)))
+	const img = `--image=kindlab/toolbox:lab --image-pull-policy=Never`
+	const deployImg = `--image=kindlab/toolbox:lab` // IfNotPresent for a tag other than latest: the node has it
+
+	// Each row runs cmd in the noisy learner's terminal; want is what its
+	// output must hold: a refusal in kindlab's or the kubelet's words, or
+	// the sign that the harm stayed inside the cluster.
+	type row struct {
+		name, cmd string
+		refused   bool // cmd must fail
+		want      string
+	}
+	rows := []row{
+		{"fill the home folder", `dd if=/dev/zero of=$HOME/big bs=1M count=400; R=$?; ls -s --block-size=M $HOME/big; rm -f $HOME/big; (exit $R)`,
+			true, "No space left on device"},
+		{"a pod filling its disk",
+			`kubectl run filler ` + img + ` -- sh -c 'dd if=/dev/zero of=/tmp/big bs=1M count=2000; sleep 1d' >/dev/null &&
+			 kubectl wait --for=jsonpath='{.status.reason}'=Evicted pod/filler --timeout=50s >/dev/null &&
+			 kubectl get pod filler -o jsonpath='{.status.message}'`,
+			false, "ephemeral local storage usage exceeds"},
+		{"a critical priority class",
+			`kubectl run crit ` + img + ` --overrides='{"spec":{"priorityClassName":"system-node-critical"}}' -- sleep 1d`,
+			true, "kindlab: pods in a learner cluster cannot choose a priority class"},
+		{"a critical priority class through a Deployment",
+			`kubectl create deployment crit ` + deployImg + ` --dry-run=client -o json -- sleep 1d | jq '.spec.template.spec.priorityClassName="system-node-critical"' | kubectl create -f -`,
+			true, "kindlab: pods in a learner cluster cannot choose a priority class"},
+		{"externalIPs on the node's address",
+			`kubectl create service clusterip hijack --tcp=6443:6443 --dry-run=client -o json | jq --arg ip "$NODE" '.spec.externalIPs=[$ip]' | kubectl create -f -`,
+			true, "kindlab: Services in a learner cluster cannot take externalIPs"},
+		{"too many namespaces",
+			`R=0; for i in $(seq 1 12); do kubectl create namespace many$i >/dev/null || { R=1; break; }; done; (exit $R)`,
+			true, "kindlab: you have 10 namespaces of your own, the most a learner may hold"},
+		{"memory hogs across many namespaces",
+			`for i in 1 2 3 4 5 6 7 8; do
+			   kubectl -n many$i create deployment hog ` + deployImg + ` --dry-run=client -o json -- sh -c 'dd if=/dev/zero bs=450M count=1 | sleep 1d' |
+			   jq '.spec.template.spec.containers[0].resources.limits.memory="512Mi"' | kubectl create -f - >/dev/null || break;
+			 done; echo HOGS$i`,
+			false, "HOGS8"},
+		{"memory hogs: the kubelet evicts them before the node's limit, and the cluster answers",
+			`for i in $(seq 1 22); do kubectl get pods -A -l app=hog -o jsonpath='{..status.message}' | grep -q 'low on resource: memory' && break; sleep 2; done;
+			 kubectl get pods -A -l app=hog -o jsonpath='{range .items[*]}{.status.reason}: {.status.message}{"\n"}{end}' | sort | uniq -c; kubectl get --raw /readyz`,
+			false, "The node was low on resource: memory"},
+		{"a CPU busy loop in several pods",
+			`kubectl create deployment spin --replicas=4 ` + deployImg + ` -- sh -c 'while :; do :; done' >/dev/null && kubectl rollout status deploy/spin --timeout=50s`,
+			false, "successfully rolled out"},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			sh.t = t
+			out, rc := sh.run(oneLine(r.cmd))
+			if r.refused && rc == 0 {
+				t.Fatalf("allowed (exit 0); want it refused:\n%s", out)
+			}
+			if !strings.Contains(out, r.want) {
+				t.Errorf("the terminal lacks %q:\n%s", r.want, out)
+			}
+		})
+	}
+	sh.t = t
+
+	// The budget is held outside the learner's reach: the node's memory and
+	// CPU limits.
+	var limits struct{ mem, cpus int64 }
+	out, err := exec.Command("docker", "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", node).Output()
+	if _, serr := fmt.Sscan(string(out), &limits.mem, &limits.cpus); err != nil || serr != nil ||
+		limits.mem != cluster.DefaultBudget.Memory || limits.cpus != int64(cluster.DefaultBudget.CPUs*1e9) {
+		t.Errorf("the noisy learner's node limits: %q, %v; want %s", out, err, cluster.DefaultBudget)
+	}
+	// The second learner, while the hogs and the busy loops run.
+	waitPoolIdle(t, p)
+	busyGreen, busyEcho := measureWork(t, p, quiet)
+	t.Logf("the second learner, while the noisy learner's hogs and busy loops run: command end → green p50 %v (quiet %v, %.2fx), keystroke echo p50 %v (quiet %v, %.2fx)",
+		busyGreen, quietGreen, ratio(busyGreen, quietGreen), busyEcho, quietEcho, ratio(busyEcho, quietEcho))
+	if limit := quietGreen*3/2 + 250*time.Millisecond; busyGreen > limit {
+		t.Errorf("command end → green for the second learner went from %v to %v (limit %v)", quietGreen, busyGreen, limit)
+	}
+	if limit := quietEcho*3/2 + 20*time.Millisecond; busyEcho > limit {
+		t.Errorf("keystroke echo for the second learner went from %v to %v (limit %v)", quietEcho, busyEcho, limit)
+	}
+
+	// The noisy learner's cluster lived through it all, and nobody was lost.
+	sh.must(`kubectl get --raw /readyz && for i in $(seq 1 12); do kubectl delete namespace many$i --wait=false >/dev/null 2>&1; done; kubectl delete deploy spin pod filler --wait=false`)
+	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+		t.Errorf("the noisy learner's cluster was lost %d times; want it to live through its own learner's work", n)
+	}
+	if n := countEvents(t, p, quiet.sid, workshop.KindLost); n != 0 {
+		t.Errorf("the second learner's cluster was lost %d times", n)
+	}
+	// What the noisy learner took comes back (their namespaces going; the
+	// page cache their writes left is the kernel's to drop).
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		disk, mem := hostFreeDiskMiB(t), meminfo(t)["MemAvailable"]/1024
+		if disk > diskBefore-1024 && mem > memBefore-1536 {
+			t.Logf("host free disk %d MiB (before %d), memory available %d MiB (before %d)", disk, diskBefore, mem, memBefore)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("2 minutes after the noisy learner's work went: free disk %d MiB (before %d, margin 1024), memory available %d MiB (before %d, margin 1536)",
+				disk, diskBefore, mem, memBefore)
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// measureWork has the busy learner visit step 3 and pass it three times and
+// type 15 keystrokes, and returns the medians of command end → green and of
+// the keystroke echo.
+func measureWork(t *testing.T, p *platform, l *busyLearner) (green, echo time.Duration) {
+	t.Helper()
+	var greens, echoes durations
+	for range 3 {
+		g, _ := l.greenRound(t, p)
+		greens = append(greens, g)
+		echoes = append(echoes, l.echoes(t, 5)...)
+	}
+	return greens.p(50), echoes.p(50)
+}
+
+// oneLine joins a command written over several lines: a Tab typed into the
+// terminal would ask bash for completions, a newline run what came before.
+func oneLine(cmd string) string {
+	return strings.Join(strings.Fields(strings.NewReplacer("\n", " ", "\t", " ").Replace(cmd)), " ")
+}
+
+// waitPoolIdle waits until the pool makes no cluster: a cluster being made
+// takes the host's CPU before it has a budget, and the test measures what
+// one learner costs another.
+func waitPoolIdle(t *testing.T, p *platform) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Minute); p.Pool.Stats().Creating > 0; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool still makes clusters after 5 minutes: %+v", p.Pool.Stats())
+		}
+	}
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, 1)) }
+
+// learnerNode is the node container of session sid's cluster.
+func learnerNode(t *testing.T, p *platform, sid string) string {
+	t.Helper()
+	sess, err := p.db.Session(context.Background(), sid)
+	if err != nil || sess.Cluster == "" {
+		t.Fatalf("session %s: %+v, %v", sid, sess, err)
+	}
+	return sess.Cluster + "-control-plane"
+}
+
+// nodeIP is a node container's address on its cluster's network.
+func nodeIP(t *testing.T, node string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", node).Output()
+	if err != nil || len(strings.Fields(string(out))) == 0 {
+		t.Fatalf("the address of %s: %v %q", node, err, out)
+	}
+	return strings.Fields(string(out))[0]
+}
+
+// hostFreeDiskMiB is the free space where the Docker engine keeps its data.
+func hostFreeDiskMiB(t *testing.T) int64 {
+	t.Helper()
+	root := "/var/lib/docker"
+	if out, err := exec.Command("docker", "info", "-f", "{{.DockerRootDir}}").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		root = strings.TrimSpace(string(out))
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(root, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize >> 20
+}
+
