@@ -146,6 +146,10 @@ const (
 	PodPidsLimit = 512
 	// MaxPods is the kubelet's pod limit for the node.
 	MaxPods = 40
+	// TerminatedPods is how many ended pods the controller manager keeps: a
+	// Deployment whose pods are evicted again and again (a learner's memory
+	// hog) makes a new pod each time, and nothing else bounds the ended ones.
+	TerminatedPods = 100
 	// NodePidsLimit bounds the processes and threads of the whole node container
 	// (an idle node runs about 600), so that no cluster can take the host's PIDs.
 	NodePidsLimit = 4096
@@ -156,7 +160,7 @@ const (
 // the node image, the kubelet allowed to run on cgroup v1 hosts, with the runtime's
 // default seccomp profile for every container, a PID limit per pod and
 // container logs rotated at 1Mi (two files kept: a learner's noisy pod fills
-// no disk with its logs), and the API
+// no disk with its logs), at most TerminatedPods ended pods kept, and the API
 // server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
 // Then the Tunings, but those named in skip.
@@ -202,7 +206,10 @@ kubeadmConfigPatchesJSON6902:
     - op: add
       path: /scheduler/extraArgs
       value: []
-%s`, NodePort, PodPidsLimit, MaxPods, ops.String())
+    - op: add
+      path: /controllerManager/extraArgs/-
+      value: {name: terminated-pod-gc-threshold, value: "%d"}
+%s`, NodePort, PodPidsLimit, MaxPods, TerminatedPods, ops.String())
 }
 
 // A Tuning is one change to what a learner cluster's node runs, so that it

@@ -410,10 +410,16 @@ func openTerminal(t testing.TB, c *http.Client, sessionURL string) *websocket.Co
 	return conn
 }
 
-// readUntil reads terminal output until it contains want.
+// readUntil reads terminal output until it contains want, for a minute at most.
 func readUntil(t testing.TB, conn *websocket.Conn, want string) string {
 	t.Helper()
-	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	return readUntilWithin(t, conn, want, time.Minute)
+}
+
+// readUntilWithin reads terminal output until it contains want, for d at most.
+func readUntilWithin(t testing.TB, conn *websocket.Conn, want string, d time.Duration) string {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(d))
 	var seen strings.Builder
 	for {
 		typ, data, err := conn.ReadMessage()

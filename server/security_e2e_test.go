@@ -3,6 +3,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -31,6 +32,7 @@ type shell struct {
 	t    *testing.T
 	conn *websocket.Conn
 	n    int
+	wait time.Duration // for a command to end (default a minute)
 }
 
 var rcLine = regexp.MustCompile(`RC=(\d+) END(\d+)`)
@@ -42,7 +44,7 @@ func (s *shell) run(cmd string) (string, int) {
 	end := 100000 + s.n
 	// The typed line shows END$((...)); only the output shows the number.
 	s.conn.WriteJSON(map[string]any{"type": "input", "data": fmt.Sprintf("{ %s ; } 2>&1; echo \"RC=$? END$((100000+%d))\"\r", cmd, s.n)})
-	out := readUntil(s.t, s.conn, "END"+strconv.Itoa(end))
+	out := readUntilWithin(s.t, s.conn, "END"+strconv.Itoa(end), cmp.Or(s.wait, time.Minute))
 	for _, m := range rcLine.FindAllStringSubmatch(out, -1) {
 		if m[2] == strconv.Itoa(end) {
 			rc, _ := strconv.Atoi(m[1])
