@@ -72,12 +72,14 @@ func TestE2ENoisyLearner(t *testing.T) {
 			`R=0; for i in $(seq 1 12); do kubectl create namespace many$i >/dev/null || { R=1; break; }; done; (exit $R)`,
 			true, "kindlab: you have 10 namespaces of your own, the most a learner may hold"},
 		// Each hog holds 380 MiB as its container's main process (under its
-		// own 512Mi); ten of them pass the node's budget: the kubelet evicts
-		// them, or the kernel's OOM killer in the node's cgroup kills them.
+		// own 512Mi limit, asking for 16Mi: the scheduler places pods by what
+		// they ask, within the node's allocatable memory, which the eviction
+		// threshold sets to the budget); ten of them pass the node's budget:
+		// the kubelet evicts them, or the OOM killer in the node's cgroup.
 		{"memory hogs across many namespaces",
 			`for i in 1 2 3 4 5 6 7 8 9 10; do
 			   kubectl -n many$i create deployment hog ` + deployImg + ` --dry-run=client -o json -- perl -e 'vec($x, 380*1024*1024-1, 8) = 1; sleep 86400' |
-			   jq '.spec.template.spec.containers[0].resources.limits.memory="512Mi"' | kubectl create -f - >/dev/null || break;
+			   jq '.spec.template.spec.containers[0].resources={"requests":{"memory":"16Mi"},"limits":{"memory":"512Mi"}}' | kubectl create -f - >/dev/null || break;
 			 done; echo HOGS$i`,
 			false, "HOGS10"},
 		{"memory hogs: evicted or killed inside the node, and the cluster answers",
