@@ -29,8 +29,9 @@ type Budget struct {
 var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1}
 
 // evictionMargin is how far under the node's memory limit the kubelet starts
-// evicting the learner's pods.
-const evictionMargin = 384 << 20
+// evicting the learner's pods: room for what pods allocate while the kubelet
+// evicts one (it is told at once: kernelMemcgNotification).
+const evictionMargin = 768 << 20
 
 // evictFirst adds to a kind config the kubelet eviction threshold that keeps
 // the node under its memory limit: the kubelet counts memory.available as the
@@ -46,7 +47,7 @@ func (b Budget) evictFirst(config string, hostTotal int64) string {
 	}
 	available := (hostTotal - b.Memory + evictionMargin) >> 20
 	return strings.Replace(config, "  kind: KubeletConfiguration\n",
-		fmt.Sprintf("  kind: KubeletConfiguration\n  evictionHard:\n    memory.available: %dMi\n", available), 1)
+		fmt.Sprintf("  kind: KubeletConfiguration\n  kernelMemcgNotification: true\n  evictionHard:\n    memory.available: %dMi\n", available), 1)
 }
 
 // hostMemTotal is this machine's memory (/proc/meminfo's MemTotal), or 0.

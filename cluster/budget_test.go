@@ -34,7 +34,7 @@ func TestParseBudget(t *testing.T) {
 func TestEvictFirst(t *testing.T) {
 	b := Budget{Memory: 3 << 30, CPUs: 1}
 	got := b.evictFirst(Config(), 24<<30)
-	want := "  kind: KubeletConfiguration\n  evictionHard:\n    memory.available: 21888Mi\n" // 24Gi - 3Gi + 384Mi
+	want := "  kind: KubeletConfiguration\n  kernelMemcgNotification: true\n  evictionHard:\n    memory.available: 22272Mi\n" // 24Gi - 3Gi + 768Mi
 	if !strings.Contains(got, want) {
 		t.Errorf("config lacks %q:\n%s", want, got)
 	}
