@@ -105,7 +105,9 @@ func TestNamespaceGuardCountsTheLearnersNamespaces(t *testing.T) {
 	nl := testLimits(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	at := func(min int) metav1.Time { return metav1.NewTime(time.Unix(0, 0).Add(time.Duration(min) * time.Minute)) }
+	at := func(min int) metav1.Time {
+		return metav1.NewTime(time.Unix(0, 0).Add(time.Duration(min) * time.Minute))
+	}
 	cs := fake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},

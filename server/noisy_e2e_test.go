@@ -252,4 +252,3 @@ func hostFreeDiskMiB(t *testing.T) int64 {
 	}
 	return int64(st.Bavail) * st.Bsize >> 20
 }
-
