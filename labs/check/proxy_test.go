@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,21 +17,20 @@ import (
 
 // endlessServer answers every service proxy request with a body that never
 // ends (status code), and counts the bytes it wrote.
-func endlessServer(t *testing.T, code int) (*httptest.Server, *int64) {
-	var wrote int64
+func endlessServer(t *testing.T, code int) (*httptest.Server, *atomic.Int64) {
+	wrote := new(atomic.Int64)
 	chunk := []byte(strings.Repeat("x", 32<<10))
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		for r.Context().Err() == nil {
 			n, err := w.Write(chunk)
-			wrote += int64(n)
-			if err != nil || wrote > 64<<20 { // the test fails before this: kindlab read far too much
+			if err != nil || wrote.Add(int64(n)) > 64<<20 { // the test fails before this: kindlab read far too much
 				return
 			}
 		}
 	}))
 	t.Cleanup(s.Close)
-	return s, &wrote
+	return s, wrote
 }
 
 func TestProxyGetCutsAnEndlessAnswer(t *testing.T) {
@@ -49,8 +49,8 @@ func TestProxyGetCutsAnEndlessAnswer(t *testing.T) {
 		}
 		// The server writes ahead into socket buffers; what matters is that
 		// kindlab stopped reading near MaxBody, not at the server's own cap.
-		if *wrote > 16<<20 {
-			t.Errorf("%d without end: the server wrote %d MiB before kindlab stopped reading", code, *wrote>>20)
+		if n := wrote.Load(); n > 16<<20 {
+			t.Errorf("%d without end: the server wrote %d MiB before kindlab stopped reading", code, n>>20)
 		}
 	}
 }
