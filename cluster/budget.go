@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"strconv"
@@ -52,19 +51,11 @@ func (b Budget) evictFirst(config string, hostTotal int64) string {
 
 // hostMemTotal is this machine's memory (/proc/meminfo's MemTotal), or 0.
 func hostMemTotal() int64 {
-	f, err := os.Open("/proc/meminfo")
+	meminfo, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return meminfoKB(string(meminfo), "MemTotal") << 10
 }
 
 // ParseBudget reads --learner-memory (a Kubernetes quantity, "3Gi"; "0": no

@@ -186,11 +186,14 @@ func readInt(h Host, path string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(data)))
 }
 
-func memAvailableMiB(meminfo string) int {
+func memAvailableMiB(meminfo string) int { return int(meminfoKB(meminfo, "MemAvailable") / 1024) }
+
+// meminfoKB reads one field of /proc/meminfo's text, in kB (0 when absent).
+func meminfoKB(meminfo, field string) int64 {
 	for _, line := range strings.Split(meminfo, "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kb / 1024
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
 		}
 	}
 	return 0

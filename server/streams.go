@@ -60,13 +60,6 @@ func (o *openStreams) drop(m map[string]int, key string) {
 	}
 }
 
-// open reports how many connections session and client hold.
-func (o *openStreams) open(session, client string) (int, int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.bySession[session], o.byClient[client]
-}
-
 // capStreams holds a long-lived connection to the caps: the route's {sid}
 // (or {wid}, the dashboard's) and the client's address. A refused websocket
 // is accepted and closed with CloseTooMany and the reason, which the page

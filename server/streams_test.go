@@ -16,6 +16,13 @@ import (
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 )
 
+// open reports how many connections session and client hold.
+func (o *openStreams) open(session, client string) (int, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bySession[session], o.byClient[client]
+}
+
 func TestOpenStreamsCounts(t *testing.T) {
 	o := newOpenStreams(2, 3)
 	a1, r1 := o.enter("s/a", "10.0.0.1")

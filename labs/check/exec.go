@@ -202,10 +202,7 @@ func excerpt(s string) string {
 	if s == "" {
 		return "nothing"
 	}
-	if r := []rune(s); len(r) > 120 {
-		s = string(r[:120]) + "…"
-	}
-	return strconv.Quote(s)
+	return strconv.Quote(shorten(s, 120))
 }
 
 func (e *Engine) dns(ctx context.Context, ns string, c *labs.DNSCheck) (string, error) {
@@ -385,7 +382,7 @@ func (e *Engine) http(ctx context.Context, ns string, h *labs.HTTPCheck) (string
 	}
 	answered := fmt.Sprintf("%s answered %d", what, code)
 	if cut {
-		answered += fmt.Sprintf(" with more than %s, read that far and cut", mib(MaxBody))
+		answered += fmt.Sprintf(" with more than %d MiB, read that far and cut", MaxBody>>20)
 	}
 	if h.Contains != "" && !strings.Contains(body, h.Contains) {
 		if cut {
@@ -408,8 +405,6 @@ func shorten(s string, n int) string {
 	}
 	return s
 }
-
-func mib(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
 
 // servicePort finds a port of svc by name or number; "" is the first port.
 func servicePort(svc *corev1.Service, want string) (corev1.ServicePort, error) {
