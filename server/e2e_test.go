@@ -77,6 +77,15 @@ func startPlatform(t testing.TB, opts ...func(*server.Config)) *platform {
 	return startServer(t, sharedScope(t), filepath.Join(t.TempDir(), "kindlab.db"), opts...)
 }
 
+// startHandingOver is startPlatform for a test whose learners leave their
+// clusters in a known state: each cluster its kindlab lets go of is handed
+// to the next test (fixtures.handOver) instead of deleted.
+func startHandingOver(t testing.TB, opts ...func(*server.Config)) *platform {
+	s := sharedScope(t)
+	s.handOver = true
+	return startServer(t, s, filepath.Join(t.TempDir(), "kindlab.db"), opts...)
+}
+
 // startServer runs a kindlab server over a scope's clusters and pool and a
 // store file, recovering the sessions the store holds, as kindlab serve does.
 func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Config)) *platform {
@@ -564,7 +573,7 @@ func resetGivesFreshCluster(t *testing.T, p *platform, c *http.Client, sessionUR
 // and step turns green. The delay from the learner's green check to the
 // dashboard's is logged.
 func TestE2EDashboardSeesLearner(t *testing.T) {
-	p := startPlatform(t)
+	p := startHandingOver(t)
 	ctx, cancel := newBrowser(t)
 	defer cancel()
 	ctx, tcancel := context.WithTimeout(ctx, 10*time.Minute)

@@ -39,6 +39,15 @@ import (
 //     test's while this one ran. The tests whose faults reach the pool itself
 //     (TestE2EClusterLost) or whose kindlab is a process of its own keep
 //     theirs, as do the benchmarks that measure a pool's settings.
+//     A test whose learners leave their clusters in a known state hands them
+//     to the next test instead (startHandingOver; handover_e2e_test.go):
+//     TestE2EDashboardSeesLearner, TestE2EForgedShellMarks,
+//     TestE2EIdleClusterSleeps and TestE2EWalkLabs. Any test of the pool may
+//     get one of theirs; TestE2EWalkLabs checks, on every step, that nothing
+//     is green before its Run buttons. The tests that prove a learner's
+//     cluster deleted or fresh (TestE2ELearnerInBrowser,
+//     TestE2ERestartRecovers), that attack it (TestE2EHostileLearner) or wear
+//     it out (TestE2ENoisyLearner) delete theirs.
 //   - one Chromium (newBrowser): each test gets a tab in a browser context of
 //     its own, so no cookie passes from one test to the next.
 //   - one host cluster (newHostCluster) for the tests of the hosted backend
@@ -86,6 +95,15 @@ type fixtures struct {
 	stopBrowser context.CancelFunc
 	host        *hostCluster
 	kindlab     string // the binary the tests run as processes of their own
+
+	prepare   func(context.Context, *cluster.Cluster) error // the shared pool's clusters'
+	baselines map[string]baseline                           // by shared cluster, taken once prepared
+	handing   sync.WaitGroup                                // hand-overs under way
+	stopHand  context.CancelFunc                            // cuts them short (close)
+	handCtx   context.Context
+	handingN  int                // how many
+	handed    chan struct{}      // closed (and made anew) as each ends
+	spares    []*cluster.Cluster // handed over, paused, for the next claim
 }
 
 // kindlabBinary returns kindlab built from the source tree, built on first use
@@ -140,12 +158,33 @@ func (f *fixtures) startPool() error {
 	if err != nil {
 		return err
 	}
-	f.m = m
-	f.pool = cluster.NewPool(sharedNames{m}, cluster.PoolOptions{Warm: 2, Max: 6, Logger: testLog(),
-		RefillAfter: 3 * time.Second, Prepare: prepare})
+	f.m, f.prepare, f.baselines, f.handed = m, prepare, map[string]baseline{}, make(chan struct{})
+	f.handCtx, f.stopHand = context.WithCancel(context.Background())
+	f.pool = cluster.NewPool(sharedNames{m}, cluster.PoolOptions{Warm: 2, Max: 8, Logger: testLog(),
+		RefillAfter: 3 * time.Second, Prepare: f.prepareShared})
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stopPool = cancel
 	go f.pool.Run(ctx)
+	return nil
+}
+
+// prepareShared readies a new cluster of the shared pool and takes its
+// baseline, for its hand-overs.
+func (f *fixtures) prepareShared(ctx context.Context, c *cluster.Cluster) error {
+	if err := f.prepare(ctx, c); err != nil {
+		return err
+	}
+	conn, err := workstation.Connect(c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	b, err := takeBaseline(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	f.mu.Lock()
+	f.baselines[c.Name] = b
+	f.mu.Unlock()
 	return nil
 }
 
@@ -268,6 +307,10 @@ func (f *fixtures) close() {
 		f.stopBrowser()
 	}
 	if f.pool != nil {
+		f.mu.Unlock()
+		f.stopHand() // the package is done: no test takes them
+		f.handing.Wait()
+		f.mu.Lock()
 		f.stopPool()
 		f.pool.Wait()
 		names, _ := f.m.List(ctx)
@@ -300,6 +343,9 @@ type scope struct {
 	*cluster.Manager
 	pool   *cluster.Pool
 	shared bool
+	// handOver: the test's learners leave their clusters in a known state,
+	// and each released cluster goes to the next test (fixtures.handOver).
+	handOver bool
 
 	mu      sync.Mutex
 	mine    map[string]bool // every cluster claimed through this scope
@@ -344,7 +390,14 @@ func ownScope(t testing.TB, warm int, opts ...func(*cluster.PoolOptions)) *scope
 }
 
 func (s *scope) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
-	c, err := s.pool.Claim(ctx, position)
+	var c *cluster.Cluster
+	if s.shared {
+		c = shared.takeSpare(ctx)
+	}
+	var err error
+	if c == nil {
+		c, err = s.pool.Claim(ctx, position)
+	}
 	if err == nil {
 		s.mu.Lock()
 		s.mine[c.Name], s.held[c.Name] = true, true
@@ -357,6 +410,13 @@ func (s *scope) Release(ctx context.Context, name string) error {
 	s.mu.Lock()
 	delete(s.held, name)
 	s.mu.Unlock()
+	if s.shared && s.handOver {
+		shared.mu.Lock()
+		shared.handingN++
+		shared.mu.Unlock()
+		shared.handing.Go(func() { shared.handOver(name) })
+		return nil
+	}
 	return s.pool.Release(ctx, name)
 }
 

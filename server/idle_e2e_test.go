@@ -34,7 +34,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	// Longer than a step's check takes to turn green here under load: a learner
 	// waiting for one is idle to kindlab (it does not watch the page).
 	const pauseIdle = 30 * time.Second
-	p := startPlatform(t, func(c *server.Config) {
+	p := startHandingOver(t, func(c *server.Config) {
 		c.PauseIdle = pauseIdle
 		c.HealthEvery = 2 * time.Second
 	})

@@ -323,7 +323,7 @@ func adminOf(t *testing.T, p *platform) *workstation.Conn {
 // integration mark claiming that command ran and succeeded. None records the
 // command or passes the step; the real command, typed after them, does both.
 func TestE2EForgedShellMarks(t *testing.T) {
-	p := startPlatform(t)
+	p := startHandingOver(t)
 	c, sessionURL := startSession(t, p.URL)
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
 	resp, err := c.PostForm(sessionURL+"/step", url.Values{"step": {"3"}, "csrf": {pageCSRF(t, c, sessionURL)}})

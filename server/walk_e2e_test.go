@@ -36,7 +36,7 @@ func TestE2EWalkLabs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startPlatform(t)
+	p := startHandingOver(t)
 	for _, id := range []string{"services-dns", "numbers"} {
 		lab, ok := cat.Lab(id)
 		if !ok {
