@@ -60,6 +60,10 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	allowed, err := server.ListenHosts(*addr, strings.Split(*hosts, ",")...)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	cat, fsys, err := loadCatalog(*dir)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
@@ -121,10 +125,6 @@ func (c *cli) serve(args []string) error {
 		*lease = 0 // one replica: SQLite is not shared
 	} else if *replicaURL == "" {
 		*replicaURL = "http://" + *addr
-	}
-	allowed := server.AllowedHosts(*addr, strings.Split(*hosts, ",")...)
-	if len(allowed) == 0 {
-		fmt.Fprintf(c.stderr, "warning: serving any Host name on %s; name the ones learners use with --host (this defeats DNS rebinding)\n", *addr)
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,

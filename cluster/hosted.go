@@ -72,6 +72,11 @@ const (
 	managedByLabel = "app.kubernetes.io/managed-by"
 	managedBy      = "kindlab"
 	clusterLabel   = "kindlab.org/cluster"
+	// PlatformLabel marks kindlab's own pods on a host cluster (the server,
+	// PostgreSQL: manifests/kindlab): no learner cluster pod runs on a node
+	// with one, so a learner who escaped their node reaches neither.
+	PlatformLabel = "app.kubernetes.io/part-of"
+	platform      = "kindlab"
 )
 
 // What a learner cluster pod's Docker engine takes beside the node, on top of
@@ -195,9 +200,15 @@ func (h *Hosted) pod(name string) *corev1.Pod {
 			EnableServiceLinks:            &no,
 			DNSPolicy:                     corev1.DNSDefault,
 			TerminationGracePeriodSeconds: &grace,
-			// Learners on different nodes where there is room: one busy
-			// learner then slows no one else.
+			// Never on a node that runs kindlab or its database (in any
+			// namespace); learners on different nodes where there is room:
+			// one busy learner then slows no one else.
 			Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+					LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{PlatformLabel: platform}},
+					NamespaceSelector: &metav1.LabelSelector{},
+					TopologyKey:       "kubernetes.io/hostname",
+				}},
 				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 					Weight: 100,
 					PodAffinityTerm: corev1.PodAffinityTerm{

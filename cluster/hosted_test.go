@@ -32,8 +32,8 @@ func newTestHosted(t *testing.T, objects ...runtime.Object) (*Hosted, *fake.Clie
 
 // TestHostedPod: the learner cluster pod runs privileged with the image from
 // the node (no registry), no service account token, its own disk for Docker,
-// the requests the scheduler places it by, and a preference for nodes without
-// another learner.
+// the requests the scheduler places it by, never beside kindlab's own pods in
+// any namespace, and a preference for nodes without another learner.
 func TestHostedPod(t *testing.T) {
 	h, _ := newTestHosted(t)
 	p := h.pod("kindlab-ada")
@@ -51,6 +51,10 @@ func TestHostedPod(t *testing.T) {
 		t.Errorf("resources %+v; want requests 750m and 1500Mi, a 3Gi memory limit", c.Resources)
 	case p.Spec.Affinity == nil || len(p.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1:
 		t.Error("no preference to spread learner clusters over nodes")
+	case len(p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].LabelSelector.MatchLabels[PlatformLabel] != "kindlab" ||
+		p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].NamespaceSelector == nil:
+		t.Errorf("the pod may run beside kindlab's own pods: %+v", p.Spec.Affinity.PodAntiAffinity)
 	case p.Labels[clusterLabel] != "kindlab-ada" || p.Labels[managedByLabel] != managedBy:
 		t.Errorf("labels %v", p.Labels)
 	}

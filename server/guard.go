@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -169,6 +170,24 @@ func allowedHost(host string, allowed []string) bool {
 	}
 	h = strings.Trim(h, "[]")
 	return slices.Contains(allowed, h)
+}
+
+// ListenHosts returns the Host names a server listening on addr serves
+// (AllowedHosts), or an error when addr reaches beyond loopback and hosts
+// names none: a wildcard address would otherwise serve any Host, and a
+// learner's page could be reached by a name they control (DNS rebinding).
+func ListenHosts(addr string, hosts ...string) ([]string, error) {
+	allowed := AllowedHosts(addr, hosts...)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	loopback := err == nil && ip.IsLoopback() || host == "localhost"
+	if !loopback && len(AllowedHosts("", hosts...)) == 0 {
+		return nil, fmt.Errorf("--addr %s listens beyond this machine: name the host names learners reach kindlab by with --host (comma-separated, e.g. --host workshop.example.org,192.0.2.10); kindlab refuses every other Host", addr)
+	}
+	return allowed, nil
 }
 
 // AllowedHosts lists the names a server listening on addr answers to by default:

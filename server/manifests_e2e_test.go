@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -24,7 +25,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/portforward"
@@ -150,6 +153,17 @@ func TestE2EManifestsOnKubernetes(t *testing.T) {
 		t.Fatalf("replica %s's pool: %v\n%s\n%s", a, err, out, logs)
 	}
 	t.Logf("manifests applied to a warm learner cluster at replica %s: %s", a, time.Since(installed).Round(100*time.Millisecond))
+
+	// kindlab serves only the names the manifests give it (--host), 0.0.0.0
+	// as it listens on.
+	req, _ := http.NewRequest("GET", front.URL+"/", nil)
+	req.Host = "rebound.example.org"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a request for another host name: %v, %v; want 421", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	platformRules(t, host)
 
 	bctx, cancel := newBrowser(t)
 	defer cancel()
@@ -277,4 +291,93 @@ func forwardPod(t testing.TB, cfg *rest.Config, namespace, pod string, remote in
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("127.0.0.1:%d", ports[0].Local)
+}
+
+// platformRules checks, on the host cluster the manifests were applied to,
+// what keeps kindlab's own pods apart from learners: every NetworkPolicy
+// selects the pods it is meant for (a selector that matches nothing protects
+// nothing; the stand-in host cluster's network plugin does not enforce them,
+// so their effect is not tried here), and no learner cluster pod shares a node
+// with kindlab's or PostgreSQL's.
+func platformRules(t *testing.T, host kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	pods := func(ns string, sel *metav1.LabelSelector) []string {
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := host.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range list.Items {
+			names = append(names, strings.Join(strings.Split(p.Name, "-")[:1], "")) // kindlab-…, postgres-0
+		}
+		slices.Sort(names)
+		return names
+	}
+	for _, want := range []struct {
+		namespace, name string
+		selects         string // the pods the policy applies to, by name's first word; "*" every pod
+		from            string // the pods its one rule admits, by namespace or first word; "" for none
+		port            int32
+		egress          bool // denies traffic out, too
+	}{
+		{"kindlab", "deny-by-default", "kindlab kindlab postgres", "", 0, false},
+		{"kindlab", "kindlab-from-ingress", "kindlab kindlab", "namespace ingress-nginx, kindlab kindlab", 8080, false},
+		{"kindlab", "postgres-from-kindlab", "postgres", "kindlab kindlab", 5432, false},
+		{hostNamespace, "isolate-learner-clusters", "*", "", 0, true},
+	} {
+		np, err := host.NetworkingV1().NetworkPolicies(want.namespace).Get(ctx, want.name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("NetworkPolicy %s/%s: %v", want.namespace, want.name, err)
+			continue
+		}
+		everyPod := len(np.Spec.PodSelector.MatchLabels) == 0 && len(np.Spec.PodSelector.MatchExpressions) == 0
+		if want.selects == "*" {
+			if !everyPod {
+				t.Errorf("NetworkPolicy %s/%s selects %v; want every pod", want.namespace, want.name, np.Spec.PodSelector)
+			}
+		} else if got := strings.Join(pods(want.namespace, &np.Spec.PodSelector), " "); got != want.selects {
+			t.Errorf("NetworkPolicy %s/%s selects %q; want %q", want.namespace, want.name, got, want.selects)
+		}
+		var from []string
+		var ports []int32
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				switch {
+				case peer.NamespaceSelector != nil:
+					from = append(from, "namespace "+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+				case peer.PodSelector != nil:
+					from = append(from, strings.Join(pods(want.namespace, peer.PodSelector), " "))
+				}
+			}
+			for _, p := range rule.Ports {
+				ports = append(ports, p.Port.IntVal)
+			}
+		}
+		if got := strings.Join(from, ", "); got != want.from || want.port != 0 && !slices.Equal(ports, []int32{want.port}) {
+			t.Errorf("NetworkPolicy %s/%s admits %q on ports %v; want %q on %d", want.namespace, want.name, got, ports, want.from, want.port)
+		}
+		if egress := slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) && len(np.Spec.Egress) == 0; egress != want.egress {
+			t.Errorf("NetworkPolicy %s/%s denies all traffic out: %v; want %v", want.namespace, want.name, egress, want.egress)
+		}
+	}
+
+	platform := map[string]string{} // node → a platform pod on it
+	list, err := host.CoreV1().Pods("kindlab").List(ctx, metav1.ListOptions{LabelSelector: cluster.PlatformLabel + "=kindlab"})
+	if err != nil || len(list.Items) != 3 {
+		t.Fatalf("kindlab's own pods: %v, %v; want three (two replicas, PostgreSQL)", list, err)
+	}
+	for _, p := range list.Items {
+		platform[p.Spec.NodeName] = p.Name
+	}
+	for _, p := range learnerPods(t, host, hostNamespace) {
+		if other, ok := platform[p.Spec.NodeName]; ok && p.Spec.NodeName != "" {
+			t.Errorf("learner cluster pod %s runs on node %s beside %s", p.Name, p.Spec.NodeName, other)
+		}
+	}
+	t.Logf("kindlab's pods on %v; learner cluster pods elsewhere", slices.Collect(maps.Keys(platform)))
 }

@@ -448,6 +448,39 @@ func TestAllowedHosts(t *testing.T) {
 	}
 }
 
+// TestListenHosts: an address beyond loopback (a wildcard or an interface's)
+// needs --host names; loopback serves its own names without.
+func TestListenHosts(t *testing.T) {
+	tests := []struct {
+		addr    string
+		hosts   []string
+		want    string
+		refused bool
+	}{
+		{addr: "127.0.0.1:8080", want: "127.0.0.1 ::1 localhost"},
+		{addr: "localhost:8080", want: "127.0.0.1 ::1 localhost"},
+		{addr: "[::1]:8080", want: "127.0.0.1 ::1 localhost"},
+		{addr: "0.0.0.0:8080", refused: true},
+		{addr: ":8080", refused: true},
+		{addr: "[::]:8080", hosts: []string{" ", ""}, refused: true},
+		{addr: "10.1.2.3:80", refused: true},
+		{addr: "0.0.0.0:8080", hosts: []string{"Lab.Example.org"}, want: "lab.example.org"},
+		{addr: "10.1.2.3:80", hosts: []string{"kindlab.local"}, want: "10.1.2.3 kindlab.local"},
+	}
+	for _, tt := range tests {
+		got, err := ListenHosts(tt.addr, tt.hosts...)
+		if tt.refused {
+			if err == nil || !strings.Contains(err.Error(), "--host") {
+				t.Errorf("ListenHosts(%q, %q) = %q, %v; want an error naming --host", tt.addr, tt.hosts, got, err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("ListenHosts(%q, %q) = %q, %v; want %q", tt.addr, tt.hosts, got, err, tt.want)
+		}
+	}
+}
+
 // A learner whose clusters failed can press Try again: failed sessions do not count
 // against the per-client cap.
 func TestFailedSessionsDoNotBlockTryAgain(t *testing.T) {
