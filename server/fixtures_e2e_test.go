@@ -42,12 +42,13 @@ import (
 //     A test whose learners leave their clusters in a known state hands them
 //     to the next test instead (startHandingOver; handover_e2e_test.go):
 //     TestE2EDashboardSeesLearner, TestE2EForgedShellMarks,
-//     TestE2EIdleClusterSleeps and TestE2EWalkLabs. Any test of the pool may
+//     TestE2EIdleClusterSleeps and TestE2EWalkLabs, and the quiet learner of
+//     TestE2ENoisyLearner (handOverCluster). Any test of the pool may
 //     get one of theirs; TestE2EWalkLabs checks, on every step, that nothing
 //     is green before its Run buttons. The tests that prove a learner's
 //     cluster deleted or fresh (TestE2ELearnerInBrowser,
 //     TestE2ERestartRecovers), that attack it (TestE2EHostileLearner) or wear
-//     it out (TestE2ENoisyLearner) delete theirs.
+//     it out (the noisy learner) delete theirs.
 //   - one Chromium (newBrowser): each test gets a tab in a browser context of
 //     its own, so no cookie passes from one test to the next.
 //   - one host cluster (newHostCluster) for the tests of the hosted backend
@@ -344,8 +345,10 @@ type scope struct {
 	pool   *cluster.Pool
 	shared bool
 	// handOver: the test's learners leave their clusters in a known state,
-	// and each released cluster goes to the next test (fixtures.handOver).
-	handOver bool
+	// and each released cluster goes to the next test (fixtures.handOver);
+	// handsOver names the ones that do, in a test where others do not.
+	handOver  bool
+	handsOver map[string]bool
 
 	mu      sync.Mutex
 	mine    map[string]bool // every cluster claimed through this scope
@@ -409,8 +412,9 @@ func (s *scope) Claim(ctx context.Context, position func(int)) (*cluster.Cluster
 func (s *scope) Release(ctx context.Context, name string) error {
 	s.mu.Lock()
 	delete(s.held, name)
+	handOver := s.handOver || s.handsOver[name]
 	s.mu.Unlock()
-	if s.shared && s.handOver {
+	if s.shared && handOver {
 		shared.mu.Lock()
 		shared.handingN++
 		shared.mu.Unlock()
@@ -442,6 +446,17 @@ func (s *scope) adopt(c *cluster.Cluster) {
 	s.adopted = append(s.adopted, c.Name)
 	s.mu.Unlock()
 	s.pool.Adopt(c, true)
+}
+
+// handOverCluster marks one cluster of the scope's to be handed over when
+// released.
+func (s *scope) handOverCluster(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handsOver == nil {
+		s.handsOver = map[string]bool{}
+	}
+	s.handsOver[name] = true
 }
 
 // Held lists the clusters claimed through this scope and not released.
