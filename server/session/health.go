@@ -237,9 +237,11 @@ func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
 		go l.m.cfg.Pool.Release(context.WithoutCancel(ctx), old)
 	}
 	l.log.Warn("lost cluster not replaced: too many replacements", "cluster", old, "replacements", maxReplacements, "within", replacementWindow)
-	l.setState(ctx, store.StateFailed)
+	// The state last: a session seen failed has told the learner and the
+	// instructor why.
 	l.record(ctx, workshop.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
 	l.setProgress(Progress{Stage: StageQueue, Error: msg})
+	l.setState(ctx, store.StateFailed)
 	return false
 }
 
