@@ -3,11 +3,15 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -43,6 +48,8 @@ func TestE2ENoisyLearner(t *testing.T) {
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
 	conn := openTerminal(t, c, sessionURL)
 	defer conn.Close()
+	limitEvents, stopLimits := followLimits(t, c, sessionURL)
+	defer stopLimits()
 	sh := &shell{t: t, conn: conn, wait: 3 * time.Minute}
 	node := learnerNode(t, p, sid)
 	sh.must(fmt.Sprintf(`NODE=%s`, nodeIP(t, node)))
@@ -141,6 +148,23 @@ func TestE2ENoisyLearner(t *testing.T) {
 	}
 	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
 		t.Logf("the noisy learner's own cluster was lost %d times (their memory hogs)", n)
+	}
+
+	// The noisy learner's page was told of the pod their budget evicted (the
+	// instructor's dashboard hears the same event), away from the terminal.
+	const evicted = "pod default/filler was evicted by its node: Pod ephemeral local storage usage exceeds"
+	var told []string
+	for deadline := time.After(30 * time.Second); !slices.ContainsFunc(told, func(s string) bool { return strings.HasPrefix(s, evicted) }); {
+		select {
+		case s := <-limitEvents:
+			told = append(told, s)
+		case <-deadline:
+			t.Fatalf("the noisy learner's page was told of limits %q; want %q", told, evicted)
+		}
+	}
+	t.Logf("the noisy learner's page was told: %q", told)
+	if n := countEvents(t, p, sid, workshop.KindLimit); n < 1 {
+		t.Errorf("%d limit events stored for the noisy learner; want the eviction's", n)
 	}
 
 	// The noisy learner ends their lab: their cluster goes back to the pool,
@@ -254,4 +278,37 @@ func hostFreeDiskMiB(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return int64(st.Bavail) * st.Bsize >> 20
+}
+
+// followLimits reads a session's event stream and sends the text of every
+// limit event on the channel it returns, until cancel.
+func followLimits(t *testing.T, c *http.Client, sessionURL string) (<-chan string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", sessionURL+"/events", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var name string
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok && name == string(session.EventLimit) {
+				var l session.Limit
+				if json.Unmarshal([]byte(v), &l) == nil {
+					select {
+					case out <- l.Text:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return out, cancel
 }

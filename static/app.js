@@ -601,6 +601,9 @@
       on("progress", onProgress);
       on("message", onMessage);
       on("saving", onSaving);
+      // The learner's budget stopped a pod of theirs (evicted, out of memory):
+      // said where they look, since it happens away from their terminal.
+      on("limit", (d) => onMessage({ text: "Your cluster hit a limit: " + (d.text || "") }));
       // Refused: too many live connections. The server asks for a slow retry.
       on("refused", (d) => {
         refused = true;

@@ -517,3 +517,20 @@ func TestDashboardGridClusters(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardGridLimits: a learner whose cluster hit a limit has it on
+// their row, in the words kindlab heard it in.
+func TestDashboardGridLimits(t *testing.T) {
+	g := testGrid()
+	g.Learners[0].Limit = "pod default/filler was evicted by its node: Pod ephemeral local storage usage exceeds the total limit of containers 32Mi."
+	g.Learners[2].Limit = "container app of pod default/hog was killed" // left: no note
+	d := render(t, DashboardGrid(DashboardGridView{WorkshopID: "w1", CSRF: "c", Grid: g, Steps: 3}))
+	if got := strings.Join(strings.Fields(text(d.must("limit-s-ada"))), " "); got != "hit a limit: "+g.Learners[0].Limit {
+		t.Errorf("limit-s-ada = %q", got)
+	}
+	for _, id := range []string{"limit-s-bob", "limit-s-cy"} {
+		if d.byTestID(id) != nil {
+			t.Errorf("%s is shown; want nothing", id)
+		}
+	}
+}

@@ -19,6 +19,7 @@ const (
 	EventChecks   EventName = "checks"   // Data is a Checks
 	EventMessage  EventName = "message"  // Data is a Message
 	EventSaving   EventName = "saving"   // Data is a Saving
+	EventLimit    EventName = "limit"    // Data is a Limit
 )
 
 // Event is one event for the learner's page.

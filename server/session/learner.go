@@ -321,6 +321,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	l.active = now()
 	l.mu.Unlock()
 	go l.watchHealth(guardCtx, conn, now())
+	go l.watchLimits(guardCtx, conn)
 	return conn, nil
 }
 
@@ -353,6 +354,7 @@ func (l *Learner) guardAgain(conn *workstation.Conn) error {
 	}
 	l.unguard = unguard
 	go l.watchHealth(ctx, conn, l.m.cfg.Clock.Now())
+	go l.watchLimits(ctx, conn)
 	return nil
 }
 

@@ -22,6 +22,7 @@ const (
 	KindFailed      Kind = "cluster-failed" // no cluster could be made ready; Message says why
 	KindPaused      Kind = "cluster-paused" // the learner went idle: their cluster sleeps until they are back
 	KindResumed     Kind = "cluster-woken"  // the learner came back: their paused cluster runs again
+	KindLimit       Kind = "limit-hit"      // the learner's budget stopped a pod of theirs; Message says which and why
 )
 
 // Check statuses. Only StatusFail counts towards Stuck.

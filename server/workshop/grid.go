@@ -117,7 +117,8 @@ type LearnerRow struct {
 	Current int  // step the learner is on, 0 before the first
 	Done    bool // every step passed
 	Cluster Cluster
-	Queue   int // place in the queue for a cluster while ClusterWaiting, from 1; 0 when not queued
+	Queue   int    // place in the queue for a cluster while ClusterWaiting, from 1; 0 when not queued
+	Limit   string // the latest limit the learner's cluster hit (KindLimit), until they get a fresh one
 	Cells   []CellView
 }
 
@@ -178,6 +179,7 @@ type learnerState struct {
 	current int
 	cluster Cluster
 	queue   int
+	limit   string // the latest limit their cluster hit, until a fresh one
 	cells   []cell // index step-1
 }
 
@@ -251,7 +253,9 @@ func (g *Grid) Apply(e Event) {
 		}
 		l.queue = 0
 	case KindRecovered:
-		l.cluster, l.queue = ClusterReady, 0
+		l.cluster, l.queue, l.limit = ClusterReady, 0, ""
+	case KindLimit:
+		l.limit = e.Message
 	case KindLost:
 		l.cluster, l.queue = ClusterRecovering, 0
 	case KindFailed:
@@ -313,7 +317,7 @@ func (g *Grid) Apply(e Event) {
 			}
 		}
 	case KindReset:
-		l.cluster, l.queue = ClusterWaiting, 0
+		l.cluster, l.queue, l.limit = ClusterWaiting, 0, ""
 		if e.Step == 0 {
 			clear(l.cells)
 			l.current = 0
@@ -398,7 +402,7 @@ func (g *Grid) Snapshot(now time.Time) GridView {
 	}
 	msgs := make([]CheckMessage, nmsgs) // one backing array for every cell's messages
 	for _, l := range order {
-		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true, Cluster: l.cluster, Queue: l.queue}
+		row := LearnerRow{Session: l.session, Name: l.name, Left: l.left, Current: l.current, Done: true, Cluster: l.cluster, Queue: l.queue, Limit: l.limit}
 		row.Cells, cells = cells[:len(g.steps):len(g.steps)], cells[len(g.steps):]
 		stuck := false
 		for i := range l.cells {

@@ -272,6 +272,40 @@ func TestStateString(t *testing.T) {
 
 // The grid follows each learner's cluster through the queue, a loss and its
 // recovery, and counts the present learners in each state.
+// TestGridLimitHits: the latest limit a learner's cluster hit shows on their
+// row until they get a fresh cluster (a reset, or a replacement after a loss).
+func TestGridLimitHits(t *testing.T) {
+	limit := func(d time.Duration, text string) Event {
+		e := ev(d, KindLimit, 1)
+		e.Message = text
+		return e
+	}
+	tests := []struct {
+		name   string
+		events []Event
+		want   string
+	}{
+		{"none", []Event{ev(0, KindReady, 0)}, ""},
+		{"evicted", []Event{ev(0, KindReady, 0), limit(time.Minute, "pod default/filler was evicted")}, "pod default/filler was evicted"},
+		{"the latest", []Event{limit(0, "pod default/filler was evicted"), limit(time.Minute, "container app of pod default/hog was killed")}, "container app of pod default/hog was killed"},
+		{"reset", []Event{limit(0, "pod default/filler was evicted"), ev(time.Minute, KindReset, 1)}, ""},
+		{"recovered", []Event{limit(0, "pod default/filler was evicted"), ev(time.Minute, KindLost, 1), ev(2*time.Minute, KindRecovered, 1)}, ""},
+		{"paused and back", []Event{limit(0, "pod default/filler was evicted"), ev(time.Minute, KindPaused, 1), ev(2*time.Minute, KindResumed, 1)}, "pod default/filler was evicted"},
+	}
+	for _, tt := range tests {
+		g, err := NewGrid(testSteps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tt.events {
+			g.Apply(e)
+		}
+		if got := g.Snapshot(at(time.Hour)).Learners[0].Limit; got != tt.want {
+			t.Errorf("%s: limit %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestGridClusterStates(t *testing.T) {
 	queued := func(d time.Duration, pos string) Event {
 		e := ev(d, KindQueued, 0)
