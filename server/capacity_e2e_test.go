@@ -167,10 +167,26 @@ func newBusyLearner(b testing.TB, p *platform) *busyLearner {
 // followEvents reads the session's event stream and sends the time of every
 // checks event saying step 3 has all passed.
 func (l *busyLearner) followEvents(b testing.TB) func() {
+	return followStream(b, l.c, l.url, func(name, data string) {
+		var c session.Checks
+		if name == string(session.EventChecks) && json.Unmarshal([]byte(data), &c) == nil && c.Step == 3 && c.AllPassed {
+			select {
+			case l.greens <- time.Now():
+			default:
+			}
+		}
+	})
+}
+
+// followStream reads the event stream of the session at sessionURL through c
+// and calls each with every event's name and data, until the returned cancel.
+func followStream(b testing.TB, c *http.Client, sessionURL string, each func(name, data string)) func() {
+	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", l.url+"/events", nil)
-	resp, err := l.c.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, "GET", sessionURL+"/events", nil)
+	resp, err := c.Do(req)
 	if err != nil {
+		cancel()
 		b.Fatal(err)
 	}
 	go func() {
@@ -179,17 +195,10 @@ func (l *busyLearner) followEvents(b testing.TB) func() {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		var name string
 		for sc.Scan() {
-			line := sc.Text()
-			if v, ok := strings.CutPrefix(line, "event: "); ok {
+			if v, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
 				name = v
-			} else if v, ok := strings.CutPrefix(line, "data: "); ok && name == string(session.EventChecks) {
-				var c session.Checks
-				if json.Unmarshal([]byte(v), &c) == nil && c.Step == 3 && c.AllPassed {
-					select {
-					case l.greens <- time.Now():
-					default:
-					}
-				}
+			} else if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				each(name, v)
 			}
 		}
 	}()

@@ -3,7 +3,6 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -284,31 +283,15 @@ func hostFreeDiskMiB(t *testing.T) int64 {
 // limit event on the channel it returns, until cancel.
 func followLimits(t *testing.T, c *http.Client, sessionURL string) (<-chan string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", sessionURL+"/events", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := make(chan string, 64)
-	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var name string
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				name = v
-			} else if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok && name == string(session.EventLimit) {
-				var l session.Limit
-				if json.Unmarshal([]byte(v), &l) == nil {
-					select {
-					case out <- l.Text:
-					default:
-					}
-				}
+	cancel := followStream(t, c, sessionURL, func(name, data string) {
+		var l session.Limit
+		if name == string(session.EventLimit) && json.Unmarshal([]byte(data), &l) == nil {
+			select {
+			case out <- l.Text:
+			default:
 			}
 		}
-	}()
+	})
 	return out, cancel
 }

@@ -33,6 +33,13 @@ func ev(d time.Duration, kind Kind, step int) Event {
 	return Event{At: at(d), Session: "s1", Kind: kind, Step: step}
 }
 
+// msgEv is ev with a Message.
+func msgEv(d time.Duration, kind Kind, step int, msg string) Event {
+	e := ev(d, kind, step)
+	e.Message = msg
+	return e
+}
+
 func checkEv(d time.Duration, check, status string) Event {
 	return Event{At: at(d), Session: "s1", Kind: KindCheck, Step: 1, CheckID: check, Status: status, Message: check + " " + status}
 }
@@ -275,11 +282,7 @@ func TestStateString(t *testing.T) {
 // TestGridLimitHits: the latest limit a learner's cluster hit shows on their
 // row until they get a fresh cluster (a reset, or a replacement after a loss).
 func TestGridLimitHits(t *testing.T) {
-	limit := func(d time.Duration, text string) Event {
-		e := ev(d, KindLimit, 1)
-		e.Message = text
-		return e
-	}
+	limit := func(d time.Duration, text string) Event { return msgEv(d, KindLimit, 1, text) }
 	tests := []struct {
 		name   string
 		events []Event
@@ -307,11 +310,7 @@ func TestGridLimitHits(t *testing.T) {
 }
 
 func TestGridClusterStates(t *testing.T) {
-	queued := func(d time.Duration, pos string) Event {
-		e := ev(d, KindQueued, 0)
-		e.Message = pos
-		return e
-	}
+	queued := func(d time.Duration, pos string) Event { return msgEv(d, KindQueued, 0, pos) }
 	tests := []struct {
 		name      string
 		events    []Event
