@@ -415,10 +415,7 @@ func (s *scope) Release(ctx context.Context, name string) error {
 	handOver := s.handOver || s.handsOver[name]
 	s.mu.Unlock()
 	if s.shared && handOver {
-		shared.mu.Lock()
-		shared.handingN++
-		shared.mu.Unlock()
-		shared.handing.Go(func() { shared.handOver(name) })
+		shared.startHandOver(name)
 		return nil
 	}
 	return s.pool.Release(ctx, name)

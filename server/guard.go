@@ -177,40 +177,48 @@ func allowedHost(host string, allowed []string) bool {
 // names none: a wildcard address would otherwise serve any Host, and a
 // learner's page could be reached by a name they control (DNS rebinding).
 func ListenHosts(addr string, hosts ...string) ([]string, error) {
-	allowed := AllowedHosts(addr, hosts...)
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	loopback := err == nil && ip.IsLoopback() || host == "localhost"
-	if !loopback && len(AllowedHosts("", hosts...)) == 0 {
+	if _, loopback := listenHost(addr); !loopback && len(hostNames(hosts)) == 0 {
 		return nil, fmt.Errorf("--addr %s listens beyond this machine: name the host names learners reach kindlab by with --host (comma-separated, e.g. --host workshop.example.org,192.0.2.10); kindlab refuses every other Host", addr)
 	}
-	return allowed, nil
+	return AllowedHosts(addr, hosts...), nil
 }
 
 // AllowedHosts lists the names a server listening on addr answers to by default:
 // the address itself, and localhost when it is a loopback address.
 func AllowedHosts(addr string, extra ...string) []string {
+	host, loopback := listenHost(addr)
+	out := []string{}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		out = append(out, strings.ToLower(host))
+	}
+	if loopback {
+		out = append(out, "localhost", "127.0.0.1", "::1")
+	}
+	out = append(out, hostNames(extra)...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// listenHost is the host of a listen address, and whether it is loopback.
+func listenHost(addr string) (host string, loopback bool) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
-	out := []string{}
-	if host != "" && host != "0.0.0.0" && host != "::" {
-		out = append(out, strings.ToLower(strings.Trim(host, "[]")))
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() || host == "localhost" {
-		out = append(out, "localhost", "127.0.0.1", "::1")
-	}
-	for _, e := range extra {
-		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
-			out = append(out, e)
+	host = strings.Trim(host, "[]")
+	ip, err := netip.ParseAddr(host)
+	return host, err == nil && ip.IsLoopback() || host == "localhost"
+}
+
+// hostNames are the names given with --host, lower-case, blanks left out.
+func hostNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+			out = append(out, n)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // frontDoor is the first middleware: it refuses unknown Host names, records who the

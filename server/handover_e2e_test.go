@@ -159,6 +159,15 @@ func (b baseline) restore(ctx context.Context, conn *workstation.Conn, prepare f
 	return err
 }
 
+// startHandOver hands a released cluster over in the background, counted
+// while under way (a claim waits for it: takeSpare).
+func (f *fixtures) startHandOver(name string) {
+	f.mu.Lock()
+	f.handingN++
+	f.mu.Unlock()
+	f.handing.Go(func() { f.handOver(name) })
+}
+
 // handOver restores a cluster a test's learner held, pauses it and keeps it
 // for the next claim of any test on the shared pool (takeSpare); a cluster
 // not running (paused, lost) or that cannot be restored is deleted, as

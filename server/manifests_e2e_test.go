@@ -313,7 +313,8 @@ func platformRules(t *testing.T, host kubernetes.Interface) {
 		}
 		var names []string
 		for _, p := range list.Items {
-			names = append(names, strings.Join(strings.Split(p.Name, "-")[:1], "")) // kindlab-…, postgres-0
+			first, _, _ := strings.Cut(p.Name, "-") // kindlab-…, postgres-0
+			names = append(names, first)
 		}
 		slices.Sort(names)
 		return names

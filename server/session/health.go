@@ -32,6 +32,13 @@ const lostAfter = 3
 // replacing the cluster then would throw the learner's work away for nothing.
 const slowFor = 45 * time.Second
 
+// watchCluster starts, until ctx ends, the health probes of the learner's
+// cluster (watchHealth) and the look-out for limits it hits (watchLimits).
+func (l *Learner) watchCluster(ctx context.Context, conn *workstation.Conn, answered time.Time) {
+	go l.watchHealth(ctx, conn, answered)
+	go l.watchLimits(ctx, conn)
+}
+
 // watchHealth probes the learner's cluster every HealthEvery (the API server
 // answers /readyz and the workstation pod is Ready) until ctx ends; when
 // lostAfter probes in a row fail, the cluster is lost and recovered, unless

@@ -320,8 +320,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	l.engine = conn.Checks()
 	l.active = now()
 	l.mu.Unlock()
-	go l.watchHealth(guardCtx, conn, now())
-	go l.watchLimits(guardCtx, conn)
+	l.watchCluster(guardCtx, conn, now())
 	return conn, nil
 }
 
@@ -353,8 +352,7 @@ func (l *Learner) guardAgain(conn *workstation.Conn) error {
 		l.unguard()
 	}
 	l.unguard = unguard
-	go l.watchHealth(ctx, conn, l.m.cfg.Clock.Now())
-	go l.watchLimits(ctx, conn)
+	l.watchCluster(ctx, conn, l.m.cfg.Clock.Now())
 	return nil
 }
 

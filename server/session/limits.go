@@ -3,12 +3,14 @@ package session
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -22,10 +24,6 @@ const limitsEvery = 10 * time.Second
 type Limit struct {
 	Text string `json:"text"`
 }
-
-// systemNamespaces are the learner cluster's own: what runs there is
-// kindlab's or Kubernetes', not the learner's.
-var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "local-path-storage": true}
 
 // watchLimits looks over the learner's pods every limitsEvery until ctx ends
 // and tells the learner's page and the workshop's dashboard of each pod the
@@ -78,7 +76,8 @@ func limitHits(pods []corev1.Pod, seen map[string]bool) []string {
 		hits = append(hits, text)
 	}
 	for _, p := range pods {
-		if systemNamespaces[p.Namespace] {
+		// Kubernetes' own pods are not the learner's; their workstation is.
+		if p.Namespace != workstation.Namespace && slices.Contains(cluster.PlatformNamespaces, p.Namespace) {
 			continue
 		}
 		name := p.Namespace + "/" + p.Name
