@@ -60,8 +60,11 @@ type HostedOptions struct {
 	// MemoryLimit bounds a pod's memory (empty: the budget's and the engine's).
 	CPU, Memory, MemoryLimit string
 	WaitReady                time.Duration // for the learner cluster's node (default 3m)
-	// Budget bounds the learner cluster's node inside the pod; the pod's own
-	// limits are the budget and its engine's share (engineMemory) on top.
+	// Budget bounds the learner cluster's node inside the pod (docker update
+	// by the pod's engine once the cluster is made, as on the local backend);
+	// the pod's memory limit is the budget's and its engine's (engineMemory).
+	// The pod has no CPU limit: the node's quota bounds what a learner runs,
+	// and a create takes what CPU it can, as a local one does.
 	Budget Budget
 	Skip   []string // Tunings not to apply
 	Logger *slog.Logger
@@ -79,12 +82,9 @@ const (
 	platform      = "kindlab"
 )
 
-// What a learner cluster pod's Docker engine takes beside the node, on top of
-// the learner's budget in the pod's limits.
-const (
-	engineMemory = 512 << 20
-	engineCPU    = 0.5
-)
+// engineMemory is what a learner cluster pod's Docker engine takes beside
+// the node, on top of the learner's budget in the pod's memory limit.
+const engineMemory = 512 << 20
 
 // engineContainer is the name of the pod's one container.
 const engineContainer = "engine"
@@ -179,9 +179,6 @@ func (h *Hosted) pod(name string) *corev1.Pod {
 		limits[corev1.ResourceMemory] = resource.MustParse(h.opts.MemoryLimit)
 	case b.Memory > 0:
 		limits[corev1.ResourceMemory] = *resource.NewQuantity(b.Memory+engineMemory, resource.BinarySI)
-	}
-	if b := h.opts.Budget; b.CPUs > 0 {
-		limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64((b.CPUs+engineCPU)*1000), resource.DecimalSI)
 	}
 	var env []corev1.EnvVar // the image's own KINDLAB_NODE_IMAGE unless told
 	if h.opts.NodeImage != "" {
