@@ -550,7 +550,9 @@ func TestE2EKindlabKilled(t *testing.T) {
 // shows the same; step 1's Run button turns green.
 func TestE2EKindlabKilledTerminalKept(t *testing.T) {
 	newManager(t) // its clean-up deletes the clusters this kindlab makes
-	k := newKindlabProcess(t, "--db", storetest.Postgres(t), "--pool-warm", "1", "--pool-max", "2")
+	// --pool-max 1: no refill after the learner's claim, a cluster the test
+	// would never use (and that the restart would delete as an orphan).
+	k := newKindlabProcess(t, "--db", storetest.Postgres(t), "--pool-warm", "1", "--pool-max", "1")
 	k.start(t)
 	base := "http://" + k.addr
 	ctx, cancel := newBrowser(t)
@@ -604,7 +606,8 @@ func TestE2EKindlabKilledTerminalKept(t *testing.T) {
 func TestE2EReplicaKilled(t *testing.T) {
 	newManager(t) // its clean-up deletes the clusters the replicas make
 	db := storetest.Postgres(t)
-	a := newKindlabProcess(t, "--db", db, "--replica", "a", "--replica-lease", "6s", "--pool-warm", "1", "--pool-max", "2")
+	// a's --pool-max 1: no refill after the learner's claim (nobody else starts).
+	a := newKindlabProcess(t, "--db", db, "--replica", "a", "--replica-lease", "6s", "--pool-warm", "1", "--pool-max", "1")
 	a.args = append(a.args, "--replica-url", "http://"+a.addr)
 	b := anotherKindlab(t, a.bin, "--db", db, "--replica", "b", "--replica-lease", "6s", "--pool-warm", "0", "--pool-max", "2")
 	b.args = append(b.args, "--replica-url", "http://"+b.addr)
