@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -56,6 +58,13 @@ import (
 //     namespace of its own.
 //   - one kindlab binary (kindlabBinary) for the tests that run kindlab as
 //     processes of their own.
+//
+// Side by side: TestE2EHostedCluster, the longest, runs after the others
+// (t.Parallel) with the two that mostly wait beside it, one after the other
+// (go test -parallel 2): TestE2EIdleClusterSleeps (its learner asleep for
+// minutes) and TestE2EHostileLearner (an attempt at a time, each waiting for
+// its refusal). None of them measures a speed the others would distort;
+// TestE2ENoisyLearner, which does, runs alone.
 var shared fixtures
 
 func TestMain(m *testing.M) {
@@ -104,7 +113,9 @@ type fixtures struct {
 	handCtx   context.Context
 	handingN  int                // how many
 	handed    chan struct{}      // closed (and made anew) as each ends
-	spares    []*cluster.Cluster // handed over, paused, for the next claim
+	spares    []*cluster.Cluster // handed over, paused, for the pool's next create
+	toHand    map[string]bool    // released clusters to hand over, not delete
+	restored  map[string]bool    // spares the pool took: prepared already
 }
 
 // kindlabBinary returns kindlab built from the source tree, built on first use
@@ -127,6 +138,8 @@ type hostCluster struct {
 	m                *cluster.Manager // that made it
 	name, kubeconfig string
 	client           kubernetes.Interface
+	nodes            []string // container IDs
+	users            int      // tests using it now (fixtures.mu)
 }
 
 // sharedPool returns the package's pool, started on first use if TestMain
@@ -139,8 +152,11 @@ func (f *fixtures) sharedPool(t testing.TB) (*cluster.Manager, *cluster.Pool) {
 	return f.m, f.pool
 }
 
-// startPool makes the shared pool and starts its first clusters: two warm,
-// paused while they wait, as a workshop's pool keeps them.
+// startPool makes the shared pool and starts its first cluster: one warm,
+// paused while it waits, as a workshop's pool keeps them. One ahead, not
+// two: a test that claims two at once waits for the second, and no cluster
+// is made that no test claims before the package ends (each made one costs
+// both cores for a minute).
 func (f *fixtures) startPool() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -160,8 +176,9 @@ func (f *fixtures) startPool() error {
 		return err
 	}
 	f.m, f.prepare, f.baselines, f.handed = m, prepare, map[string]baseline{}, make(chan struct{})
+	f.toHand, f.restored = map[string]bool{}, map[string]bool{}
 	f.handCtx, f.stopHand = context.WithCancel(context.Background())
-	f.pool = cluster.NewPool(sharedNames{m}, cluster.PoolOptions{Warm: 2, Max: 8, Logger: testLog(),
+	f.pool = cluster.NewPool(sharedCreator{f}, cluster.PoolOptions{Warm: 1, Max: 8, Logger: testLog(),
 		RefillAfter: 3 * time.Second, Prepare: f.prepareShared})
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stopPool = cancel
@@ -170,8 +187,15 @@ func (f *fixtures) startPool() error {
 }
 
 // prepareShared readies a new cluster of the shared pool and takes its
-// baseline, for its hand-overs.
+// baseline, for its hand-overs. A handed-over cluster is ready already.
 func (f *fixtures) prepareShared(ctx context.Context, c *cluster.Cluster) error {
+	f.mu.Lock()
+	restored := f.restored[c.Name]
+	delete(f.restored, c.Name)
+	f.mu.Unlock()
+	if restored {
+		return nil
+	}
 	if err := f.prepare(ctx, c); err != nil {
 		return err
 	}
@@ -248,14 +272,36 @@ func (f *fixtures) browserContext(t testing.TB) context.Context {
 // nodes given the images from a bundle, as a cluster without a registry gets
 // them (kindlab images save --host-cluster): the Docker-in-Docker image,
 // PostgreSQL's and kindlab's own (make platform-image, which the manifests
-// test installs).
+// test installs). Between the tests that use it, its nodes wait paused: three
+// idle nodes take a share of the host's CPU that the tests between would
+// wait for.
 func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.host != nil {
-		return f.host
+	if f.host == nil {
+		f.host = makeHostCluster(t, f.dir)
 	}
+	h := f.host
+	if h.users == 0 {
+		if err := h.resume(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.users++
+	t.Cleanup(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if h.users--; h.users == 0 {
+			h.pause()
+		}
+	})
+	return h
+}
+
+// makeHostCluster makes the host cluster (hostCluster).
+func makeHostCluster(t testing.TB, dir string) *hostCluster {
+	t.Helper()
 	start := time.Now()
 	build := exec.Command("make", "platform-image")
 	build.Dir = ".."
@@ -267,7 +313,7 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := filepath.Join(f.dir, "host-images.tar")
+	bundle := filepath.Join(dir, "host-images.tar")
 	start = time.Now()
 	builder := &images.Builder{Src: src, Cache: filepath.Join(os.TempDir(), "kindlab-plan"), Run: images.ExecRunner{}}
 	if _, err := builder.SaveHost(context.Background(), bundle); err != nil {
@@ -275,7 +321,7 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	}
 	defer os.Remove(bundle)
 	t.Logf("kindlab images save --host-cluster: %s", time.Since(start).Round(100*time.Millisecond))
-	opts, err := managerOptions(filepath.Join(f.dir, "host"))
+	opts, err := managerOptions(filepath.Join(dir, "host"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,8 +340,66 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.host = &hostCluster{m: m, name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg)}
-	return f.host
+	full, _ := cluster.FullName(name)
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.x-k8s.kind.cluster="+full).Output()
+	if err != nil {
+		t.Fatalf("the host cluster's nodes: %v", err)
+	}
+	return &hostCluster{m: m, name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg), nodes: strings.Fields(string(out))}
+}
+
+// pause freezes the host cluster's nodes; one that does not freeze is left
+// running (it costs CPU, nothing else).
+func (h *hostCluster) pause() {
+	for _, n := range h.nodes {
+		if out, err := exec.Command("docker", "pause", n).CombinedOutput(); err != nil {
+			testLog().Warn("host cluster: a node not paused", "node", n, "error", err, "output", strings.TrimSpace(string(out)))
+		}
+	}
+}
+
+// resume thaws the host cluster's nodes and waits until each is Ready and
+// untainted again: the control plane, thawed with them, may first take a
+// node whose lease it saw renewed minutes ago for unreachable.
+func (h *hostCluster) resume() error {
+	for _, n := range h.nodes {
+		if out, err := exec.Command("docker", "unpause", n).CombinedOutput(); err != nil && !strings.Contains(string(out), "is not paused") {
+			return fmt.Errorf("host cluster: unpause node %s: %v: %s", n, err, out)
+		}
+	}
+	ctx := context.Background()
+	var why string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		nodes, err := h.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			why = err.Error()
+			continue
+		}
+		why = ""
+		for _, n := range nodes.Items {
+			if !nodeReady(n) || len(n.Spec.Taints) > 0 && !onlyControlPlaneTaint(n) {
+				why = fmt.Sprintf("node %s: ready %v, taints %v", n.Name, nodeReady(n), n.Spec.Taints)
+			}
+		}
+		if why == "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("host cluster: not every node Ready and untainted 2 minutes after a resume: %s", why)
+}
+
+func nodeReady(n corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// onlyControlPlaneTaint: the node's one taint is the control plane's own.
+func onlyControlPlaneTaint(n corev1.Node) bool {
+	return len(n.Spec.Taints) == 1 && n.Spec.Taints[0].Key == "node-role.kubernetes.io/control-plane"
 }
 
 // close ends what was made: the pool and every cluster it made, Chromium,
@@ -309,11 +413,11 @@ func (f *fixtures) close() {
 	}
 	if f.pool != nil {
 		f.mu.Unlock()
-		f.stopHand() // the package is done: no test takes them
+		f.stopPool() // the package is done: no test takes a cluster
+		f.stopHand()
 		f.handing.Wait()
-		f.mu.Lock()
-		f.stopPool()
 		f.pool.Wait()
+		f.mu.Lock()
 		names, _ := f.m.List(ctx)
 		for _, n := range names {
 			if strings.HasPrefix(n, sharedPrefix) {
@@ -322,19 +426,43 @@ func (f *fixtures) close() {
 		}
 	}
 	if f.host != nil {
+		for _, n := range f.host.nodes { // a paused node is not deleted
+			exec.Command("docker", "unpause", n).Run()
+		}
 		if err := f.host.m.Delete(ctx, f.host.name); err != nil {
 			fmt.Fprintf(os.Stderr, "delete the host cluster %s: %v\n", f.host.name, err)
 		}
 	}
 }
 
-// sharedNames is the shared pool's Creator: its clusters are named
-// kindlab-e2e-… in place of kindlab-p-….
-type sharedNames struct{ *cluster.Manager }
+// sharedCreator is the shared pool's Creator. A create takes a cluster an
+// earlier test handed over when there is one, or waits for a hand-over under
+// way (minutes of both cores less than a create); else it makes one, named
+// kindlab-e2e-… in place of kindlab-p-…. A delete of a cluster its test
+// hands over (scope.Release) starts the hand-over instead.
+type sharedCreator struct{ f *fixtures }
 
-func (s sharedNames) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
-	return s.Manager.Create(ctx, sharedPrefix+strings.TrimPrefix(name, cluster.PoolPrefix))
+func (s sharedCreator) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
+	if c := s.f.takeSpare(ctx); c != nil {
+		return c, nil
+	}
+	return s.f.m.Create(ctx, sharedPrefix+strings.TrimPrefix(name, cluster.PoolPrefix))
 }
+
+func (s sharedCreator) Delete(ctx context.Context, name string) error {
+	s.f.mu.Lock()
+	handOver := s.f.toHand[name]
+	delete(s.f.toHand, name)
+	s.f.mu.Unlock()
+	if handOver {
+		s.f.startHandOver(name)
+		return nil
+	}
+	return s.f.m.Delete(ctx, name)
+}
+
+func (s sharedCreator) Pause(ctx context.Context, name string) error  { return s.f.m.Pause(ctx, name) }
+func (s sharedCreator) Resume(ctx context.Context, name string) error { return s.f.m.Resume(ctx, name) }
 
 // scope is what one test's kindlab sees of clusters and the pool: the server's
 // Pool and Clusters. Over the shared pool, it lists only the clusters its
@@ -393,14 +521,7 @@ func ownScope(t testing.TB, warm int, opts ...func(*cluster.PoolOptions)) *scope
 }
 
 func (s *scope) Claim(ctx context.Context, position func(int)) (*cluster.Cluster, error) {
-	var c *cluster.Cluster
-	if s.shared {
-		c = shared.takeSpare(ctx)
-	}
-	var err error
-	if c == nil {
-		c, err = s.pool.Claim(ctx, position)
-	}
+	c, err := s.pool.Claim(ctx, position)
 	if err == nil {
 		s.mu.Lock()
 		s.mine[c.Name], s.held[c.Name] = true, true
@@ -415,8 +536,9 @@ func (s *scope) Release(ctx context.Context, name string) error {
 	handOver := s.handOver || s.handsOver[name]
 	s.mu.Unlock()
 	if s.shared && handOver {
-		shared.startHandOver(name)
-		return nil
+		shared.mu.Lock()
+		shared.toHand[name] = true
+		shared.mu.Unlock()
 	}
 	return s.pool.Release(ctx, name)
 }

@@ -20,7 +20,8 @@ import (
 // A test whose learners leave their clusters in a known state hands them to
 // the next test (scope.handOver) in place of a delete and a create: what a
 // learner may change is put back as a new cluster has it, and the cluster
-// waits, paused, for the next claim on the shared pool.
+// waits, paused, for the shared pool's next create (sharedCreator), which
+// takes it in place of making one.
 //
 // What a learner may change: the namespaces (they make their own), the
 // objects in default (where kubectl points them), their workstation (its
@@ -169,10 +170,9 @@ func (f *fixtures) startHandOver(name string) {
 }
 
 // handOver restores a cluster a test's learner held, pauses it and keeps it
-// for the next claim of any test on the shared pool (takeSpare); a cluster
-// not running (paused, lost) or that cannot be restored is deleted, as
-// without a hand-over. The pool still counts it claimed: it makes no cluster
-// in its place, and the next test's claim of it makes none either.
+// for the shared pool's next create (takeSpare); a cluster not running
+// (paused, lost) or that cannot be restored is deleted, as without a
+// hand-over. The pool counts it gone from the time of its release.
 func (f *fixtures) handOver(name string) {
 	ctx, cancel := context.WithTimeout(f.handCtx, 5*time.Minute)
 	defer cancel()
@@ -216,14 +216,15 @@ func (f *fixtures) handOver(name string) {
 	}()
 	if err != nil {
 		testLog().Info("shared pool: cluster not handed over; deleting it", "cluster", name, "why", err)
-		f.pool.Release(context.Background(), name)
+		if err := f.m.Delete(context.Background(), name); err != nil {
+			testLog().Error("shared pool: delete a cluster not handed over", "cluster", name, "error", err)
+		}
 	}
 }
 
 // takeSpare takes a cluster an earlier test handed over, resumed, if there is
 // one or a hand-over under way ends with one (which takes less of the host
-// than the create a claim on the pool starts); nil if not. A spare that does
-// not resume is deleted.
+// than a create); nil if not. A spare that does not resume is deleted.
 func (f *fixtures) takeSpare(ctx context.Context) *cluster.Cluster {
 	for {
 		f.mu.Lock()
@@ -245,9 +246,12 @@ func (f *fixtures) takeSpare(ctx context.Context) *cluster.Cluster {
 		f.mu.Unlock()
 		if err := f.m.Resume(ctx, c.Name); err != nil {
 			testLog().Info("shared pool: a spare cluster did not resume; deleting it", "cluster", c.Name, "error", err)
-			f.pool.Release(context.WithoutCancel(ctx), c.Name)
+			f.m.Delete(context.WithoutCancel(ctx), c.Name)
 			continue
 		}
+		f.mu.Lock()
+		f.restored[c.Name] = true
+		f.mu.Unlock()
 		return c
 	}
 }
