@@ -77,7 +77,7 @@ e2e: images bin/testtimes
 ## already there (hack/test.sh runs packages side by side with it).
 e2e-only:
 	@mkdir -p $(TIMES)
-	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -tags e2e -run '$(E2E_RUN)' $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(E2E_PKGS) | $(STREAM) -v -o $(TIMES)/$(E2E_JSON).json
+	export KINDLAB_TEST_POSTGRES=$$(bash hack/ensure-postgres.sh) && $(GO) test -json -tags e2e -run '$(E2E_RUN)' $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') -count=1 -p 1 -parallel 2 -timeout $(E2E_TIMEOUT) $(E2E_PKGS) | $(STREAM) -v -o $(TIMES)/$(E2E_JSON).json
 
 ## e2e-build: compile the end-to-end test binaries (and run none), so that make
 ## test links them while the images build.

@@ -98,12 +98,13 @@ func podIsReady(p corev1.Pod) bool {
 // opens its app link; with no room left on the host cluster the next learner
 // waits in the queue with their place; the learner opens step 3, replica a is
 // killed with SIGKILL, and the learner carries on through replica b with the
-// terminal's history and turns step 3 green; the queued learner leaves, and
+// terminal's history and turns step 3 green; the other learner leaves, and
 // the learner clicks "Reset my cluster" and gets a fresh cluster on the host
 // cluster, the old one's pod deleted. Then kindlab validate runs a lab
 // on the host cluster. (TestE2EManifestsOnKubernetes installs kindlab itself
 // on a host cluster.)
 func TestE2EHostedCluster(t *testing.T) {
+	t.Parallel() // the longest test: the ones that mostly wait run beside it (fixtures_e2e_test.go)
 	db := storetest.Postgres(t)
 	kc, host := newHostCluster(t)
 	ns := ownHostNamespace(t, host, "kindlab-hosted")
@@ -237,16 +238,16 @@ func TestE2EHostedCluster(t *testing.T) {
 	// place in the queue.
 	jar, _ := cookiejar.New(nil)
 	other := &http.Client{Jar: jar, Timeout: time.Minute}
-	var queued string // the queued session's page
+	var others []string // the other learner's session pages: on a cluster, queued
 	for i := range 2 {
 		resp, err := other.PostForm(front.URL+"/labs/services-dns/start", url.Values{"csrf": {pageCSRF(t, other, front.URL+"/")}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		others = append(others, resp.Request.URL.String())
 		if i == 1 {
-			queued = resp.Request.URL.String()
-			waitQueued(t, other, queued)
+			waitQueued(t, other, others[1])
 		}
 	}
 	pending := 0
@@ -299,15 +300,18 @@ func TestE2EHostedCluster(t *testing.T) {
 	}
 	t.Logf("step 3 through replica b, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
 
-	// The queued learner leaves. The learner clicks "Reset my cluster" and says
-	// OK in the browser's confirm: their cluster's pod is deleted from the host
-	// cluster, and they get a fresh cluster there, still on step 3, without what
-	// they made in the old one.
-	resp, err := other.PostForm(queued+"/end", url.Values{"csrf": {pageCSRF(t, other, queued)}})
-	if err != nil {
-		t.Fatal(err)
+	// The other learner leaves: their session on a cluster and the queued one
+	// (the room and CPU of their cluster go to the reset). The learner clicks
+	// "Reset my cluster" and says OK in the browser's confirm: their cluster's
+	// pod is deleted from the host cluster, and they get a fresh cluster there,
+	// still on step 3, without what they made in the old one.
+	for _, u := range others {
+		resp, err := other.PostForm(u+"/end", url.Values{"csrf": {pageCSRF(t, other, u)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 	before, err := st.Session(ctx, sid)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 // the cluster wakes, the same shell (its variable and directory) answers,
 // and the steps' Run buttons and checks work again.
 func TestE2EIdleClusterSleeps(t *testing.T) {
+	t.Parallel() // mostly waits: beside TestE2EHostedCluster (fixtures_e2e_test.go)
 	// Longer than a step's check takes to turn green here under load: a learner
 	// waiting for one is idle to kindlab (it does not watch the page).
 	const pauseIdle = 30 * time.Second

@@ -69,6 +69,7 @@ func (s *shell) must(cmd string) string {
 // real workstation terminal and checks each is refused, with a message that says
 // the thing belongs to the platform. A new attempt is one line in the table.
 func TestE2EHostileLearner(t *testing.T) {
+	t.Parallel() // mostly waits: beside TestE2EHostedCluster (fixtures_e2e_test.go)
 	p := startPlatform(t)
 	c, sessionURL := startSession(t, p.URL)
 	conn := openTerminal(t, c, sessionURL)
