@@ -54,6 +54,7 @@ type backend interface {
 	Pause(ctx context.Context, name string) error
 	Resume(ctx context.Context, name string) error
 	KubeconfigDir() string
+	Budget() cluster.Budget
 }
 
 // manager parses the backend's flags (with fs's own) and returns the backend:
@@ -70,10 +71,12 @@ func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, err
 		"memory each learner cluster's node may use, enforced outside the cluster (0: no limit)")
 	learnerCPU := fs.String("learner-cpu", strconv.FormatFloat(cluster.DefaultBudget.CPUs, 'f', -1, 64),
 		"CPU cores each learner cluster's node may use, enforced outside the cluster (0: no limit)")
+	learnerDisk := fs.String("learner-disk", resource.NewQuantity(cluster.DefaultBudget.Disk, resource.BinarySI).String(),
+		"disk each learner's pods may hold in all (writable layers, logs, emptyDir volumes); kindlab deletes the pod holding the most past it (0: only the namespaces' quotas)")
 	if err := fs.Parse(args); err != nil {
 		return nil, images.Set{}, flagError(err)
 	}
-	budget, err := cluster.ParseBudget(*learnerMemory, *learnerCPU)
+	budget, err := cluster.ParseBudget(*learnerMemory, *learnerCPU, *learnerDisk)
 	if err != nil {
 		return nil, images.Set{}, usageError{err.Error()}
 	}

@@ -1,12 +1,19 @@
 package cluster
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kindlab/kindlab/cluster/workstation"
 )
 
 // Budget is what one learner cluster may take of the host. It is enforced on
@@ -19,13 +26,22 @@ import (
 type Budget struct {
 	Memory int64   // bytes: the node container's memory limit, swap included; 0: none
 	CPUs   float64 // cores: the node container's CPU quota; 0: none
+	// Disk bounds what the learner's pods hold on the node's disk in all
+	// (bytes; 0: only their namespaces' quotas): their writable layers, logs
+	// and emptyDir volumes, as the node's kubelet counts them. The Docker
+	// engine has no size limit per container on ext4, so kindlab enforces
+	// it from outside the cluster (DiskOver), and on a host cluster the
+	// pod's volume has a size limit too (hosted.go).
+	Disk int64
 }
 
 // DefaultBudget suits the built-in labs: a node uses about 500 MiB idle and
 // 1 GiB at the busiest step, and the namespace quota lets one namespace hold
 // 3 GiB (manifests/platform/namespace/limits.yaml); a core is more than a
-// lab's step takes, and leaves half of a two-core host to everyone else.
-var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1}
+// lab's step takes, and leaves half of a two-core host to everyone else; the
+// labs' pods write a few MiB, and 2 GiB is two namespaces at their quota
+// (the eleven a learner may have would hold 11 GiB).
+var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1, Disk: 2 << 30}
 
 // evictionMargin is how far under the node's memory limit the kubelet starts
 // evicting the learner's pods: room for what pods allocate while the kubelet
@@ -59,8 +75,9 @@ func hostMemTotal() int64 {
 }
 
 // ParseBudget reads --learner-memory (a Kubernetes quantity, "3Gi"; "0": no
-// limit) and --learner-cpu (cores, "1.5"; "0": no limit).
-func ParseBudget(memory, cpus string) (Budget, error) {
+// limit), --learner-cpu (cores, "1.5"; "0": no limit) and --learner-disk (a
+// quantity; "0": no bound but the namespaces' quotas).
+func ParseBudget(memory, cpus, disk string) (Budget, error) {
 	var b Budget
 	q, err := resource.ParseQuantity(memory)
 	if err != nil || q.Sign() < 0 {
@@ -75,6 +92,13 @@ func ParseBudget(memory, cpus string) (Budget, error) {
 	}
 	if b.CPUs != 0 && b.CPUs < 0.5 {
 		return b, fmt.Errorf("--learner-cpu %s: a learner cluster needs at least half a core", cpus)
+	}
+	q, err = resource.ParseQuantity(disk)
+	if err != nil || q.Sign() < 0 {
+		return b, fmt.Errorf("--learner-disk %q: want a size such as 2Gi or 512Mi", disk)
+	}
+	if b.Disk = q.Value(); b.Disk != 0 && b.Disk < 64<<20 {
+		return b, fmt.Errorf("--learner-disk %s: the labs' pods need at least 64Mi", disk)
 	}
 	return b, nil
 }
@@ -93,12 +117,94 @@ func (b Budget) updateArgs() []string {
 }
 
 func (b Budget) String() string {
-	mem, cpu := "no memory limit", "no CPU limit"
+	mem, cpu, disk := "no memory limit", "no CPU limit", "no disk bound"
 	if b.Memory > 0 {
 		mem = resource.NewQuantity(b.Memory, resource.BinarySI).String() + " of memory"
 	}
 	if b.CPUs > 0 {
 		cpu = strconv.FormatFloat(b.CPUs, 'f', -1, 64) + " cores"
 	}
-	return mem + ", " + cpu
+	if b.Disk > 0 {
+		disk = Size(b.Disk) + " of disk for the pods"
+	}
+	return mem + ", " + cpu + ", " + disk
+}
+
+// Size writes a number of bytes as a quantity a learner reads (512Mi, 2Gi,
+// 1.5Gi).
+func Size(n int64) string {
+	for _, u := range []struct {
+		unit  string
+		bytes int64
+	}{{"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+		if n >= u.bytes {
+			return strings.TrimSuffix(strconv.FormatFloat(float64(n)/float64(u.bytes), 'f', 1, 64), ".0") + u.unit
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// DiskUse is what one pod holds on its node's disk, as the kubelet counts
+// it (its writable layers, logs and emptyDir volumes).
+type DiskUse struct {
+	Namespace, Name string
+	Bytes           int64
+}
+
+// PodsDiskUse reads what each pod holds on its node's disk, from the
+// kubelet's stats summary of every node (through the API server's node
+// proxy, which a learner may not use).
+func PodsDiskUse(ctx context.Context, cs kubernetes.Interface) ([]DiskUse, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var use []DiskUse
+	for _, n := range nodes.Items {
+		raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", n.Name, "proxy", "stats", "summary").DoRaw(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %s's stats: %w", n.Name, err)
+		}
+		var summary struct {
+			Pods []struct {
+				PodRef struct {
+					Name, Namespace string
+				} `json:"podRef"`
+				EphemeralStorage *struct {
+					UsedBytes *int64 `json:"usedBytes"`
+				} `json:"ephemeral-storage"`
+			} `json:"pods"`
+		}
+		if err := json.Unmarshal(raw, &summary); err != nil {
+			return nil, fmt.Errorf("node %s's stats: %w", n.Name, err)
+		}
+		for _, p := range summary.Pods {
+			if e := p.EphemeralStorage; e != nil && e.UsedBytes != nil {
+				use = append(use, DiskUse{Namespace: p.PodRef.Namespace, Name: p.PodRef.Name, Bytes: *e.UsedBytes})
+			}
+		}
+	}
+	return use, nil
+}
+
+// DiskOver tells whether the learner's pods in use (every pod outside the
+// platform's namespaces, and their workstation) hold more than the budget's
+// Disk in all, how much they hold, and the pod to delete: the learner's that
+// holds the most, never the workstation (whose own limit the kubelet
+// enforces; a workstation alone over the budget names no pod).
+func (b Budget) DiskOver(use []DiskUse) (victim DiskUse, total int64, over bool) {
+	if b.Disk <= 0 {
+		return DiskUse{}, 0, false
+	}
+	for _, u := range use {
+		ws := u.Namespace == workstation.Namespace && u.Name == workstation.Pod
+		if !ws && slices.Contains(PlatformNamespaces, u.Namespace) {
+			continue
+		}
+		total += u.Bytes
+		if !ws && u.Bytes > victim.Bytes {
+			victim = u
+		}
+	}
+	return victim, total, total > b.Disk
 }

@@ -8,25 +8,57 @@ import (
 
 func TestParseBudget(t *testing.T) {
 	for _, tt := range []struct {
-		memory, cpus string
-		want         Budget
-		args         []string
+		memory, cpus, disk string
+		want               Budget
+		args               []string
 	}{
-		{"3Gi", "1.5", Budget{3 << 30, 1.5}, []string{"--memory", "3221225472", "--memory-swap", "3221225472", "--cpus", "1.5"}},
-		{"2048Mi", "2", Budget{2 << 30, 2}, []string{"--memory", "2147483648", "--memory-swap", "2147483648", "--cpus", "2"}},
-		{"0", "0", Budget{}, nil},
+		{"3Gi", "1.5", "2Gi", Budget{3 << 30, 1.5, 2 << 30}, []string{"--memory", "3221225472", "--memory-swap", "3221225472", "--cpus", "1.5"}},
+		{"2048Mi", "2", "512Mi", Budget{2 << 30, 2, 512 << 20}, []string{"--memory", "2147483648", "--memory-swap", "2147483648", "--cpus", "2"}},
+		{"0", "0", "0", Budget{}, nil},
 	} {
-		b, err := ParseBudget(tt.memory, tt.cpus)
+		b, err := ParseBudget(tt.memory, tt.cpus, tt.disk)
 		if err != nil || b != tt.want {
-			t.Errorf("ParseBudget(%q, %q) = %+v, %v; want %+v", tt.memory, tt.cpus, b, err, tt.want)
+			t.Errorf("ParseBudget(%q, %q, %q) = %+v, %v; want %+v", tt.memory, tt.cpus, tt.disk, b, err, tt.want)
 		}
 		if got := b.updateArgs(); !slices.Equal(got, tt.args) {
 			t.Errorf("%+v: docker update %q; want %q", b, got, tt.args)
 		}
 	}
-	for _, bad := range [][2]string{{"lots", "1"}, {"-1Gi", "1"}, {"512Mi", "1"}, {"3Gi", "x"}, {"3Gi", "-1"}, {"3Gi", "0.1"}} {
-		if _, err := ParseBudget(bad[0], bad[1]); err == nil {
-			t.Errorf("ParseBudget(%q, %q) succeeded; want an error saying what is wanted", bad[0], bad[1])
+	for _, bad := range [][3]string{{"lots", "1", "1Gi"}, {"-1Gi", "1", "1Gi"}, {"512Mi", "1", "1Gi"}, {"3Gi", "x", "1Gi"}, {"3Gi", "-1", "1Gi"},
+		{"3Gi", "0.1", "1Gi"}, {"3Gi", "1", "much"}, {"3Gi", "1", "-1Gi"}, {"3Gi", "1", "1Mi"}} {
+		if _, err := ParseBudget(bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("ParseBudget(%q, %q, %q) succeeded; want an error saying what is wanted", bad[0], bad[1], bad[2])
+		}
+	}
+}
+
+// TestDiskOver: what the learner's pods hold is summed (their workstation
+// counts, Kubernetes' and kindlab's own pods do not), and past the budget the
+// pod holding the most is the one to delete, never the workstation.
+func TestDiskOver(t *testing.T) {
+	b := Budget{Disk: 1 << 30}
+	use := []DiskUse{
+		{"kube-system", "etcd-x", 5 << 30},
+		{"default", "small", 100 << 20},
+		{"mine", "big", 700 << 20},
+		{"kindlab", "workstation", 300 << 20},
+	}
+	victim, total, over := b.DiskOver(use)
+	if !over || total != 1100<<20 || victim.Name != "big" || victim.Namespace != "mine" {
+		t.Errorf("DiskOver = %+v, %d, %v; want mine/big, 1100Mi, over", victim, total, over)
+	}
+	if _, total, over := b.DiskOver(use[:3]); over || total != 800<<20 {
+		t.Errorf("800Mi against 1Gi: total %d, over %v; want not over", total, over)
+	}
+	if victim, _, over := b.DiskOver([]DiskUse{{"kindlab", "workstation", 2 << 30}}); !over || victim.Name != "" {
+		t.Errorf("the workstation alone over: %+v, %v; want over with no pod to delete", victim, over)
+	}
+	if _, _, over := (Budget{}).DiskOver(use); over {
+		t.Error("no disk budget, yet over")
+	}
+	for n, want := range map[int64]string{512 << 20: "512Mi", 2 << 30: "2Gi", 1536 << 20: "1.5Gi", 1000: "1000B"} {
+		if got := Size(n); got != want {
+			t.Errorf("Size(%d) = %q; want %q", n, got, want)
 		}
 	}
 }

@@ -744,6 +744,9 @@ func (DockerCLI) Run(ctx context.Context, stdout io.Writer, args ...string) erro
 // KubeconfigDir is where the manager writes kubeconfig files.
 func (m *Manager) KubeconfigDir() string { return m.opts.KubeconfigDir }
 
+// Budget is what each learner cluster may take of the host.
+func (m *Manager) Budget() Budget { return m.opts.Budget }
+
 // ErrEngineDown means the Docker engine did not answer.
 var ErrEngineDown = errors.New("cluster: the Docker engine does not answer")
 

@@ -62,9 +62,10 @@ type HostedOptions struct {
 	WaitReady                time.Duration // for the learner cluster's node (default 3m)
 	// Budget bounds the learner cluster's node inside the pod (docker update
 	// by the pod's engine once the cluster is made, as on the local backend);
-	// the pod's memory limit is the budget's and its engine's (engineMemory).
-	// The pod has no CPU limit: the node's quota bounds what a learner runs,
-	// and a create takes what CPU it can, as a local one does.
+	// the pod's memory limit is the budget's and its engine's (engineMemory),
+	// and so is its engine's volume's size (engineDisk). The pod has no CPU
+	// limit: the node's quota bounds what a learner runs, and a create takes
+	// what CPU it can, as a local one does.
 	Budget Budget
 	Skip   []string // Tunings not to apply
 	Logger *slog.Logger
@@ -82,9 +83,14 @@ const (
 	platform      = "kindlab"
 )
 
-// engineMemory is what a learner cluster pod's Docker engine takes beside
-// the node, on top of the learner's budget in the pod's memory limit.
-const engineMemory = 512 << 20
+// What a learner cluster pod's Docker engine takes beside the node, on top
+// of the learner's budget in the pod's limits: memory, and disk in the
+// engine's volume (the node image loaded, 1.4 GB; the node's /var copied
+// from it, 0.8 GB; the cluster's own writes, etcd and logs).
+const (
+	engineMemory = 512 << 20
+	engineDisk   = 4 << 30
+)
 
 // engineContainer is the name of the pod's one container.
 const engineContainer = "engine"
@@ -164,6 +170,9 @@ func HostConfig(path string) (*rest.Config, error) {
 // KubeconfigDir is where the backend writes the learner clusters' kubeconfig files.
 func (h *Hosted) KubeconfigDir() string { return h.opts.KubeconfigDir }
 
+// Budget is what each learner cluster may take of the host cluster.
+func (h *Hosted) Budget() Budget { return h.opts.Budget }
+
 // Namespace is where the learner cluster pods run.
 func (h *Hosted) Namespace() string { return h.opts.Namespace }
 
@@ -179,6 +188,13 @@ func (h *Hosted) pod(name string) *corev1.Pod {
 		limits[corev1.ResourceMemory] = resource.MustParse(h.opts.MemoryLimit)
 	case b.Memory > 0:
 		limits[corev1.ResourceMemory] = *resource.NewQuantity(b.Memory+engineMemory, resource.BinarySI)
+	}
+	// The host's kubelet evicts the pod, the learner's cluster and all, should
+	// its engine's volume pass this: what kindlab's own watch of the learner's
+	// pods (Budget.DiskOver) lets by.
+	var engineVolume *resource.Quantity
+	if b := h.opts.Budget; b.Disk > 0 {
+		engineVolume = resource.NewQuantity(b.Disk+engineDisk, resource.BinarySI)
 	}
 	var env []corev1.EnvVar // the image's own KINDLAB_NODE_IMAGE unless told
 	if h.opts.NodeImage != "" {
@@ -232,7 +248,7 @@ func (h *Hosted) pod(name string) *corev1.Pod {
 				},
 			}},
 			Volumes: []corev1.Volume{
-				{Name: "docker", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "docker", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: engineVolume}}},
 				{Name: "modules", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/lib/modules"}}},
 			},
 		},

@@ -149,12 +149,13 @@ func TestHostedPending(t *testing.T) {
 
 // TestHostedPodLimitsFollowTheBudget: without a memory limit of its own, a
 // learner cluster pod's memory limit is the learner's budget and its engine's
-// share; it has no CPU limit (the node's quota, set inside the pod once the
-// cluster is made, bounds the learner; the create is not slowed).
+// share, and so is the size of its engine's volume; it has no CPU limit (the
+// node's quota, set inside the pod once the cluster is made, bounds the
+// learner; the create is not slowed).
 func TestHostedPodLimitsFollowTheBudget(t *testing.T) {
 	h, err := NewHosted(HostedOptions{
 		Config: &rest.Config{Host: "https://127.0.0.1:1"}, Image: "kindlab/dind:abc", KubeconfigDir: t.TempDir(),
-		CPU: "500m", Memory: "1Gi", Budget: Budget{Memory: 3 << 30, CPUs: 1.5},
+		CPU: "500m", Memory: "1Gi", Budget: Budget{Memory: 3 << 30, CPUs: 1.5, Disk: 1536 << 20},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,5 +163,10 @@ func TestHostedPodLimitsFollowTheBudget(t *testing.T) {
 	l := h.pod("kindlab-ada").Spec.Containers[0].Resources.Limits
 	if _, cpu := l[corev1.ResourceCPU]; l.Memory().String() != "3584Mi" || cpu {
 		t.Errorf("limits %v; want 3584Mi (3Gi and the engine's 512Mi) and no CPU limit", l)
+	}
+	for _, v := range h.pod("kindlab-ada").Spec.Volumes {
+		if v.Name == "docker" && (v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.String() != "5632Mi") {
+			t.Errorf("the engine's volume %+v; want an emptyDir of 5632Mi (the 1.5Gi budget and the engine's 4Gi)", v)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -32,7 +36,8 @@ import (
 // timer's noise). The host's free disk and memory come back to within a stated
 // margin once the noisy learner's work is gone.
 func TestE2ENoisyLearner(t *testing.T) {
-	p := startPlatform(t)
+	const diskBudget = 256 << 20 // small, so that three pods pass it quickly
+	p := startPlatform(t, func(c *server.Config) { c.DiskBudget = diskBudget })
 	quiet := newBusyLearner(t, p)
 	defer quiet.close()
 	if sess, err := p.db.Session(context.Background(), quiet.sid); err == nil {
@@ -43,8 +48,21 @@ func TestE2ENoisyLearner(t *testing.T) {
 	t.Logf("the second learner, quiet: command end → green p50 %v, keystroke echo p50 %v", quietGreen, quietEcho)
 
 	diskBefore, memBefore := hostFreeDiskMiB(t), meminfo(t)["MemAvailable"]/1024
-	c, sessionURL := startSession(t, p.URL)
+	// The noisy learner is in a workshop; its dashboard is opened again at
+	// the end (a page left open would take CPU from the measurements).
+	bctx, cancel := newBrowser(t)
+	defer cancel()
+	code := openDashboard(t, bctx, p)
+	dashboard, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doEach(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	c, sessionURL := joinWorkshop(t, p, code, "Noisy")
 	sid := sessionID(t, strings.TrimPrefix(sessionURL, p.URL))
+	waitReady(t, p, sid, "")
 	conn := openTerminal(t, c, sessionURL)
 	defer conn.Close()
 	limitEvents, stopLimits := followLimits(t, c, sessionURL)
@@ -71,6 +89,14 @@ func TestE2ENoisyLearner(t *testing.T) {
 			 kubectl wait --for=jsonpath='{.status.reason}'=Evicted pod/filler --timeout=50s >/dev/null &&
 			 kubectl get pod filler -o jsonpath='{.status.message}'`,
 			false, "ephemeral local storage usage exceeds"},
+		// Three pods, each under its own limit, hold 360 MiB in all against
+		// the 256 MiB budget: kindlab deletes one (bare pods: none comes
+		// back), and only one, as the rest fit.
+		{"pods holding more than the disk budget in all",
+			`for i in 1 2 3; do kubectl run fill$i ` + img + ` --overrides='{"spec":{"containers":[{"name":"fill","image":"kindlab/toolbox:lab","imagePullPolicy":"Never","command":["sh","-c","dd if=/dev/zero of=/tmp/big bs=1M count=120; sleep 1d"],"resources":{"limits":{"ephemeral-storage":"200Mi"}}}]}}' >/dev/null; done;
+			 for s in $(seq 90); do n=$(kubectl get pods -o name | grep -c '^pod/fill'); [ "$n" -lt 3 ] && break; sleep 1; done; sleep 25;
+			 echo "LEFT$n STILL$(kubectl get pods -o name | grep -c '^pod/fill')"`,
+			false, "LEFT2 STILL2"},
 		{"a critical priority class",
 			`kubectl run crit ` + img + ` --overrides='{"spec":{"priorityClassName":"system-node-critical"}}' -- sleep 1d`,
 			true, "kindlab: pods in a learner cluster cannot choose a priority class"},
@@ -113,6 +139,22 @@ func TestE2ENoisyLearner(t *testing.T) {
 	}
 	sh.t = t
 
+	// The instructor's dashboard, opened now (before the hogs above can cost
+	// the learner their cluster, whose replacement clears it), shows the
+	// latest limit on the noisy learner's row: the pod deleted past the disk
+	// budget, or already one of the hogs.
+	note := fmt.Sprintf(`document.querySelector('[data-testid="limit-%s"]')`, sid)
+	if err := doEach(bctx, chromedp.Navigate(dashboard)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(bctx, note+` && /^hit a limit: (pod|container) \S+ /.test(`+note+`.textContent.trim())`, 30*time.Second); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Errorf("the dashboard does not show the noisy learner's limit: %v\n%s", err, text)
+	}
+	if err := doEach(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+
 	// The budget is held outside the learner's reach: the node's memory and
 	// CPU limits, and the node's memory never passed its limit while its pods
 	// asked for 3.8 GiB beside what the cluster itself uses (the kubelet
@@ -149,21 +191,24 @@ func TestE2ENoisyLearner(t *testing.T) {
 		t.Logf("the noisy learner's own cluster was lost %d times (their memory hogs)", n)
 	}
 
-	// The noisy learner's page was told of the pod their budget evicted (the
-	// instructor's dashboard hears the same event), away from the terminal.
+	// The noisy learner's page was told of the pod their budget evicted and
+	// of the one kindlab deleted past the disk budget (the instructor's
+	// dashboard hears the same events), away from the terminal.
 	const evicted = "pod default/filler was evicted by its node: Pod ephemeral local storage usage exceeds"
+	overDisk := regexp.MustCompile(`^pod default/fill[123] was deleted: your pods held [0-9.]+Mi on disk in all, more than your cluster's 256Mi`)
 	var told []string
-	for deadline := time.After(30 * time.Second); !slices.ContainsFunc(told, func(s string) bool { return strings.HasPrefix(s, evicted) }); {
+	toldOf := func(match func(string) bool) bool { return slices.ContainsFunc(told, match) }
+	for deadline := time.After(30 * time.Second); !toldOf(func(s string) bool { return strings.HasPrefix(s, evicted) }) || !toldOf(overDisk.MatchString); {
 		select {
 		case s := <-limitEvents:
 			told = append(told, s)
 		case <-deadline:
-			t.Fatalf("the noisy learner's page was told of limits %q; want %q", told, evicted)
+			t.Fatalf("the noisy learner's page was told of limits %q; want %q and one matching %q", told, evicted, overDisk)
 		}
 	}
 	t.Logf("the noisy learner's page was told: %q", told)
-	if n := countEvents(t, p, sid, workshop.KindLimit); n < 1 {
-		t.Errorf("%d limit events stored for the noisy learner; want the eviction's", n)
+	if n := countEvents(t, p, sid, workshop.KindLimit); n < 2 {
+		t.Errorf("%d limit events stored for the noisy learner; want the eviction's and the disk budget's", n)
 	}
 
 	// The noisy learner ends their lab: their cluster goes back to the pool,

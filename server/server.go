@@ -67,6 +67,9 @@ type Config struct {
 	// PauseIdle pauses a learner's cluster once they have done nothing for
 	// this long, until they are back; 0 never (session.Config.PauseIdle).
 	PauseIdle time.Duration
+	// DiskBudget bounds what a learner's pods hold on disk in all
+	// (session.Config.DiskBudget); 0 none.
+	DiskBudget int64
 	// Replica names this process in the store (session.Config.Replica).
 	// Lease, when not 0, shares the store with other replicas: requests for a
 	// session another runs are passed to its ReplicaURL, and the sessions of a
@@ -157,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	s.sessions, err = session.New(ctx, session.Config{
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
-		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, Connect: cfg.Connect, OnEvent: s.onEvent,
+		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, DiskBudget: cfg.DiskBudget, Connect: cfg.Connect, OnEvent: s.onEvent,
 		Replica: cfg.Replica, Lease: cfg.Lease, ReplicaURL: cfg.ReplicaURL,
 	})
 	if err != nil {

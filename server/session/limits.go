@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
@@ -28,11 +29,14 @@ type Limit struct {
 // watchLimits looks over the learner's pods every limitsEvery until ctx ends
 // and tells the learner's page and the workshop's dashboard of each pod the
 // kubelet evicted or container it killed for want of memory, once each. What
-// was so when it starts is not told (it was, before a restart).
+// was so when it starts is not told (it was, before a restart). With a disk
+// budget, it also deletes the pod holding the most once the learner's pods
+// hold more than the budget in all (overDisk), and tells that.
 func (l *Learner) watchLimits(ctx context.Context, conn *workstation.Conn) {
 	tick := l.m.cfg.Clock.NewTicker(limitsEvery)
 	defer tick.Stop()
 	var seen map[string]bool
+	deleted := map[string]time.Time{} // by overDisk, while the kubelet may still count them
 	for {
 		pods, err := conn.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 		if ctx.Err() != nil {
@@ -46,6 +50,9 @@ func (l *Learner) watchLimits(ctx context.Context, conn *workstation.Conn) {
 			hits := limitHits(pods.Items, seen)
 			if first {
 				hits = nil
+			}
+			if h := l.overDisk(ctx, conn, deleted); h != "" {
+				hits = append(hits, h)
 			}
 			for _, h := range hits {
 				l.log.Info("learner hit a limit", "what", h)
@@ -101,4 +108,41 @@ func limitHits(pods []corev1.Pod, seen map[string]bool) []string {
 		}
 	}
 	return hits
+}
+
+// overDisk enforces the disk budget: when the learner's pods hold more than
+// it in all (as the kubelet counts them), the pod holding the most is deleted
+// at once; it says so, in the learner's words, or returns "". The pods it
+// deleted in the last minute (deleted) are left out: the kubelet's figures
+// lag behind a delete.
+func (l *Learner) overDisk(ctx context.Context, conn *workstation.Conn, deleted map[string]time.Time) string {
+	b := cluster.Budget{Disk: l.m.cfg.DiskBudget}
+	if b.Disk <= 0 {
+		return ""
+	}
+	use, err := cluster.PodsDiskUse(ctx, conn.Client)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("read what the learner's pods hold on disk", "error", err)
+		}
+		return ""
+	}
+	now := l.m.cfg.Clock.Now()
+	use = slices.DeleteFunc(use, func(u cluster.DiskUse) bool {
+		at, ok := deleted[u.Namespace+"/"+u.Name]
+		return ok && now.Sub(at) < time.Minute
+	})
+	victim, total, over := b.DiskOver(use)
+	if !over || victim.Name == "" {
+		return ""
+	}
+	deleted[victim.Namespace+"/"+victim.Name] = now
+	grace := int64(0)
+	err = conn.Client.CoreV1().Pods(victim.Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if err != nil && !apierrors.IsNotFound(err) {
+		l.log.Error("delete a pod past the disk budget", "pod", victim.Namespace+"/"+victim.Name, "error", err)
+		return ""
+	}
+	return fmt.Sprintf("pod %s/%s was deleted: your pods held %s on disk in all, more than your cluster's %s (it held %s)",
+		victim.Namespace, victim.Name, cluster.Size(total), cluster.Size(b.Disk), cluster.Size(victim.Bytes))
 }

@@ -86,6 +86,11 @@ type Config struct {
 	// PauseIdle pauses the cluster of a learner who has done nothing (typed,
 	// opened a page or an app) for this long, until they come back; 0 never.
 	PauseIdle time.Duration
+	// DiskBudget bounds what a learner's pods hold on their node's disk in
+	// all (cluster.Budget.Disk): past it, the pod holding the most is
+	// deleted and the learner told (watchLimits); 0: no bound but their
+	// namespaces' quotas.
+	DiskBudget int64
 	// Connect opens a claimed cluster (default: workstation.Connect of its
 	// kubeconfig); unit tests hand out a fake.
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)
