@@ -102,9 +102,8 @@ await images || exit 1
 # the host goes down with it: it runs first, alone, in a process of its own.
 # Then the host cluster the server's hosted and manifests tests share is made
 # in the background (kindlab cluster host, its images from a bundle), while the
-# other packages' tests leave a third of the CPU idle, and paused until used;
-# the server's tests run last, on it (KINDLAB_TEST_HOST_*; should it fail, they
-# make their own).
+# other packages' tests leave a third of the CPU idle; the server's tests run
+# last, on it (KINDLAB_TEST_HOST_*; should it fail, they make their own).
 e2e() { make --no-print-directory e2e-only E2E_PKGS="$1" E2E_JSON="$2" ${3:+E2E_RUN="$3"} ${4:+E2E_SKIP="$4"}; }
 engine_test='^TestE2EClusterLost$'
 status=0
@@ -124,8 +123,7 @@ background host-cluster bash -c '
 	set -e
 	./bin/kindlab images save --host-cluster "$1/images.tar"
 	trap "rm -f $1/images.tar" EXIT
-	./bin/kindlab cluster host --state "$1" --images "$1/images.tar" "$2"
-	docker ps -q --filter "label=io.x-k8s.kind.cluster=kindlab-$2" | xargs docker pause >/dev/null' - "$host_dir" "$host_name"
+	./bin/kindlab cluster host --state "$1" --images "$1/images.tar" "$2"' - "$host_dir" "$host_name"
 
 for pkg in $(make --no-print-directory -s e2e-packages); do
 	[ "$pkg" = ./server ] && continue
