@@ -8,10 +8,7 @@
 #              phases run, since much of it waits on Debian's mirror and Docker
 #   generated, vet, unit, e2e-build (the end-to-end test binaries, compiled)
 #   e2e-PKG    each package's end-to-end tests, once the images are there, one
-#              after another: the server's engine restart alone first, the
-#              server's others last
-#   host-cluster  the server's host cluster, in the background beside the
-#              other packages' tests
+#              after another; the server's engine restart alone, then its others
 #
 # Each phase's output is shown (a background phase's once it ends) and kept in
 # $TIMES/PHASE.log; go test's own stream in $TIMES/PHASE.json; the host's CPU
@@ -99,32 +96,11 @@ await images || exit 1
 # End to end, one package after another: running them side by side on two
 # cores made each test about twice as slow (measured: no run was faster). The
 # server's TestE2EClusterLost restarts the Docker engine, and every cluster on
-# the host goes down with it: it runs first, alone, in a process of its own.
-# Then the host cluster the server's hosted and manifests tests share is made
-# in the background (kindlab cluster host, its images from a bundle), while the
-# other packages' tests leave a third of the CPU idle; the server's tests run
-# last, on it (KINDLAB_TEST_HOST_*; should it fail, they make their own).
+# the host goes down with it: it runs alone, in a process of its own, before
+# the server's other tests (whose shared pool it would take down too).
 e2e() { make --no-print-directory e2e-only E2E_PKGS="$1" E2E_JSON="$2" ${3:+E2E_RUN="$3"} ${4:+E2E_SKIP="$4"}; }
 engine_test='^TestE2EClusterLost$'
 status=0
-phase e2e-server-engine e2e ./server e2e-server-engine "$engine_test" || status=1
-
-host_dir=$TIMES/host-cluster
-host_name=host-e2e
-# delete_host deletes it (a paused node is not deleted: the tests pause it between uses).
-delete_host() {
-	docker ps -q --filter "label=io.x-k8s.kind.cluster=kindlab-$host_name" --filter status=paused | xargs -r docker unpause >/dev/null
-	./bin/kindlab cluster delete --state "$host_dir" "$host_name" >/dev/null 2>&1
-}
-trap 'delete_host; report' EXIT
-mkdir -p "$host_dir"
-delete_host # one a run cut short left
-background host-cluster bash -c '
-	set -e
-	./bin/kindlab images save --host-cluster "$1/images.tar"
-	trap "rm -f $1/images.tar" EXIT
-	./bin/kindlab cluster host --state "$1" --images "$1/images.tar" "$2"' - "$host_dir" "$host_name"
-
 for pkg in $(make --no-print-directory -s e2e-packages); do
 	[ "$pkg" = ./server ] && continue
 	name=${pkg#./}
@@ -132,10 +108,6 @@ for pkg in $(make --no-print-directory -s e2e-packages); do
 	name=e2e-${name//\//-}
 	phase "$name" e2e "$pkg" "$name" || status=1
 done
-if await host-cluster; then
-	export KINDLAB_TEST_HOST_CLUSTER=kindlab-$host_name KINDLAB_TEST_HOST_KUBECONFIG=$host_dir/kubeconfig/kindlab-$host_name.kubeconfig
-else
-	status=1
-fi
+phase e2e-server-engine e2e ./server e2e-server-engine "$engine_test" || status=1
 phase e2e-server e2e ./server e2e-server "" "$engine_test" || status=1
 exit $status

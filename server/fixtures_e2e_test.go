@@ -135,7 +135,7 @@ func (f *fixtures) kindlabBinary(t testing.TB) string {
 }
 
 type hostCluster struct {
-	m                *cluster.Manager // that made it; nil: make test did
+	m                *cluster.Manager // that made it
 	name, kubeconfig string
 	client           kubernetes.Interface
 	nodes            []string // container IDs
@@ -280,9 +280,6 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.host == nil {
-		f.host = givenHostCluster(t)
-	}
-	if f.host == nil {
 		f.host = makeHostCluster(t, f.dir)
 	}
 	h := f.host
@@ -300,37 +297,6 @@ func (f *fixtures) hostCluster(t testing.TB) *hostCluster {
 		}
 	})
 	return h
-}
-
-// givenHostCluster is the host cluster make test made beside the other
-// packages' tests (KINDLAB_TEST_HOST_CLUSTER, its name, and
-// KINDLAB_TEST_HOST_KUBECONFIG; hack/test.sh), or nil. The tests leave it
-// there for make test to delete.
-func givenHostCluster(t testing.TB) *hostCluster {
-	t.Helper()
-	name, kc := os.Getenv("KINDLAB_TEST_HOST_CLUSTER"), os.Getenv("KINDLAB_TEST_HOST_KUBECONFIG")
-	if name == "" || kc == "" {
-		return nil
-	}
-	h, err := hostClusterAt(name, kc)
-	if err != nil {
-		t.Fatalf("the host cluster make test made (KINDLAB_TEST_HOST_*): %v", err)
-	}
-	t.Logf("host cluster %s, made by make test", name)
-	return h
-}
-
-// hostClusterAt is the host cluster named name (kindlab-…) with kubeconfig kc.
-func hostClusterAt(name, kc string) (*hostCluster, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		return nil, err
-	}
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster="+name).Output()
-	if err != nil || len(strings.Fields(string(out))) == 0 {
-		return nil, fmt.Errorf("the nodes of host cluster %s: %v (%q)", name, err, out)
-	}
-	return &hostCluster{name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg), nodes: strings.Fields(string(out))}, nil
 }
 
 // makeHostCluster makes the host cluster (hostCluster).
@@ -370,13 +336,16 @@ func makeHostCluster(t testing.TB, dir string) *hostCluster {
 		t.Fatal(err)
 	}
 	t.Logf("host cluster with two workers, the bundle imported on each: %s", time.Since(start).Round(100*time.Millisecond))
-	full, _ := cluster.FullName(name)
-	h, err := hostClusterAt(full, kc)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.m = m
-	return h
+	full, _ := cluster.FullName(name)
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.x-k8s.kind.cluster="+full).Output()
+	if err != nil {
+		t.Fatalf("the host cluster's nodes: %v", err)
+	}
+	return &hostCluster{m: m, name: name, kubeconfig: kc, client: kubernetes.NewForConfigOrDie(cfg), nodes: strings.Fields(string(out))}
 }
 
 // pause freezes the host cluster's nodes; one that does not freeze is left
@@ -460,8 +429,6 @@ func (f *fixtures) close() {
 		for _, n := range f.host.nodes { // a paused node is not deleted
 			exec.Command("docker", "unpause", n).Run()
 		}
-	}
-	if f.host != nil && f.host.m != nil {
 		if err := f.host.m.Delete(ctx, f.host.name); err != nil {
 			fmt.Fprintf(os.Stderr, "delete the host cluster %s: %v\n", f.host.name, err)
 		}
