@@ -85,8 +85,9 @@ const (
 
 // What a learner cluster pod's Docker engine takes beside the node, on top
 // of the learner's budget in the pod's limits: memory, and disk in the
-// engine's volume (the node image loaded, 1.4 GB; the node's /var copied
-// from it, 0.8 GB; the cluster's own writes, etcd and logs).
+// engine's volume (measured on a new cluster: 2.2 GB, the node image loaded
+// 1.4 GB and the node's /var 0.8 GB; 2.6 GB after services-dns's first
+// steps; the rest is room for etcd and logs).
 const (
 	engineMemory = 512 << 20
 	engineDisk   = 4 << 30
