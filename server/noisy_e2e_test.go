@@ -84,8 +84,11 @@ func TestE2ENoisyLearner(t *testing.T) {
 	rows := []row{
 		{"fill the home folder", `dd if=/dev/zero of=$HOME/big bs=1M count=400; R=$?; ls -s --block-size=M $HOME/big; rm -f $HOME/big; (exit $R)`,
 			true, "No space left on device"},
+		// 200 MiB: past the pod's own 32Mi, under the test's disk budget (the
+		// kubelet's eviction, not kindlab's delete, stops it; more would be
+		// either's, whichever looked first).
 		{"a pod filling its disk",
-			`kubectl run filler ` + img + ` -- sh -c 'dd if=/dev/zero of=/tmp/big bs=1M count=2000; sleep 1d' >/dev/null &&
+			`kubectl run filler ` + img + ` -- sh -c 'dd if=/dev/zero of=/tmp/big bs=1M count=200; sleep 1d' >/dev/null &&
 			 kubectl wait --for=jsonpath='{.status.reason}'=Evicted pod/filler --timeout=50s >/dev/null &&
 			 kubectl get pod filler -o jsonpath='{.status.message}'`,
 			false, "ephemeral local storage usage exceeds"},
