@@ -97,8 +97,8 @@ func TestE2ENoisyLearner(t *testing.T) {
 		// back), and only one, as the rest fit.
 		{"pods holding more than the disk budget in all",
 			`for i in 1 2 3; do kubectl run fill$i ` + img + ` --overrides='{"spec":{"containers":[{"name":"fill","image":"kindlab/toolbox:lab","imagePullPolicy":"Never","command":["sh","-c","dd if=/dev/zero of=/tmp/big bs=1M count=120; sleep 1d"],"resources":{"limits":{"ephemeral-storage":"200Mi"}}}]}}' >/dev/null; done;
-			 for s in $(seq 90); do n=$(kubectl get pods -o name | grep -c '^pod/fill'); [ "$n" -lt 3 ] && break; sleep 1; done; sleep 25;
-			 echo "LEFT$n STILL$(kubectl get pods -o name | grep -c '^pod/fill')"`,
+			 for s in $(seq 90); do n=$(kubectl get pods -o name | grep -c '^pod/fill[0-9]$'); [ "$n" -lt 3 ] && break; sleep 1; done; sleep 25;
+			 echo "LEFT$n STILL$(kubectl get pods -o name | grep -c '^pod/fill[0-9]$')"`,
 			false, "LEFT2 STILL2"},
 		{"a critical priority class",
 			`kubectl run crit ` + img + ` --overrides='{"spec":{"priorityClassName":"system-node-critical"}}' -- sleep 1d`,
