@@ -115,7 +115,6 @@ type fixtures struct {
 	handed    chan struct{}      // closed (and made anew) as each ends
 	spares    []*cluster.Cluster // handed over, paused, for the pool's next create
 	toHand    map[string]bool    // released clusters to hand over, not delete
-	restored  map[string]bool    // spares the pool took: prepared already
 }
 
 // kindlabBinary returns kindlab built from the source tree, built on first use
@@ -176,9 +175,9 @@ func (f *fixtures) startPool() error {
 		return err
 	}
 	f.m, f.prepare, f.baselines, f.handed = m, prepare, map[string]baseline{}, make(chan struct{})
-	f.toHand, f.restored = map[string]bool{}, map[string]bool{}
+	f.toHand = map[string]bool{}
 	f.handCtx, f.stopHand = context.WithCancel(context.Background())
-	f.pool = cluster.NewPool(sharedCreator{f}, cluster.PoolOptions{Warm: 1, Max: 8, Logger: testLog(),
+	f.pool = cluster.NewPool(sharedCreator{m, f}, cluster.PoolOptions{Warm: 1, Max: 8, Logger: testLog(),
 		RefillAfter: 3 * time.Second, Prepare: f.prepareShared})
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stopPool = cancel
@@ -187,13 +186,13 @@ func (f *fixtures) startPool() error {
 }
 
 // prepareShared readies a new cluster of the shared pool and takes its
-// baseline, for its hand-overs. A handed-over cluster is ready already.
+// baseline, for its hand-overs. A handed-over cluster (one with a baseline)
+// is ready already: its hand-over prepared it again.
 func (f *fixtures) prepareShared(ctx context.Context, c *cluster.Cluster) error {
 	f.mu.Lock()
-	restored := f.restored[c.Name]
-	delete(f.restored, c.Name)
+	_, handedOver := f.baselines[c.Name]
 	f.mu.Unlock()
-	if restored {
+	if handedOver {
 		return nil
 	}
 	if err := f.prepare(ctx, c); err != nil {
@@ -439,14 +438,18 @@ func (f *fixtures) close() {
 // earlier test handed over when there is one, or waits for a hand-over under
 // way (minutes of both cores less than a create); else it makes one, named
 // kindlab-e2e-… in place of kindlab-p-…. A delete of a cluster its test
-// hands over (scope.Release) starts the hand-over instead.
-type sharedCreator struct{ f *fixtures }
+// hands over (scope.Release) starts the hand-over instead. Pause and Resume
+// are the manager's.
+type sharedCreator struct {
+	*cluster.Manager
+	f *fixtures
+}
 
 func (s sharedCreator) Create(ctx context.Context, name string) (*cluster.Cluster, error) {
 	if c := s.f.takeSpare(ctx); c != nil {
 		return c, nil
 	}
-	return s.f.m.Create(ctx, sharedPrefix+strings.TrimPrefix(name, cluster.PoolPrefix))
+	return s.Manager.Create(ctx, sharedPrefix+strings.TrimPrefix(name, cluster.PoolPrefix))
 }
 
 func (s sharedCreator) Delete(ctx context.Context, name string) error {
@@ -458,11 +461,8 @@ func (s sharedCreator) Delete(ctx context.Context, name string) error {
 		s.f.startHandOver(name)
 		return nil
 	}
-	return s.f.m.Delete(ctx, name)
+	return s.Manager.Delete(ctx, name)
 }
-
-func (s sharedCreator) Pause(ctx context.Context, name string) error  { return s.f.m.Pause(ctx, name) }
-func (s sharedCreator) Resume(ctx context.Context, name string) error { return s.f.m.Resume(ctx, name) }
 
 // scope is what one test's kindlab sees of clusters and the pool: the server's
 // Pool and Clusters. Over the shared pool, it lists only the clusters its

@@ -249,9 +249,6 @@ func (f *fixtures) takeSpare(ctx context.Context) *cluster.Cluster {
 			f.m.Delete(context.WithoutCancel(ctx), c.Name)
 			continue
 		}
-		f.mu.Lock()
-		f.restored[c.Name] = true
-		f.mu.Unlock()
 		return c
 	}
 }
