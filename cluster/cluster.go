@@ -153,6 +153,11 @@ const (
 	// NodePidsLimit bounds the processes and threads of the whole node container
 	// (an idle node runs about 600), so that no cluster can take the host's PIDs.
 	NodePidsLimit = 4096
+	// EtcdQuota bounds the cluster's etcd database on the node's disk (etcd's
+	// own default is 2 GiB). The namespaces' quotas keep a learner's objects
+	// far under it; past it, etcd refuses writes ("database space exceeded")
+	// and only this cluster stops taking changes.
+	EtcdQuota = 512 << 20
 )
 
 // Config is the kind cluster configuration for learner clusters: one node, the API
@@ -160,7 +165,8 @@ const (
 // the node image, the kubelet allowed to run on cgroup v1 hosts, with the runtime's
 // default seccomp profile for every container, a PID limit per pod and
 // container logs rotated at 1Mi (two files kept: a learner's noisy pod fills
-// no disk with its logs), at most TerminatedPods ended pods kept, and the API
+// no disk with its logs), at most TerminatedPods ended pods kept, etcd's
+// database held to EtcdQuota, and the API
 // server reading the admission configuration baked into the node image
 // (/etc/kubernetes/kindlab/admission.yaml: PodSecurity baseline by default).
 // Then the Tunings, but those named in skip.
@@ -209,7 +215,10 @@ kubeadmConfigPatchesJSON6902:
     - op: add
       path: /controllerManager/extraArgs/-
       value: {name: terminated-pod-gc-threshold, value: "%d"}
-%s`, NodePort, PodPidsLimit, MaxPods, TerminatedPods, ops.String())
+    - op: add
+      path: /etcd
+      value: {local: {extraArgs: [{name: quota-backend-bytes, value: "%d"}]}}
+%s`, NodePort, PodPidsLimit, MaxPods, TerminatedPods, EtcdQuota, ops.String())
 }
 
 // A Tuning is one change to what a learner cluster's node runs, so that it
@@ -253,8 +262,8 @@ func Tunings() []Tuning {
       path: /scheduler/extraEnvs
       value: [{name: GOGC, value: "50"}]
     - op: add
-      path: /etcd
-      value: {local: {extraEnvs: [{name: GOGC, value: "50"}]}}
+      path: /etcd/local/extraEnvs
+      value: [{name: GOGC, value: "50"}]
 `},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -138,6 +139,10 @@ func TestConfigTunings(t *testing.T) {
 		}
 	}
 	all, none := Config(), Config(names...)
+	quota := fmt.Sprintf(`{name: quota-backend-bytes, value: "%d"}`, EtcdQuota)
+	if !strings.Contains(all, quota) || !strings.Contains(none, quota) {
+		t.Errorf("etcd's quota %s: in Config() %v, in Config(every tuning skipped) %v; want it in both", quota, strings.Contains(all, quota), strings.Contains(none, quota))
+	}
 	for _, setting := range []string{"leader-elect", "controllers", "GOGC"} {
 		if !strings.Contains(all, setting) || strings.Contains(none, setting) {
 			t.Errorf("%s: in Config() %v, in Config(every tuning skipped) %v", setting, strings.Contains(all, setting), strings.Contains(none, setting))

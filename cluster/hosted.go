@@ -356,9 +356,16 @@ func (h *Hosted) create(ctx context.Context, name string, clock *phaseClock) (*C
 	}
 	clock.begin("kind create")
 	d := h.docker(name)
+	// The node's kubelet sees the memory of the host node the pod runs on.
 	var out bytes.Buffer
+	hostTotal := int64(0)
+	if err := d.exec(ctx, &out, "cat", "/proc/meminfo"); err == nil {
+		hostTotal = meminfoKB(out.String(), "MemTotal") << 10
+	}
+	out.Reset()
+	config := h.opts.Budget.evictFirst(Config(h.opts.Skip...), hostTotal)
 	err := d.exec(ctx, &out, "sh", "-c", `mkdir -p "$1" && printf '%s' "$2" | kind create cluster --name "$3" --image "$KINDLAB_NODE_IMAGE" --config - --kubeconfig "$1/$3.kubeconfig" --wait "$4"`,
-		"sh", hostedState, Config(h.opts.Skip...), name, h.opts.WaitReady.String())
+		"sh", hostedState, config, name, h.opts.WaitReady.String())
 	if err != nil {
 		return nil, explain(fmt.Errorf("kind create in pod %s/%s: %w: %s", h.opts.Namespace, name, err, tail(out.String(), 20)))
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -177,6 +178,18 @@ func TestE2EHostedCluster(t *testing.T) {
 		t.Errorf("the two learner clusters run on the same host node: %v", nodes)
 	}
 	t.Logf("two learner cluster pods ready on %v", nodes)
+	// The learner's kubelet evicts their pods before their node reaches its
+	// memory budget, as on the local backend: it counts the memory of the
+	// host node the pod runs on.
+	for pod := range nodes {
+		hostNode := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
+		out, err := exec.Command("docker", "exec", hostNode, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", ns, "exec", pod, "--",
+			"docker", "exec", pod+"-control-plane", "grep", "-A2", "evictionHard", "/var/lib/kubelet/config.yaml").CombinedOutput()
+		if err != nil || !regexp.MustCompile(`memory.available: [0-9]+Mi`).Match(out) {
+			t.Errorf("the kubelet of learner cluster %s on the host cluster has no memory eviction threshold: %v\n%s", pod, err, out)
+		}
+		break
+	}
 	if err := waitWarmAt(front.URL, 2, 5*time.Minute); err != nil {
 		t.Fatalf("pool: %v (two pods ready after %s)", err, time.Since(started).Round(time.Second))
 	}

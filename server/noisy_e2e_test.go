@@ -112,6 +112,11 @@ func TestE2ENoisyLearner(t *testing.T) {
 		{"too many namespaces",
 			`R=0; for i in $(seq 1 12); do kubectl create namespace many$i >/dev/null || { R=1; break; }; done; (exit $R)`,
 			true, "kindlab: you have 10 namespaces of your own, the most a learner may hold"},
+		// Every kind of object a learner may make is counted by the
+		// namespace's quota, so what they can store in etcd is bounded.
+		{"ConfigMaps past the namespace's quota",
+			`R=0; for i in $(seq 1 25); do kubectl create configmap many$i --from-literal=k=v >/dev/null || { R=1; break; }; done; (exit $R)`,
+			true, "exceeded quota: kindlab-quota"},
 		{"a CPU busy loop in several pods",
 			`kubectl create deployment spin --replicas=4 ` + deployImg + ` -- sh -c 'while :; do :; done' >/dev/null && kubectl rollout status deploy/spin --timeout=50s`,
 			false, "successfully rolled out"},
@@ -150,7 +155,7 @@ func TestE2ENoisyLearner(t *testing.T) {
 	if err := doEach(bctx, chromedp.Navigate(dashboard)); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitJS(bctx, note+` && /^hit a limit: (pod|container) \S+ /.test(`+note+`.textContent.trim())`, 30*time.Second); err != nil {
+	if err := waitJS(bctx, note+` && /^hit a limit: ((pod|container) \S+ |a command was refused: )/.test(`+note+`.textContent.trim())`, 30*time.Second); err != nil {
 		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Errorf("the dashboard does not show the noisy learner's limit: %v\n%s", err, text)
 	}
@@ -194,24 +199,39 @@ func TestE2ENoisyLearner(t *testing.T) {
 		t.Logf("the noisy learner's own cluster was lost %d times (their memory hogs)", n)
 	}
 
-	// The noisy learner's page was told of the pod their budget evicted and
-	// of the one kindlab deleted past the disk budget (the instructor's
-	// dashboard hears the same events), away from the terminal.
-	const evicted = "pod default/filler was evicted by its node: Pod ephemeral local storage usage exceeds"
-	overDisk := regexp.MustCompile(`^pod default/fill[123] was deleted: your pods held [0-9.]+Mi on disk in all, more than your cluster's 256Mi`)
+	// The noisy learner's page was told of the pod their budget evicted, of
+	// the one kindlab deleted past the disk budget and of the API server's
+	// refusals by their budget (the instructor's dashboard hears the same
+	// events), away from the terminal.
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^pod default/filler was evicted by its node: Pod ephemeral local storage usage exceeds`),
+		regexp.MustCompile(`^pod default/fill[123] was deleted: your pods held [0-9.]+Mi on disk in all, more than your cluster's 256Mi`),
+		regexp.MustCompile(`^a command was refused: kindlab: pods in a learner cluster cannot choose a priority class`),
+		regexp.MustCompile(`^a command was refused: kindlab: Services in a learner cluster cannot take externalIPs`),
+		regexp.MustCompile(`^a command was refused: kindlab: you have 10 namespaces of your own`),
+		regexp.MustCompile(`^a command was refused: exceeded quota: kindlab-quota, requested: configmaps=1, used: configmaps=20, limited: configmaps=20$`),
+	}
 	var told []string
-	toldOf := func(match func(string) bool) bool { return slices.ContainsFunc(told, match) }
-	for deadline := time.After(30 * time.Second); !toldOf(func(s string) bool { return strings.HasPrefix(s, evicted) }) || !toldOf(overDisk.MatchString); {
+	untold := func() []string {
+		var left []string
+		for _, re := range want {
+			if !slices.ContainsFunc(told, re.MatchString) {
+				left = append(left, re.String())
+			}
+		}
+		return left
+	}
+	for deadline := time.After(30 * time.Second); len(untold()) > 0; {
 		select {
 		case s := <-limitEvents:
 			told = append(told, s)
 		case <-deadline:
-			t.Fatalf("the noisy learner's page was told of limits %q; want %q and one matching %q", told, evicted, overDisk)
+			t.Fatalf("the noisy learner's page was told of limits %q; not of %q", told, untold())
 		}
 	}
 	t.Logf("the noisy learner's page was told: %q", told)
-	if n := countEvents(t, p, sid, workshop.KindLimit); n < 2 {
-		t.Errorf("%d limit events stored for the noisy learner; want the eviction's and the disk budget's", n)
+	if n := countEvents(t, p, sid, workshop.KindLimit); n < len(want) {
+		t.Errorf("%d limit events stored for the noisy learner; want at least the %d the page was told", n, len(want))
 	}
 
 	// The noisy learner ends their lab: their cluster goes back to the pool,

@@ -10,7 +10,8 @@ import (
 // commandChanged follows the learner's commands (see shellmark.Tracker, which
 // believes the shell's marks only as far as the keystrokes agree): each start,
 // first output and end looks at the current step's checks at once, and each
-// command that ended is recorded with its step.
+// command that ended is recorded with its step, and the refusals of the
+// learner's budget it printed are told.
 func (l *Learner) commandChanged(c shellmark.Command) {
 	select {
 	case l.poke <- struct{}{}:
@@ -30,6 +31,7 @@ func (l *Learner) commandChanged(c shellmark.Command) {
 		l.log.Warn("command voided: a shell mark was printed from inside it", "step", step, "line", c.Line)
 		return
 	}
+	l.tellRefusals(l.life, c.Output)
 	rec := store.Command{Session: l.id, Step: step, At: now, Line: c.Line, Exit: c.Exit}
 	l.m.saver.save("command", func(ctx context.Context) error { return l.m.cfg.Store.AddCommand(ctx, rec) })
 }

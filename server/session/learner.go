@@ -73,6 +73,7 @@ type Learner struct {
 	begunAt  int                // the step begun is of (0: none yet)
 	stepCmd  uint64             // the current step's first command (shellmark.Tracker.Next)
 	replaced []time.Time        // when lost clusters were replaced, within replacementWindow
+	refused  map[string]bool    // the budget's refusals told (tellRefusals)
 }
 
 func newLearner(m *Manager, lab *labs.Lab, sess store.Session) *Learner {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -55,11 +56,7 @@ func (l *Learner) watchLimits(ctx context.Context, conn *workstation.Conn) {
 				hits = append(hits, h)
 			}
 			for _, h := range hits {
-				l.log.Info("learner hit a limit", "what", h)
-				l.record(ctx, workshop.KindLimit, l.Session().Step, h)
-				l.mu.Lock()
-				l.publish(Event{EventLimit, Limit{Text: h}})
-				l.mu.Unlock()
+				l.tellLimit(ctx, h)
 			}
 		}
 		select {
@@ -68,6 +65,69 @@ func (l *Learner) watchLimits(ctx context.Context, conn *workstation.Conn) {
 		case <-tick.C():
 		}
 	}
+}
+
+// tellLimit tells the learner's page and the workshop's dashboard of a
+// limit the learner hit, and stores it.
+func (l *Learner) tellLimit(ctx context.Context, text string) {
+	l.log.Info("learner hit a limit", "what", text)
+	l.record(ctx, workshop.KindLimit, l.Session().Step, text)
+	l.mu.Lock()
+	l.publish(Event{EventLimit, Limit{Text: text}})
+	l.mu.Unlock()
+}
+
+// maxRefusalsTold is how many different refusals one learner is told of: a
+// loop refused again and again says nothing new after the first.
+const maxRefusalsTold = 32
+
+// tellRefusals tells, once each, the refusals of the learner's budget that a
+// command of theirs printed (refusals). A learner who prints one themselves
+// only misleads their own page and row.
+func (l *Learner) tellRefusals(ctx context.Context, output string) {
+	for _, r := range refusals(output) {
+		l.mu.Lock()
+		told := l.refused[r] || len(l.refused) >= maxRefusalsTold
+		if !told {
+			if l.refused == nil {
+				l.refused = map[string]bool{}
+			}
+			l.refused[r] = true
+		}
+		l.mu.Unlock()
+		if !told {
+			l.tellLimit(ctx, "a command was refused: "+r)
+		}
+	}
+}
+
+// budgetRefusal finds, in a line kubectl printed, the API server's refusal of
+// a request by the learner's budget, and what it said: kindlab's admission
+// policies (their messages begin "kindlab: "), the namespace's ResourceQuota
+// and its LimitRange (manifests/platform).
+var budgetRefusal = regexp.MustCompile(`denied request: (kindlab: .*)|(exceeded quota: kindlab-quota.*)|forbidden: \[?((?:maximum|minimum) \S+ usage per (?:Container|Pod) .*?)\]?$`)
+
+// maxRefusal bounds the text of one refusal told.
+const maxRefusal = 300
+
+// refusals returns the distinct budget refusals in a command's output, in
+// the order printed.
+func refusals(output string) []string {
+	var found []string
+	for line := range strings.Lines(output) {
+		m := budgetRefusal.FindStringSubmatch(strings.TrimRight(line, "\r\n"))
+		if m == nil {
+			continue
+		}
+		r := strings.TrimSpace(m[1] + m[2] + m[3])
+		if len(r) > maxRefusal {
+			r = strings.ToValidUTF8(r[:maxRefusal], "") + "…"
+		}
+		if !slices.Contains(found, r) {
+			found = append(found, r)
+		}
+	}
+	return found
 }
 
 // limitHits returns, in the learner's words, each pod in pods the kubelet

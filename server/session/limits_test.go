@@ -48,3 +48,32 @@ func TestLimitHits(t *testing.T) {
 		t.Errorf("told again: %q", again)
 	}
 }
+
+// TestRefusals: kubectl's words for a refusal by the learner's budget (the
+// admission policies, the quota, the LimitRange) are found in a command's
+// output, once each; other errors, Pod Security's included, are not.
+func TestRefusals(t *testing.T) {
+	out := strings.Join([]string{
+		`The namespaces "many11" is invalid: : ValidatingAdmissionPolicy 'kindlab-learner-namespaces' with binding 'kindlab-learner-namespaces' denied request: kindlab: you have 10 namespaces of your own, the most a learner may hold (10); delete one (kubectl delete namespace NAME) to make another`,
+		`error: failed to create configmap: configmaps "cm21" is forbidden: exceeded quota: kindlab-quota, requested: configmaps=1, used: configmaps=20, limited: configmaps=20`,
+		`Error from server (Forbidden): error when creating "STDIN": pods "big" is forbidden: [maximum memory usage per Container is 512Mi, but limit is 1Gi, maximum cpu usage per Container is 1, but limit is 2]`,
+		`Error from server (Forbidden): pods "big" is forbidden: maximum memory usage per Container is 512Mi, but limit is 1Gi`,
+		`error: failed to create configmap: configmaps "cm22" is forbidden: exceeded quota: kindlab-quota, requested: configmaps=1, used: configmaps=20, limited: configmaps=20`,
+		`Error from server (Forbidden): pods "root" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)`,
+		`Error from server (NotFound): deployments.apps "homepage" not found`,
+		`kindlab: you have 10 namespaces of your own`, // not kubectl's words for a refusal
+	}, "\r\n")
+	want := []string{
+		"kindlab: you have 10 namespaces of your own, the most a learner may hold (10); delete one (kubectl delete namespace NAME) to make another",
+		"exceeded quota: kindlab-quota, requested: configmaps=1, used: configmaps=20, limited: configmaps=20",
+		"maximum memory usage per Container is 512Mi, but limit is 1Gi, maximum cpu usage per Container is 1, but limit is 2",
+		"maximum memory usage per Container is 512Mi, but limit is 1Gi",
+	}
+	if got := refusals(out); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("refusals:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	long := refusals("denied request: kindlab: " + strings.Repeat("é", 400))
+	if len(long) != 1 || len(long[0]) > maxRefusal+len("…") || !strings.HasSuffix(long[0], "…") {
+		t.Errorf("a long refusal: %q; want it cut at %d bytes", long, maxRefusal)
+	}
+}
