@@ -92,16 +92,25 @@ func BenchmarkClusterIdle(b *testing.B) {
 		}
 		labels, nodes = append(labels, label), append(nodes, c.Name+"-control-plane")
 	}
-	labels, nodes = append(labels, "claimed"), append(nodes, claimedCluster(b, set)+"-control-plane")
+	claimed, _ := claimedCluster(b, newManager(b, set))
+	labels, nodes = append(labels, "claimed"), append(nodes, claimed+"-control-plane")
 	time.Sleep(time.Minute)
 	b.ResetTimer()
+	reportNodes(b, labels, nodes, 30*time.Second)
+}
+
+// reportNodes measures, b.N times side by side over the same span, each
+// node container's CPU (%cpu/<label>, of one core, from its cgroup) and then
+// its memory (MiB/<label>, as docker stats counts it), and reports their means.
+func reportNodes(b *testing.B, labels, nodes []string, span time.Duration) {
+	b.Helper()
 	mem, cpu := make([]float64, len(nodes)), make([]float64, len(nodes))
 	for i := 0; i < b.N; i++ {
 		before, start := make([]int64, len(nodes)), time.Now()
 		for j, n := range nodes {
 			before[j] = cpuUsage(b, n)
 		}
-		time.Sleep(30 * time.Second)
+		time.Sleep(span)
 		took := time.Since(start)
 		for j, n := range nodes {
 			cpu[j] += 100 * float64(cpuUsage(b, n)-before[j]) / float64(took.Nanoseconds())
@@ -120,14 +129,13 @@ func BenchmarkClusterIdle(b *testing.B) {
 	}
 }
 
-// claimedCluster makes a cluster with every tuning and readies it as a learner
-// working on the numbers lab has it: the platform objects and workstation, and
-// the lab's API and web apps with their Services, Ready. It is deleted when b
+// claimedCluster makes a cluster with m and readies it as a learner working
+// on the numbers lab has it: the platform objects and workstation, and the
+// lab's API and web apps with their Services, Ready. It is deleted when b
 // ends.
-func claimedCluster(b *testing.B, set images.Set) string {
+func claimedCluster(b *testing.B, m *cluster.Manager) (string, *workstation.Conn) {
 	b.Helper()
 	ctx := context.Background()
-	m := newManager(b, set)
 	name := randomName("claimed")
 	c, err := m.Create(ctx, name)
 	if err != nil {
@@ -166,7 +174,69 @@ func claimedCluster(b *testing.B, set images.Set) string {
 			b.Fatalf("deployment %s never Ready: %v", d, err)
 		}
 	}
-	return c.Name
+	return c.Name, conn
+}
+
+// BenchmarkBudgetIdleCost reports what a learner's budget costs a cluster a
+// learner works in while it idles: two clusters readied as claimedCluster
+// readies them, side by side, one with no budget, one with the default budget
+// (the node's memory, CPU and PID limits, the kubelet's memory eviction) and
+// looked over as kindlab looks over a learner's cluster every 10 s (a list of
+// their pods and the kubelet's stats summary: session.watchLimits). It reports
+// each one's memory (MiB/<which>, as docker stats counts it) and CPU
+// (%cpu/<which>, of one core, from the node's cgroup) over the same 60 s a
+// minute after both were ready, and kindlab's time for one look (ms/look).
+func BenchmarkBudgetIdleCost(b *testing.B) {
+	set := testImages(b)
+	ctx := context.Background()
+	plain, _ := claimedCluster(b, newManager(b, set))
+	m, err := cluster.New(cluster.Options{NodeImage: set.Node, LabImages: set.LabImages(), KubeconfigDir: b.TempDir(), Budget: cluster.DefaultBudget})
+	if err != nil {
+		b.Fatal(err)
+	}
+	budgeted, conn := claimedCluster(b, m)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	looks := make(chan time.Duration, 64)
+	go func() {
+		defer close(looks)
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			_, err := conn.Client.CoreV1().Pods("").List(lctx, metav1.ListOptions{})
+			if err == nil {
+				_, err = cluster.PodsDiskUse(lctx, conn.Client)
+			}
+			if err != nil {
+				if lctx.Err() == nil {
+					b.Errorf("a look over the budgeted cluster: %v", err)
+				}
+				return
+			}
+			looks <- time.Since(start)
+		}
+	}()
+	time.Sleep(time.Minute)
+	nodes := []string{plain + "-control-plane", budgeted + "-control-plane"}
+	b.ResetTimer()
+	reportNodes(b, []string{"no-budget", "budget"}, nodes, time.Minute)
+	b.StopTimer()
+	stop()
+	var total time.Duration
+	n := 0
+	for d := range looks {
+		total += d
+		n++
+	}
+	if n > 0 {
+		b.ReportMetric(float64(total.Milliseconds())/float64(n), "ms/look")
+	}
 }
 
 // cpuUsage reads the CPU time a container has used, in nanoseconds, from its

@@ -43,16 +43,16 @@ type Budget struct {
 // (the eleven a learner may have would hold 11 GiB).
 var DefaultBudget = Budget{Memory: 3 << 30, CPUs: 1, Disk: 2 << 30}
 
-// evictionMargin is how far under the node's memory limit the kubelet starts
+// EvictionMargin is how far under the node's memory limit the kubelet starts
 // evicting the learner's pods: room for what pods allocate while the kubelet
 // evicts one (it is told at once: kernelMemcgNotification).
-const evictionMargin = 768 << 20
+const EvictionMargin = 768 << 20
 
 // evictFirst adds to a kind config the kubelet eviction threshold that keeps
 // the node under its memory limit: the kubelet counts memory.available as the
 // machine's memory (hostTotal, which the node sees) less the node's working
 // set, so it evicts the learner's pods once their node uses the budget less
-// evictionMargin. Without it, a node at its limit first thrashes (the kernel
+// EvictionMargin. Without it, a node at its limit first thrashes (the kernel
 // reclaims the node's own program files and reads them back from the host's
 // disk, slowing everyone's), and only then kills. With no memory budget, or
 // the host's memory unknown, config is unchanged.
@@ -60,7 +60,7 @@ func (b Budget) evictFirst(config string, hostTotal int64) string {
 	if b.Memory == 0 || hostTotal <= b.Memory {
 		return config
 	}
-	available := (hostTotal - b.Memory + evictionMargin) >> 20
+	available := (hostTotal - b.Memory + EvictionMargin) >> 20
 	return strings.Replace(config, "  kind: KubeletConfiguration\n",
 		fmt.Sprintf("  kind: KubeletConfiguration\n  kernelMemcgNotification: true\n  evictionHard:\n    memory.available: %dMi\n", available), 1)
 }
