@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Per-cluster costs measured on a 2-core host (see the README's figures): an idle
+// Per-cluster costs measured on a 2-core host (see docs/performance.md): an idle
 // single-node cluster holds about 530 MiB and a fifth of a core; creating one keeps a
 // core busy for half a minute.
 const (
