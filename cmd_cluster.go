@@ -41,25 +41,9 @@ func resolveImages(ctx context.Context, nodeImage string) (images.Set, error) {
 	return images.Set{}, errors.New("no kindlab node image on this host: run kindlab images build from the source tree")
 }
 
-// backend is a cluster backend: the local Docker engine (cluster.Manager) or
-// pods on a host Kubernetes cluster (cluster.Hosted).
-type backend interface {
-	Create(ctx context.Context, name string) (*cluster.Cluster, error)
-	Delete(ctx context.Context, name string) error
-	Get(ctx context.Context, name string) (*cluster.Cluster, error)
-	List(ctx context.Context) ([]string, error)
-	Kubeconfig(ctx context.Context, name string) (string, error)
-	LoadImages(ctx context.Context, name string, images ...string) error
-	Node(ctx context.Context, name string) (cluster.Node, error)
-	Pause(ctx context.Context, name string) error
-	Resume(ctx context.Context, name string) error
-	KubeconfigDir() string
-	Budget() cluster.Budget
-}
-
 // manager parses the backend's flags (with fs's own) and returns the backend:
 // a host cluster's when --host-cluster is set, else the local Docker engine's.
-func (c *cli) manager(fs *flag.FlagSet, args []string) (backend, images.Set, error) {
+func (c *cli) manager(fs *flag.FlagSet, args []string) (cluster.Backend, images.Set, error) {
 	image := fs.String("image", os.Getenv("KINDLAB_NODE_IMAGE"), "kind node image (default: built from this source tree)")
 	state := fs.String("state", cluster.DefaultStateDir(), "state folder (kubeconfig files, database)")
 	host := fs.String("host-cluster", os.Getenv("KINDLAB_HOST_CLUSTER"), "run learner clusters in pods of this Kubernetes cluster: a kubeconfig file, or in-cluster (default: $KINDLAB_HOST_CLUSTER; empty: this host's Docker engine)")

@@ -26,10 +26,6 @@ import (
 // a new one: the learner's start then does not share the CPU with a create.
 const refillAfter = 3 * time.Second
 
-// hostedMax is --pool-max's default on a host cluster: learner clusters at
-// once, however many fit on its nodes now (the others wait for room).
-const hostedMax = 100
-
 func (c *cli) serve(args []string) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	flags.SetOutput(c.stderr)
@@ -94,21 +90,13 @@ func (c *cli) serve(args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if _, hosted := m.(*cluster.Hosted); hosted {
-		// The host cluster's scheduler decides where learners fit; a pod it
-		// has no room for waits, and so does its learner, in the queue.
-		if *maxClusters <= 0 {
-			*maxClusters = hostedMax
-		}
-	} else if fit := cluster.Doctor(c.ctx, cluster.LocalHost(state), set.Node); *maxClusters <= 0 {
+	if fit := m.Fit(c.ctx); *maxClusters <= 0 {
 		*maxClusters = max(1, fit.Fit)
 	} else if fit.Measured != nil && *maxClusters > fit.Fit {
 		fmt.Fprintf(c.stderr, "warning: --pool-max %d asks for more clusters than this host serves well: %d learners at work, measured %s (p95 command end to green %s, keystroke echo %s); beyond that, checks and typing slow down for everyone\n",
 			*maxClusters, fit.Fit, fit.Measured.Measured.Format(time.DateOnly), fit.Measured.GreenP95, fit.Measured.EchoP95)
 	}
-	if h, hosted := m.(*cluster.Hosted); hosted {
-		defer h.Close()
-	}
+	defer m.Close()
 	platform, err := fs.Sub(fsys.manifests, "platform")
 	if err != nil {
 		return err
@@ -151,7 +139,7 @@ func (c *cli) serve(args []string) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
-	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "backend", backendName(m), "pool_warm", *warm, "pool_hot", *hot, "pool_max", *maxClusters, "db", store.Redact(*db))
+	c.log.Info("kindlab serving", "url", base, "node_image", set.Node, "backend", m.String(), "pool_warm", *warm, "pool_hot", *hot, "pool_max", *maxClusters, "db", store.Redact(*db))
 	fmt.Fprintf(c.stdout, "kindlab is serving on %s\n", base)
 	if generated {
 		// Printed once, to the terminal that started kindlab; never logged.
@@ -232,12 +220,4 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
-}
-
-// backendName says where learner clusters run, for the log.
-func backendName(b backend) string {
-	if h, ok := b.(*cluster.Hosted); ok {
-		return "host cluster, namespace " + h.Namespace()
-	}
-	return "local Docker engine"
 }
