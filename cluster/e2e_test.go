@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/labs"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -420,11 +421,9 @@ func waitReadyPod(t *testing.T, ctx context.Context, cs kubernetes.Interface, se
 			if p.Name == notName || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 				continue
 			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-					found = p
-					return true, nil
-				}
+			if podstatus.Ready(&p) {
+				found = p
+				return true, nil
 			}
 		}
 		return false, nil

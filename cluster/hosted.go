@@ -25,6 +25,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/podstatus"
 )
 
 // Hosted is the second cluster backend: each learner's kind cluster runs in a
@@ -403,7 +404,7 @@ func (h *Hosted) waitEngine(ctx context.Context, name string, clock *phaseClock)
 		case corev1.PodFailed, corev1.PodSucceeded:
 			return fmt.Errorf("pod %s/%s ended before its engine was ready: %s", h.opts.Namespace, name, h.podLog(ctx, name))
 		case corev1.PodRunning:
-			if podReady(p) {
+			if podstatus.Ready(p) {
 				return nil
 			}
 		}
@@ -423,15 +424,6 @@ func (h *Hosted) waitEngine(ctx context.Context, name string, clock *phaseClock)
 		case <-tick.C:
 		}
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // unschedulable is the scheduler's reason a pod waits, or "".

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/web"
 )
@@ -151,14 +152,7 @@ func appTarget(ctx context.Context, cs kubernetes.Interface, ns string, app labs
 	return "", fmt.Errorf("no ready pod of Deployment %s", name)
 }
 
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-			return true
-		}
-	}
-	return false
-}
+func isReady(p *corev1.Pod) bool { return p.DeletionTimestamp == nil && podstatus.Ready(p) }
 
 // containerPort is the pod's port named or numbered port, else its first one
 // (80 when it declares none).

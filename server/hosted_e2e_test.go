@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
 )
@@ -79,15 +80,6 @@ func learnerPods(t testing.TB, host kubernetes.Interface, ns string) []corev1.Po
 		t.Fatal(err)
 	}
 	return list.Items
-}
-
-func podIsReady(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // TestE2EHostedCluster runs learner clusters on a host Kubernetes cluster (a
@@ -158,7 +150,7 @@ func TestE2EHostedCluster(t *testing.T) {
 	for deadline := time.Now().Add(8 * time.Minute); ; {
 		nodes = map[string]string{}
 		for _, p := range learnerPods(t, host, ns) {
-			if podIsReady(p) {
+			if podstatus.Ready(&p) {
 				nodes[p.Name] = p.Spec.NodeName
 			}
 		}

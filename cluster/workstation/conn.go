@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/labs/check"
 )
 
@@ -109,12 +110,7 @@ func (c *Conn) WaitReady(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		last = podSummary(p)
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
+		return podstatus.Ready(p), nil
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for the workstation pod: %w (last seen: %s)", err, last)

@@ -547,10 +547,6 @@ func (e *Engine) workstation() (target, error) {
 	return target{name: "the workstation", namespace: w.Namespace, pod: w.Pod, container: w.Container}, nil
 }
 
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 func (e *Engine) script(ctx context.Context, s *labs.ScriptCheck) (string, error) {
 	t, err := e.workstation()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/jsonpath"
 
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/labs"
 )
 
@@ -40,15 +41,7 @@ func isRunning(p *corev1.Pod) bool {
 }
 
 func isReady(p *corev1.Pod) bool {
-	if !isRunning(p) {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return isRunning(p) && podstatus.Ready(p)
 }
 
 func podIPs(p *corev1.Pod) []string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 )
@@ -125,10 +126,8 @@ func probe(ctx context.Context, conn *workstation.Conn, timeout time.Duration, o
 
 // workstationReady: the workstation pod is Ready.
 func workstationReady(p *corev1.Pod) error {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return nil
-		}
+	if podstatus.Ready(p) {
+		return nil
 	}
 	return errors.New("workstation: not ready")
 }

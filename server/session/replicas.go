@@ -72,17 +72,6 @@ func (m *Manager) live(ctx context.Context) (map[string]store.Replica, error) {
 	return out, nil
 }
 
-// others reports whether another replica is alive (then the clusters this
-// one does not know of may be theirs).
-func (m *Manager) others(ctx context.Context) bool {
-	live, err := m.live(ctx)
-	if err != nil {
-		return true // when in doubt, delete nothing
-	}
-	delete(live, m.cfg.Replica)
-	return len(live) > 0
-}
-
 // deleteOrphans deletes the pool clusters that no session holds (held names
 // those some session does) and that no live replica's pool may be making or
 // keeping warm: those whose name carries the tag of a replica that is gone

@@ -130,13 +130,6 @@ func Message(text string) (string, error) {
 	return text, nil
 }
 
-// Subscribers returns how many live subscriptions a workshop has.
-func (h *Hub) Subscribers(workshopID string) int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.subs[workshopID])
-}
-
 func (h *Hub) remove(s *Subscription, reason error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

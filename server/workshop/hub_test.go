@@ -126,8 +126,8 @@ func TestHubSlowSubscriberDropped(t *testing.T) {
 	if !errors.Is(slow.Err(), ErrSlowSubscriber) {
 		t.Errorf("slow Err() = %v; want %v", slow.Err(), ErrSlowSubscriber)
 	}
-	if n := h.Subscribers("A"); n != 1 {
-		t.Errorf("Subscribers(A) = %d; want 1", n)
+	if n := h.subscribers("A"); n != 1 {
+		t.Errorf("subscribers(A) = %d; want 1", n)
 	}
 	if otherWorkshop.Err() != nil || len(drain(otherWorkshop)) != 0 {
 		t.Errorf("workshop B subscriber touched by workshop A's traffic")
@@ -151,8 +151,8 @@ func TestHubCancel(t *testing.T) {
 	if !errors.Is(s.Err(), ErrUnsubscribed) {
 		t.Errorf("Err() = %v; want %v", s.Err(), ErrUnsubscribed)
 	}
-	if n := h.Subscribers("A"); n != 0 {
-		t.Errorf("Subscribers(A) = %d; want 0", n)
+	if n := h.subscribers("A"); n != 0 {
+		t.Errorf("subscribers(A) = %d; want 0", n)
 	}
 }
 
@@ -298,4 +298,11 @@ func TestNewHubErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribers returns how many live subscriptions a workshop has.
+func (h *Hub) subscribers(workshopID string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs[workshopID])
 }
