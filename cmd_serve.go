@@ -116,7 +116,7 @@ func (c *cli) serve(args []string) error {
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, DiskBudget: m.Budget().Disk, Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL, InstructorToken: instructorToken,
+		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, DiskBudget: m.Budget().Disk, FreeMemory: m.FreeMemoryMiB, Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient, StreamsPerSession: *streamsPerSession, StreamsPerClient: *streamsPerClient},
 	})

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 )
 
@@ -27,6 +28,8 @@ type Backend interface {
 	KubeconfigDir() string
 	// Budget is what each learner cluster may take.
 	Budget() Budget
+	// FreeMemoryMiB is the memory free where the clusters run, if known.
+	FreeMemoryMiB() (mib int, ok bool)
 	// Fit says how many learner clusters the backend runs well at once (the
 	// pool's default size), and whether that was measured on this host.
 	Fit(ctx context.Context) Report
@@ -47,6 +50,15 @@ func (m *Manager) Fit(ctx context.Context) Report {
 	return Doctor(ctx, LocalHost(filepath.Dir(m.opts.KubeconfigDir)), m.opts.NodeImage)
 }
 
+// FreeMemoryMiB is this host's available memory (/proc/meminfo).
+func (m *Manager) FreeMemoryMiB() (int, bool) {
+	meminfo, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	return memAvailableMiB(string(meminfo)), true
+}
+
 // String says where the clusters run.
 func (m *Manager) String() string { return "local Docker engine" }
 
@@ -60,6 +72,11 @@ const HostedFit = 100
 
 // Fit leaves it to the host cluster's scheduler (HostedFit).
 func (h *Hosted) Fit(context.Context) Report { return Report{Fit: HostedFit} }
+
+// FreeMemoryMiB is not known: kindlab may not read the host cluster's
+// nodes (manifests/kindlab's Role), and its own pod's node is not where
+// learner clusters run.
+func (h *Hosted) FreeMemoryMiB() (int, bool) { return 0, false }
 
 // String says where the clusters run.
 func (h *Hosted) String() string { return "host cluster, namespace " + h.opts.Namespace }

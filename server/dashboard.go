@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -206,7 +204,7 @@ func (s *Server) sendDashboard(ctx context.Context, conn *websocket.Conn, ws wor
 	}
 	p := s.Pool.Stats()
 	return conn.WriteJSON(map[string]any{"type": "capacity", "warm": p.Warm, "paused": p.Paused, "claimed": p.Claimed, "creating": p.Creating,
-		"queue": p.Queue, "max": p.Max, "memAvailableMiB": memAvailableMiB()})
+		"queue": p.Queue, "max": p.Max, "memAvailableMiB": s.freeMemory()})
 }
 
 // coalesce waits a moment for the rest of a burst of events and takes them; it
@@ -232,16 +230,14 @@ const (
 	dashboardPongWait  = 60 * time.Second
 )
 
-func memAvailableMiB() int {
-	data, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
+// freeMemory is the memory free where learner clusters run, in MiB, or nil
+// when that is not known.
+func (s *Server) freeMemory() any {
+	if s.FreeMemory == nil {
+		return nil
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kb / 1024
-		}
+	if mib, ok := s.FreeMemory(); ok {
+		return mib
 	}
-	return 0
+	return nil
 }

@@ -98,7 +98,7 @@ func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: s, Clusters: s, Logger: testLog(),
+	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: s, Clusters: s, FreeMemory: s.FreeMemoryMiB, Logger: testLog(),
 		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
 		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many
 	for _, o := range opts {

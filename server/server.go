@@ -70,6 +70,10 @@ type Config struct {
 	// DiskBudget bounds what a learner's pods hold on disk in all
 	// (session.Config.DiskBudget); 0 none.
 	DiskBudget int64
+	// FreeMemory tells the memory free where learner clusters run, in MiB,
+	// for the instructor's dashboard (cluster.Backend's FreeMemoryMiB); nil,
+	// or false: not known, and the dashboard says so.
+	FreeMemory func() (mib int, ok bool)
 	// Replica names this process in the store (session.Config.Replica).
 	// Lease, when not 0, shares the store with other replicas: requests for a
 	// session another runs are passed to its ReplicaURL, and the sessions of a

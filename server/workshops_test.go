@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -309,4 +310,58 @@ func TestDashboardLoad200(t *testing.T) {
 	}
 	t.Logf("%d events from %d learners in %s; dashboards current %v after the last event",
 		learners*perLearner, learners, last.Sub(start).Round(time.Millisecond), lags)
+}
+
+// TestDashboardCapacityMemory: the dashboard's capacity says the memory free
+// where learner clusters run when the backend knows it, and nothing (the
+// page shows a dash) when it does not, as on a host cluster.
+func TestDashboardCapacityMemory(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		free func() (int, bool)
+		want string
+	}{
+		{"known", func() (int, bool) { return 2048, true }, "2048"},
+		{"not known", func() (int, bool) { return 0, false }, "null"},
+		{"no backend to ask", nil, "null"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat, st := builtinLabsAndMemoryStore(t)
+			defer st.Close()
+			srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil),
+				InstructorToken: testInstructorToken, FreeMemory: c.free})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			ws, token, err := srv.ws.registry.Create(context.Background(), "Room", []string{"services-dns"}, 5, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jar, _ := cookiejar.New(nil)
+			u, _ := url.Parse(ts.URL)
+			jar.SetCookies(u, []*http.Cookie{{Name: workshopCookie(ws.ID), Value: token, Path: "/"}})
+			d := websocket.Dialer{Jar: jar}
+			conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/w/"+ws.ID+"/live", http.Header{"Origin": {ts.URL}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				var m map[string]json.RawMessage
+				if err := conn.ReadJSON(&m); err != nil {
+					t.Fatalf("no capacity message: %v", err)
+				}
+				if string(m["type"]) == `"capacity"` {
+					if got := string(m["memAvailableMiB"]); got != c.want {
+						t.Errorf("memAvailableMiB = %s; want %s", got, c.want)
+					}
+					return
+				}
+			}
+		})
+	}
 }
