@@ -241,15 +241,7 @@ func TestDashboardLoad200(t *testing.T) {
 	finalRE := regexp.MustCompile(fmt.Sprintf(`attempt %d of s\d{3}`, perLearner-1))
 	got := make([]chan time.Time, dashboards)
 	for i := range dashboards {
-		jar, _ := cookiejar.New(nil)
-		u, _ := url.Parse(ts.URL)
-		jar.SetCookies(u, []*http.Cookie{{Name: workshopCookie(ws.ID), Value: token, Path: "/"}})
-		d := websocket.Dialer{Jar: jar}
-		conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/w/"+ws.ID+"/live", http.Header{"Origin": {ts.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dialDashboard(t, ts.URL, ws.ID, token)
 		got[i] = make(chan time.Time, 10000)
 		go func(c chan time.Time) {
 			for {
@@ -340,15 +332,7 @@ func TestDashboardCapacityMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jar, _ := cookiejar.New(nil)
-			u, _ := url.Parse(ts.URL)
-			jar.SetCookies(u, []*http.Cookie{{Name: workshopCookie(ws.ID), Value: token, Path: "/"}})
-			d := websocket.Dialer{Jar: jar}
-			conn, _, err := d.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/w/"+ws.ID+"/live", http.Header{"Origin": {ts.URL}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dialDashboard(t, ts.URL, ws.ID, token)
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 			for {
 				var m map[string]json.RawMessage
@@ -364,4 +348,20 @@ func TestDashboardCapacityMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialDashboard opens workshop wsID's live dashboard at base as its
+// instructor (token) would; the connection is closed when t ends.
+func dialDashboard(t *testing.T, base, wsID, token string) *websocket.Conn {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(base)
+	jar.SetCookies(u, []*http.Cookie{{Name: workshopCookie(wsID), Value: token, Path: "/"}})
+	d := websocket.Dialer{Jar: jar}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/w/"+wsID+"/live", http.Header{"Origin": {base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
