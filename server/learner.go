@@ -127,7 +127,7 @@ func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
 	var results []web.CheckResult
 	if checks := l.Checks(); checks.Step == n {
 		for _, c := range checks.Results {
-			results = append(results, web.CheckResult{ID: c.ID, Status: web.Status(c.Status), Message: c.Message})
+			results = append(results, web.CheckResult{ID: c.ID, Status: c.Status, Message: c.Message})
 		}
 	}
 	step := lab.Steps[n-1]

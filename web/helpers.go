@@ -3,6 +3,8 @@ package web
 import (
 	"strconv"
 	"strings"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -66,7 +68,7 @@ func joinLines(lines []string) string { return strings.Join(lines, "\n") }
 func checksSummary(checks []CheckView) string {
 	n := 0
 	for _, c := range checks {
-		if c.Status == StatusPass {
+		if c.Status == check.Pass {
 			n++
 		}
 	}
@@ -77,13 +79,13 @@ func checksSummary(checks []CheckView) string {
 }
 
 // statusText is a check status for screen readers.
-func statusText(s Status) string {
+func statusText(s check.Status) string {
 	switch s {
-	case StatusPass:
+	case check.Pass:
 		return "passed"
-	case StatusFail:
+	case check.Fail:
 		return "not yet"
-	case StatusError:
+	case check.Error:
 		return "could not run"
 	}
 	return "waiting"

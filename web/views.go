@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 // LayoutView is the page frame: title, navigation and notices.
@@ -104,7 +105,7 @@ type StepView struct {
 // without checks always may).
 func (s StepView) AllPassed() bool {
 	for _, c := range s.Checks {
-		if c.Status != StatusPass {
+		if c.Status != check.Pass {
 			return false
 		}
 	}
@@ -134,9 +135,9 @@ func NewStepView(n int, step labs.Step, results []CheckResult) (StepView, error)
 		byID[r.ID] = r
 	}
 	for _, c := range step.Checks {
-		cv := CheckView{ID: c.ID, Label: CheckLabel(c), Status: StatusPending}
+		cv := CheckView{ID: c.ID, Label: CheckLabel(c), Status: check.Pending}
 		if r, ok := byID[c.ID]; ok {
-			cv.Status, cv.Message = r.Status.orPending(), r.Message
+			cv.Status, cv.Message = orPending(r.Status), r.Message
 		}
 		v.Checks = append(v.Checks, cv)
 	}
@@ -147,34 +148,24 @@ func NewStepView(n int, step labs.Step, results []CheckResult) (StepView, error)
 type CheckView struct {
 	ID      string
 	Label   string // what the check looks for, in plain words
-	Status  Status
+	Status  check.Status
 	Message string // the latest result's message
 }
 
 // CheckResult is the latest result of a check, as in the "checks" event.
 type CheckResult struct {
-	ID      string `json:"id"`
-	Status  Status `json:"status"`
-	Message string `json:"message"`
+	ID      string       `json:"id"`
+	Status  check.Status `json:"status"`
+	Message string       `json:"message"`
 }
 
-// Status is a check's state on the page.
-type Status string
-
-// The statuses of a check: the results of FORMAT.md plus pending (not run yet).
-const (
-	StatusPending Status = "pending"
-	StatusPass    Status = "pass"
-	StatusFail    Status = "fail"
-	StatusError   Status = "error"
-)
-
-func (s Status) orPending() Status {
+// orPending is s if it is a check's result, else check.Pending.
+func orPending(s check.Status) check.Status {
 	switch s {
-	case StatusPass, StatusFail, StatusError:
+	case check.Pass, check.Fail, check.Error:
 		return s
 	}
-	return StatusPending
+	return check.Pending
 }
 
 // CheckLabel says in plain words what a check looks for.

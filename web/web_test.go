@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/static"
 )
 
@@ -195,8 +196,8 @@ func TestLabPageRunButtons(t *testing.T) {
 func TestLabPageChecks(t *testing.T) {
 	step := parseStep(t, stepSource)
 	allPass := []CheckResult{
-		{ID: "homepage-ready", Status: StatusPass}, {ID: "svc", Status: StatusPass},
-		{ID: "answers", Status: StatusPass}, {ID: "ran-it", Status: StatusPass},
+		{ID: "homepage-ready", Status: check.Pass}, {ID: "svc", Status: check.Pass},
+		{ID: "answers", Status: check.Pass}, {ID: "ran-it", Status: check.Pass},
 	}
 	manual := labs.Step{Title: "Read this", Manual: true, Body: "Just prose."}
 	tests := []struct {
@@ -211,10 +212,10 @@ func TestLabPageChecks(t *testing.T) {
 		{
 			name: "mixed", step: step, number: 1,
 			results: []CheckResult{
-				{ID: "homepage-ready", Status: StatusPass, Message: "1 pod ready"},
-				{ID: "svc", Status: StatusFail, Message: "Service homepage not found"},
-				{ID: "answers", Status: StatusError, Message: "API server unreachable"},
-				{ID: "unknown", Status: StatusPass},
+				{ID: "homepage-ready", Status: check.Pass, Message: "1 pod ready"},
+				{ID: "svc", Status: check.Fail, Message: "Service homepage not found"},
+				{ID: "answers", Status: check.Error, Message: "API server unreachable"},
+				{ID: "unknown", Status: check.Pass},
 			},
 			wantStatus: map[string]string{"homepage-ready": "pass", "svc": "fail", "answers": "error", "ran-it": "pending"},
 			wantMsg:    map[string]string{"homepage-ready": "1 pod ready", "svc": "Service homepage not found", "answers": "API server unreachable", "ran-it": ""},

@@ -71,6 +71,9 @@ const (
 	Pass  Status = "pass"
 	Fail  Status = "fail"  // the learner has something to do
 	Error Status = "error" // the check could not run; not the learner's fault
+	// Pending is no result yet: what a page shows before a check first runs.
+	// The engine never returns it.
+	Pending Status = "pending"
 )
 
 // Result is the outcome of one check at one time.

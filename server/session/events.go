@@ -125,13 +125,13 @@ func (l *Learner) recordCheck(ctx context.Context, step int, r CheckResult) {
 		return
 	}
 	l.m.Record(ctx, workshop.Event{At: l.m.cfg.Clock.Now(), Workshop: ws, Session: l.id, Lab: l.lab.ID,
-		Kind: workshop.KindCheck, Step: step, CheckID: r.ID, Status: string(r.Status), Message: r.Message})
+		Kind: workshop.KindCheck, Step: step, CheckID: r.ID, Status: r.Status, Message: r.Message})
 }
 
 // Record stores an event and hands it to OnEvent (the dashboards).
 func (m *Manager) Record(ctx context.Context, e workshop.Event) {
 	se := store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step,
-		Detail: e.Name, Workshop: e.Workshop, CheckID: e.CheckID, Status: e.Status, Message: e.Message, Origin: m.cfg.Replica}
+		Detail: e.Name, Workshop: e.Workshop, CheckID: e.CheckID, Status: string(e.Status), Message: e.Message, Origin: m.cfg.Replica}
 	m.saver.save("event "+string(e.Kind), func(ctx context.Context) error { return m.cfg.Store.AddEvent(ctx, se) })
 	m.cfg.OnEvent(e)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 // BenchmarkHubFanout200: 200 learner goroutines publish in rounds (one event
@@ -106,7 +108,7 @@ func BenchmarkGridSnapshot200(b *testing.B) {
 			g.Apply(Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: KindStepStart, Step: st})
 			for c := range 3 {
 				g.Apply(Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: KindCheck, Step: st,
-					CheckID: fmt.Sprint("check-", c), Status: StatusFail, Message: "not yet"})
+					CheckID: fmt.Sprint("check-", c), Status: check.Fail, Message: "not yet"})
 			}
 			if st < reached {
 				g.Apply(Event{At: at(time.Duration(st)*time.Minute + 30*time.Second), Session: s, Kind: KindStepPass, Step: st})

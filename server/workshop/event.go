@@ -1,6 +1,10 @@
 package workshop
 
-import "time"
+import (
+	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
+)
 
 // Kind is what an Event says happened.
 type Kind string
@@ -25,13 +29,6 @@ const (
 	KindLimit       Kind = "limit-hit"      // the learner's budget stopped a pod of theirs; Message says which and why
 )
 
-// Check statuses. Only StatusFail counts towards Stuck.
-const (
-	StatusPass  = "pass"
-	StatusFail  = "fail"
-	StatusError = "error"
-)
-
 // Event is one thing that happened in a workshop.
 type Event struct {
 	ID       int64 // the store's number for it, once read back from the store
@@ -41,7 +38,7 @@ type Event struct {
 	Kind     Kind
 	Step     int // from 1; 0 means no step (or every step, for reset)
 	CheckID  string
-	Status   string
+	Status   check.Status // of a check event; only check.Fail counts towards Stuck
 	Message  string
 	Name     string // learner display name (join)
 	Lab      string // the learner's lab; empty for workshop-wide messages

@@ -40,7 +40,7 @@ func WriteCSV(w io.Writer, events []Event) error {
 			rec[4] = strconv.Itoa(e.Step)
 		}
 		rec[5] = defuse(e.CheckID)
-		rec[6] = defuse(e.Status)
+		rec[6] = defuse(string(e.Status))
 		rec[7] = defuse(e.Message)
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write csv: %w", err)
@@ -86,7 +86,7 @@ func WriteJSON(w io.Writer, events []Event) error {
 	for i, e := range events {
 		b, err := json.Marshal(exportRecord{
 			At: e.At.UTC().Format(time.RFC3339Nano), Session: e.Session, Name: e.Name, Kind: string(e.Kind),
-			Step: e.Step, Check: e.CheckID, Status: e.Status, Message: e.Message,
+			Step: e.Step, Check: e.CheckID, Status: string(e.Status), Message: e.Message,
 		})
 		if err != nil {
 			return fmt.Errorf("write json: %w", err)

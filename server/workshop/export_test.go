@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 func TestWriteCSVRoundTrip(t *testing.T) {
@@ -36,7 +38,7 @@ func TestWriteCSVRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			events := []Event{
 				{At: at, Session: "s1", Name: "Ada, \"the\" first", Kind: KindJoin},
-				{At: at.Add(time.Second), Session: "s1", Kind: KindCheck, Step: 2, CheckID: "pod-ready", Status: StatusFail, Message: tt.message},
+				{At: at.Add(time.Second), Session: "s1", Kind: KindCheck, Step: 2, CheckID: "pod-ready", Status: check.Fail, Message: tt.message},
 			}
 			var buf bytes.Buffer
 			if err := WriteCSV(&buf, events); err != nil {
@@ -82,7 +84,7 @@ func TestWriteJSON(t *testing.T) {
 		{name: "none", events: nil, want: []map[string]any{}},
 		{name: "two", events: []Event{
 			{At: time.Date(2026, 3, 4, 9, 0, 0, 5, time.UTC), Session: "s1", Name: "Ada", Kind: KindJoin},
-			{At: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC), Session: "s1", Kind: KindCheck, Step: 1, CheckID: "c", Status: StatusFail, Message: "=1,\"x\"\n"},
+			{At: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC), Session: "s1", Kind: KindCheck, Step: 1, CheckID: "c", Status: check.Fail, Message: "=1,\"x\"\n"},
 		}, want: []map[string]any{
 			{"at": "2026-03-04T09:00:00.000000005Z", "session": "s1", "name": "Ada", "kind": "join", "step": 0.0, "check": "", "status": "", "message": ""},
 			{"at": "2026-03-04T09:01:00Z", "session": "s1", "name": "", "kind": "check", "step": 1.0, "check": "c", "status": "fail", "message": "=1,\"x\"\n"},

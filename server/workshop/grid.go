@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 // DefaultFailLimit is how many consecutive failures of one check make a
@@ -291,12 +293,12 @@ func (g *Grid) Apply(e Event) {
 		if l.current < e.Step {
 			l.current = e.Step
 		}
-		c.addMessage(CheckMessage{At: e.At, CheckID: e.CheckID, Status: e.Status, Message: e.Message})
+		c.addMessage(CheckMessage{At: e.At, CheckID: e.CheckID, Status: string(e.Status), Message: e.Message})
 		if c.state == Passed {
 			return
 		}
 		switch e.Status {
-		case StatusFail:
+		case check.Fail:
 			if c.streak == nil {
 				c.streak = make(map[string]int)
 			}
@@ -304,7 +306,7 @@ func (g *Grid) Apply(e Event) {
 			if c.streak[e.CheckID] >= g.failLimit && c.failing == "" {
 				c.failing = e.CheckID
 			}
-		case StatusPass:
+		case check.Pass:
 			delete(c.streak, e.CheckID)
 			if c.failing == e.CheckID {
 				c.failing = ""

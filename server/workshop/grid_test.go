@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 var t0 = time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
@@ -18,11 +20,11 @@ var testSteps = []Step{
 	{Title: "Expose it", Estimate: 5 * time.Minute},
 }
 
-func fails(check string, n int, from time.Duration) []Event {
+func fails(id string, n int, from time.Duration) []Event {
 	var es []Event
 	for i := range n {
 		es = append(es, Event{At: at(from + time.Duration(i)*time.Second), Session: "s1", Kind: KindCheck, Step: 1,
-			CheckID: check, Status: StatusFail, Message: fmt.Sprintf("%s failed #%d", check, i+1)})
+			CheckID: id, Status: check.Fail, Message: fmt.Sprintf("%s failed #%d", id, i+1)})
 	}
 	return es
 }
@@ -40,8 +42,8 @@ func msgEv(d time.Duration, kind Kind, step int, msg string) Event {
 	return e
 }
 
-func checkEv(d time.Duration, check, status string) Event {
-	return Event{At: at(d), Session: "s1", Kind: KindCheck, Step: 1, CheckID: check, Status: status, Message: check + " " + status}
+func checkEv(d time.Duration, id string, status check.Status) Event {
+	return Event{At: at(d), Session: "s1", Kind: KindCheck, Step: 1, CheckID: id, Status: status, Message: id + " " + string(status)}
 }
 
 func TestGridCellStates(t *testing.T) {
@@ -74,23 +76,23 @@ func TestGridCellStates(t *testing.T) {
 			now: 2 * time.Minute, step: 1, wantState: Stuck, wantTime: 2 * time.Minute, wantReason: ReasonRepeatedFailed, wantCheck: "pod-running"},
 		{name: "other checks passing in between do not hide the streak",
 			events: seq(join, []Event{ev(0, KindStepStart, 1),
-				checkEv(1, "a", StatusFail), checkEv(2, "b", StatusPass), checkEv(3, "a", StatusFail), checkEv(4, "b", StatusPass),
-				checkEv(5, "a", StatusFail), checkEv(6, "b", StatusFail), checkEv(7, "a", StatusFail), checkEv(8, "a", StatusFail)}),
+				checkEv(1, "a", check.Fail), checkEv(2, "b", check.Pass), checkEv(3, "a", check.Fail), checkEv(4, "b", check.Pass),
+				checkEv(5, "a", check.Fail), checkEv(6, "b", check.Fail), checkEv(7, "a", check.Fail), checkEv(8, "a", check.Fail)}),
 			now: time.Minute, step: 1, wantState: Stuck, wantTime: time.Minute, wantReason: ReasonRepeatedFailed, wantCheck: "a"},
 		{name: "a pass of the same check breaks the streak",
-			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 4, time.Second), []Event{checkEv(10*time.Second, "a", StatusPass)},
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 4, time.Second), []Event{checkEv(10*time.Second, "a", check.Pass)},
 				fails("a", 4, 20*time.Second)),
 			now: time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
 		{name: "a later pass clears repeated failure",
-			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 6, time.Second), []Event{checkEv(time.Minute, "a", StatusPass)}),
+			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 6, time.Second), []Event{checkEv(time.Minute, "a", check.Pass)}),
 			now:    2 * time.Minute, step: 1, wantState: Working, wantTime: 2 * time.Minute},
 		{name: "failures of different checks do not add up",
 			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 3, time.Second), fails("b", 3, 10*time.Second)),
 			now:    time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
 		{name: "checker errors do not count",
 			events: seq(join, []Event{ev(0, KindStepStart, 1),
-				checkEv(1, "a", StatusError), checkEv(2, "a", StatusError), checkEv(3, "a", StatusError),
-				checkEv(4, "a", StatusError), checkEv(5, "a", StatusError), checkEv(6, "a", StatusError)}),
+				checkEv(1, "a", check.Error), checkEv(2, "a", check.Error), checkEv(3, "a", check.Error),
+				checkEv(4, "a", check.Error), checkEv(5, "a", check.Error), checkEv(6, "a", check.Error)}),
 			now: time.Minute, step: 1, wantState: Working, wantTime: time.Minute},
 		{name: "step pass clears repeated failure",
 			events: seq(join, []Event{ev(0, KindStepStart, 1)}, fails("a", 7, time.Second), []Event{ev(3*time.Minute, KindStepPass, 1)}),
@@ -151,10 +153,10 @@ func TestGridMessages(t *testing.T) {
 		events []Event
 		want   []string // messages of step 1, oldest first
 	}{
-		{name: "latest per check", events: []Event{checkEv(1, "a", StatusFail), checkEv(2, "b", StatusFail), checkEv(3, "a", StatusPass)},
+		{name: "latest per check", events: []Event{checkEv(1, "a", check.Fail), checkEv(2, "b", check.Fail), checkEv(3, "a", check.Pass)},
 			want: []string{"b fail", "a pass"}},
-		{name: "capped", events: []Event{checkEv(1, "a", StatusFail), checkEv(2, "b", StatusFail), checkEv(3, "c", StatusFail),
-			checkEv(4, "d", StatusFail), checkEv(5, "e", StatusFail), checkEv(6, "f", StatusFail)},
+		{name: "capped", events: []Event{checkEv(1, "a", check.Fail), checkEv(2, "b", check.Fail), checkEv(3, "c", check.Fail),
+			checkEv(4, "d", check.Fail), checkEv(5, "e", check.Fail), checkEv(6, "f", check.Fail)},
 			want: []string{"b fail", "c fail", "d fail", "e fail", "f fail"}},
 		{name: "learner message on current step", events: []Event{ev(0, KindStepStart, 1), {At: t0, Session: "s1", Kind: KindMessage, Message: "help?"}},
 			want: []string{"help?"}},
@@ -201,7 +203,7 @@ func TestGridSnapshotView(t *testing.T) {
 	}
 	for i := range 5 {
 		g.Apply(Event{At: at(27*time.Minute + time.Duration(i)), Session: "s-zed", Kind: KindCheck, Step: 1,
-			CheckID: "pod", Status: StatusFail, Message: fmt.Sprint("no pod ", i)})
+			CheckID: "pod", Status: check.Fail, Message: fmt.Sprint("no pod ", i)})
 	}
 	v := g.Snapshot(at(30 * time.Minute))
 

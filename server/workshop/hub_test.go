@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kindlab/kindlab/labs/check"
 )
 
 func newTestHub(t testing.TB, opts ...Option) *Hub {
@@ -227,7 +229,7 @@ func TestHubLoad200(t *testing.T) {
 			session := fmt.Sprintf("learner-%03d", l)
 			for i := range perLearner {
 				h.Publish(Event{At: time.Now(), Workshop: "load", Session: session, Kind: KindCheck, Step: i + 1,
-					CheckID: "c", Status: StatusFail, Message: "not yet"})
+					CheckID: "c", Status: check.Fail, Message: "not yet"})
 				// Learners' checkers do not publish in a tight loop.
 				time.Sleep(time.Duration(100+rand.IntN(400)) * time.Microsecond)
 			}
