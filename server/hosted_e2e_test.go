@@ -170,6 +170,10 @@ func TestE2EHostedCluster(t *testing.T) {
 		t.Errorf("the two learner clusters run on the same host node: %v", nodes)
 	}
 	t.Logf("two learner cluster pods ready on %v", nodes)
+	if err := waitWarmAt(front.URL, 2, 5*time.Minute); err != nil {
+		t.Fatalf("pool: %v (two pods ready after %s)", err, time.Since(started).Round(time.Second))
+	}
+	t.Logf("two warm learner clusters on the host cluster: %s", time.Since(started).Round(100*time.Millisecond))
 	// The learner's kubelet evicts their pods before their node reaches its
 	// memory budget, as on the local backend: it counts the memory of the
 	// host node the pod runs on.
@@ -182,10 +186,6 @@ func TestE2EHostedCluster(t *testing.T) {
 		}
 		break
 	}
-	if err := waitWarmAt(front.URL, 2, 5*time.Minute); err != nil {
-		t.Fatalf("pool: %v (two pods ready after %s)", err, time.Since(started).Round(time.Second))
-	}
-	t.Logf("two warm learner clusters on the host cluster: %s", time.Since(started).Round(100*time.Millisecond))
 
 	bctx, cancel := newBrowser(t)
 	defer cancel()
