@@ -289,13 +289,36 @@ wait "$engine"
 // namespace exists and a privileged pod passes admission (a server-side dry
 // run, nothing is created). A refusal names the rule that refused and what to
 // change.
+//
+// A namespace made a moment ago has no default service account until the
+// host's controller manager makes it, and admission refuses every pod
+// meanwhile: that refusal is waited out, for up to checkSettle.
 func (h *Hosted) Check(ctx context.Context) error {
 	p := h.pod(Prefix + "check")
-	_, err := h.client.CoreV1().Pods(h.opts.Namespace).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	if err != nil {
-		return h.explainCreate(err)
+	deadline := time.Now().Add(checkSettle)
+	for {
+		_, err := h.client.CoreV1().Pods(h.opts.Namespace).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil {
+			return nil
+		}
+		if !noServiceAccountYet(err) || time.Now().After(deadline) {
+			return h.explainCreate(err)
+		}
+		select {
+		case <-ctx.Done():
+			return h.explainCreate(err)
+		case <-time.After(checkSettle / 30):
+		}
 	}
-	return nil
+}
+
+// checkSettle is how long Check waits for a new namespace's service account.
+const checkSettle = 30 * time.Second
+
+// noServiceAccountYet tells the refusal of a pod in a namespace whose
+// default service account the controller manager has not made yet.
+func noServiceAccountYet(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "error looking up service account")
 }
 
 // explainCreate turns the host cluster's refusal of a pod into what to do.

@@ -170,3 +170,24 @@ func TestHostedPodLimitsFollowTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestHostedCheckWaitsForANewNamespace: a namespace made a moment ago, whose
+// default service account is not there yet, is waited for; the refusal that
+// follows is the one that counts.
+func TestHostedCheckWaitsForANewNamespace(t *testing.T) {
+	h, cs := newTestHosted(t)
+	tries := 0
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		tries++
+		if tries < 3 {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "kindlab-check",
+				errors.New(`error looking up service account kindlab-clusters/default: serviceaccount "default" not found`))
+		}
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "kindlab-check",
+			errors.New(`violates PodSecurity "baseline:latest": privileged`))
+	})
+	err := h.Check(context.Background())
+	if tries != 3 || err == nil || !strings.Contains(err.Error(), "refuses privileged pods") {
+		t.Errorf("after %d tries: %v; want the third, PodSecurity's refusal explained", tries, err)
+	}
+}

@@ -55,6 +55,7 @@ func ownHostNamespace(t testing.TB, host kubernetes.Interface, name string) stri
 	}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	waitServiceAccount(t, host, name)
 	t.Cleanup(func() {
 		now := int64(0)
 		host.CoreV1().Pods(name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &now}, metav1.ListOptions{})
@@ -70,6 +71,23 @@ func ownHostNamespace(t testing.TB, host kubernetes.Interface, name string) stri
 		}
 	})
 	return name
+}
+
+// waitServiceAccount waits for the default service account of namespace ns,
+// which the host cluster's controller manager makes: until then every pod
+// there is refused, and a controller manager whose lease ran out while the
+// host cluster was paused (fixtures_e2e_test.go) takes a while to start again.
+func waitServiceAccount(t testing.TB, host kubernetes.Interface, ns string) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		_, err := host.CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s of the host cluster has no default service account 3 minutes after it was made: %v", ns, err)
+		}
+	}
 }
 
 // learnerPods lists the learner cluster pods in namespace ns of the host cluster.
@@ -112,6 +130,7 @@ func TestE2EHostedCluster(t *testing.T) {
 	t.Cleanup(func() {
 		host.CoreV1().Namespaces().Delete(context.Background(), "baseline-only", metav1.DeleteOptions{})
 	})
+	waitServiceAccount(t, host, "baseline-only")
 	refused := newKindlabProcess(t, "--host-cluster", kc, "--host-namespace", "baseline-only")
 	cmd := exec.Command(refused.bin, "serve", "--addr", refused.addr, "--state", refused.state, "--host-cluster", kc, "--host-namespace", "baseline-only")
 	cmd.Dir = ".."
