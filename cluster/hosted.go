@@ -175,9 +175,6 @@ func (h *Hosted) KubeconfigDir() string { return h.opts.KubeconfigDir }
 // Budget is what each learner cluster may take of the host cluster.
 func (h *Hosted) Budget() Budget { return h.opts.Budget }
 
-// Namespace is where the learner cluster pods run.
-func (h *Hosted) Namespace() string { return h.opts.Namespace }
-
 // pod is the pod a learner cluster runs in.
 func (h *Hosted) pod(name string) *corev1.Pod {
 	requests := corev1.ResourceList{

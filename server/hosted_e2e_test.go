@@ -199,15 +199,14 @@ func TestE2EHostedCluster(t *testing.T) {
 	// pauses the other: its node takes no exec.)
 	checked := 0
 	for pod := range nodes {
-		hostNode := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
-		out, err := exec.Command("docker", "exec", hostNode, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", ns, "exec", pod, "--",
+		out, err := hostKubectl(kc, "", "-n", ns, "exec", pod, "--",
 			"sh", "-c", `[ "$(docker inspect -f '{{.State.Paused}}' "$1")" = true ] && echo PAUSED || docker exec "$1" grep -A3 evictionHard /var/lib/kubelet/config.yaml`,
-			"sh", pod+"-control-plane").CombinedOutput()
-		if strings.TrimSpace(string(out)) == "PAUSED" {
+			"sh", pod+"-control-plane")
+		if strings.TrimSpace(out) == "PAUSED" {
 			continue
 		}
 		checked++
-		if err != nil || !regexp.MustCompile(`memory.available: [0-9]+Mi`).Match(out) {
+		if err != nil || !regexp.MustCompile(`memory.available: [0-9]+Mi`).MatchString(out) {
 			t.Errorf("the kubelet of learner cluster %s on the host cluster has no memory eviction threshold: %v\n%s", pod, err, out)
 		}
 	}

@@ -50,13 +50,7 @@ import (
 func TestE2EManifestsOnKubernetes(t *testing.T) {
 	kc, host := newHostCluster(t) // with kindlab's own image (make platform-image)
 	ctx := context.Background()
-	node := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
-	kubectl := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command("docker", append([]string{"exec", "-i", node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	kubectl := func(stdin string, args ...string) (string, error) { return hostKubectl(kc, stdin, args...) }
 	manifest := func(name string) string {
 		data, err := os.ReadFile(filepath.Join("..", "manifests", "kindlab", name))
 		if err != nil {
@@ -257,6 +251,16 @@ func TestE2EManifestsOnKubernetes(t *testing.T) {
 	if err != nil || !strings.Contains(body, "Sign up") {
 		t.Errorf("app link %s through %s answered %q, %v; want the homepage", href.Value, b, firstLine(body), err)
 	}
+}
+
+// hostKubectl runs kubectl as the admin of the host cluster whose kubeconfig
+// is kc, on its control-plane node, with stdin; it returns what kubectl said.
+func hostKubectl(kc, stdin string, args ...string) (string, error) {
+	node := strings.TrimSuffix(filepath.Base(kc), ".kubeconfig") + "-control-plane"
+	cmd := exec.Command("docker", append([]string{"exec", "-i", node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // forwardPod forwards a port on 127.0.0.1 to port remote of a pod through the
