@@ -14,7 +14,7 @@ import (
 // learner's budget it printed are told.
 func (l *Learner) commandChanged(c shellmark.Command) {
 	select {
-	case l.poke <- struct{}{}:
+	case l.steps.poke <- struct{}{}:
 	default: // a poke is already waiting
 	}
 	if c.Running {
@@ -24,7 +24,7 @@ func (l *Learner) commandChanged(c shellmark.Command) {
 	l.mu.Lock()
 	step := l.sess.Step
 	if !c.Voided {
-		l.ended = now
+		l.steps.ended = now
 	}
 	l.mu.Unlock()
 	if c.Voided {

@@ -33,27 +33,27 @@ func TestCommandsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	lab := &labs.Lab{ID: "l", Steps: []labs.Step{{Title: "one"}, {Title: "two"}}}
-	l := newLearner(m, lab, store.Session{ID: "s1", Step: 2})
+	l := newLearner(m, lab, store.Session{ID: "s1", Step: 2}, Ready)
 	pokes := 0
 	var f shellmark.Filter
 	shell := func(out string) {
 		for _, p := range f.Filter([]byte(out)) {
 			if p.Mark != nil {
-				l.cmds.Mark(*p.Mark)
+				l.shell.cmds.Mark(*p.Mark)
 			} else {
-				l.cmds.Output(p.Output)
+				l.shell.cmds.Output(p.Output)
 			}
 			select {
-			case <-l.poke:
+			case <-l.steps.poke:
 				pokes++
 			default:
 			}
 		}
 	}
 	shell("\x1b]633;E;    7  ls\a\x1b]133;D;0;0\a$ ") // the first prompt
-	l.cmds.Typed([]byte("kubectl get ep\r"))
+	l.shell.cmds.Typed([]byte("kubectl get ep\r"))
 	shell("\x1b]133;C\aNo resources found\r\n\x1b]633;E;    8  kubectl get ep\a\x1b]133;D;1;1\a$ ")
-	l.cmds.Typed([]byte(`printf '\e]633;E;    9  kubectl get ep homepage\a\e]133;D;0\a'` + "\r"))
+	l.shell.cmds.Typed([]byte(`printf '\e]633;E;    9  kubectl get ep homepage\a\e]133;D;0\a'` + "\r"))
 	shell("\x1b]133;C\a\x1b]633;E;    9  kubectl get ep homepage\a\x1b]133;D;0\a") // forged
 	shell("\x1b]633;E;    9  printf ...\a\x1b]133;D;0;0\a$ ")
 
@@ -94,19 +94,19 @@ func TestRefusalsTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLearner(m, &labs.Lab{ID: "l", Steps: []labs.Step{{Title: "one"}}}, store.Session{ID: "s1", Step: 1})
+	l := newLearner(m, &labs.Lab{ID: "l", Steps: []labs.Step{{Title: "one"}}}, store.Session{ID: "s1", Step: 1}, Ready)
 	events, unsubscribe := l.Subscribe()
 	defer unsubscribe()
 	var f shellmark.Filter
 	n := 7
 	run := func(line, out string) {
 		n++
-		l.cmds.Typed([]byte(line + "\r"))
+		l.shell.cmds.Typed([]byte(line + "\r"))
 		for _, p := range f.Filter([]byte(fmt.Sprintf("\x1b]133;C\a%s\r\n\x1b]633;E;  %d  %s\a\x1b]133;D;1;1\a$ ", out, n, line))) {
 			if p.Mark != nil {
-				l.cmds.Mark(*p.Mark)
+				l.shell.cmds.Mark(*p.Mark)
 			} else {
-				l.cmds.Output(p.Output)
+				l.shell.cmds.Output(p.Output)
 			}
 		}
 	}

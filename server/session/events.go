@@ -62,8 +62,8 @@ func (l *Learner) Subscribe() (<-chan Event, func()) {
 	l.mu.Lock()
 	l.subs[ch] = struct{}{}
 	ch <- Event{EventProgress, l.progress}
-	if l.checks.Step > 0 {
-		ch <- Event{EventChecks, l.checks}
+	if l.steps.checks.Step > 0 {
+		ch <- Event{EventChecks, l.steps.checks}
 	}
 	l.mu.Unlock()
 	if s, _ := l.m.Saving(); s.Delayed {
@@ -90,9 +90,14 @@ func (l *Learner) publish(e Event) {
 
 func (l *Learner) setProgress(p Progress) {
 	l.mu.Lock()
+	l.setProgressLocked(p)
+	l.mu.Unlock()
+}
+
+// setProgressLocked is setProgress with l.mu held.
+func (l *Learner) setProgressLocked(p Progress) {
 	l.progress = p
 	l.publish(Event{EventProgress, p})
-	l.mu.Unlock()
 }
 
 // Progress returns where provisioning is.
@@ -106,7 +111,7 @@ func (l *Learner) Progress() Progress {
 func (l *Learner) Checks() Checks {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.checks
+	c := l.steps.checks
 	c.Results = slices.Clone(c.Results)
 	return c
 }

@@ -1,4 +1,5 @@
-// Package session is a learner's life in kindlab, in the order it happens:
+// Package session is a learner's life in kindlab. Its phases, and what moves
+// a learner between them, are in lifecycle.go; in the order it happens:
 //
 //  1. Start stores a session and provisions it in the background: a cluster is
 //     claimed from the pool (the page shows the learner's place in the queue),
@@ -9,10 +10,12 @@
 //     reset to a fresh cluster (Reset) or fast-forwarded by the instructor
 //     (FastForward).
 //  4. A learner idle for PauseIdle has their cluster paused until their next
-//     keystroke, page or app link (idle.go). The session ends when it expires
-//     or sits idle for IdleTimeout (Reap), and gives its cluster back. After a restart, Recover rebuilds every live session from
-//     the store; the terminal's output is kept there too (output.go), so a new
-//     shell starts with the earlier one's.
+//     keystroke, page or app link; a cluster that stops answering is waited
+//     for or replaced (link.go). The session ends when it expires or sits idle
+//     for IdleTimeout (Reap), and gives its cluster back. After a restart,
+//     Recover rebuilds every live session from the store; the terminal's
+//     output is kept there too (output.go), so a new shell starts with the
+//     earlier one's.
 //  5. Replicas sharing a PostgreSQL store each run the sessions they own and
 //     take over those of a replica that is gone (replicas.go).
 //
@@ -167,15 +170,14 @@ func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, works
 	if err := m.cfg.Store.CreateSession(ctx, sess); err != nil {
 		return nil, "", err
 	}
-	l := m.add(lab, sess)
+	l := m.add(lab, sess, Queued)
 	l.record(ctx, workshop.KindJoin, 0, "")
 	go l.provision()
 	return l, token, nil
 }
 
-func (m *Manager) add(lab *labs.Lab, sess store.Session) *Learner {
-	l := newLearner(m, lab, sess)
-	l.client = sess.Client
+func (m *Manager) add(lab *labs.Lab, sess store.Session, phase Phase) *Learner {
+	l := newLearner(m, lab, sess, phase)
 	m.mu.Lock()
 	m.learners[sess.ID] = l
 	m.mu.Unlock()
@@ -298,50 +300,42 @@ func (m *Manager) recoverSession(ctx context.Context, sess store.Session) (strin
 		}
 		return "", false
 	}
-	l := m.add(lab, sess)
-	if sess.State == store.StateReady && sess.Cluster != "" {
-		// The learner keeps their cluster: a page that subscribes while it is
-		// reconnected has nothing new to show (a new cluster's progress would
-		// reload it); its terminal reconnects by itself. Should the cluster
-		// not answer, provision tells the page of the new one.
-		l.mu.Lock()
-		l.progress = Progress{Stage: StageReady, Done: true}
-		l.mu.Unlock()
-		if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
-			m.mu.Lock()
-			adopt := m.adoptCluster
-			m.mu.Unlock()
-			if adopt != nil {
-				adopt(c)
-			}
-			if node, err := m.cfg.Clusters.Node(ctx, sess.Cluster); err == nil && node.State == cluster.NodePaused {
-				// paused while its learner was idle: they may be back
-				if err := m.cfg.Clusters.Resume(ctx, sess.Cluster); err != nil {
-					m.cfg.Logger.Warn("resume a paused session cluster", "session", sess.ID, "error", err)
-				}
-			}
-			if err := l.reconnect(c); err == nil {
-				m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
-				return sess.Cluster, true
-			} else {
-				m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
-			}
-			l.provisionAnew()
-			return sess.Cluster, true // still its to delete, not an orphan's
+	if sess.State != store.StateReady || sess.Cluster == "" {
+		m.add(lab, sess, Queued).provisionAnew()
+		return "", false
+	}
+	l := m.add(lab, sess, Provisioning) // reconnecting; its page reads ready meanwhile
+	// The learner keeps their cluster: a page that subscribes while it is
+	// reconnected has nothing new to show (a new cluster's progress would
+	// reload it); its terminal reconnects by itself. Should the cluster
+	// not answer, provision tells the page of the new one.
+	l.mu.Lock()
+	l.progress = Progress{Stage: StageReady, Done: true}
+	l.mu.Unlock()
+	if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
+		m.mu.Lock()
+		adopt := m.adoptCluster
+		m.mu.Unlock()
+		if adopt != nil {
+			adopt(c)
 		}
+		if node, err := m.cfg.Clusters.Node(ctx, sess.Cluster); err == nil && node.State == cluster.NodePaused {
+			// paused while its learner was idle: they may be back
+			if err := m.cfg.Clusters.Resume(ctx, sess.Cluster); err != nil {
+				m.cfg.Logger.Warn("resume a paused session cluster", "session", sess.ID, "error", err)
+			}
+		}
+		if err := l.reconnect(c); err == nil {
+			m.cfg.Logger.Info("session recovered", "session", sess.ID, "cluster", sess.Cluster)
+			return sess.Cluster, true
+		} else {
+			m.cfg.Logger.Warn("session cluster unreachable; provisioning a new one", "session", sess.ID, "error", err)
+		}
+		l.provisionAnew()
+		return sess.Cluster, true // still its to delete, not an orphan's
 	}
 	l.provisionAnew()
 	return "", false
-}
-
-// provisionAnew gives a recovered learner a new cluster in place of one they
-// no longer have; their page follows its progress from the start.
-func (l *Learner) provisionAnew() {
-	l.mu.Lock()
-	l.sess.State, l.sess.Cluster = store.StateProvisioning, ""
-	l.progress = Progress{}
-	l.mu.Unlock()
-	go l.provision()
 }
 
 // setSaving tells every learner's page whether their progress is being saved.

@@ -33,7 +33,7 @@ func (m *Manager) keepOutput(ctx context.Context) {
 
 func (l *Learner) saveOutput(ctx context.Context) {
 	l.mu.Lock()
-	t, saved := l.term, l.output
+	t, saved := l.shell.term, l.shell.output
 	l.mu.Unlock()
 	if t == nil || t.Epoch() != saved.epoch {
 		return
@@ -49,8 +49,8 @@ func (l *Learner) saveOutput(ctx context.Context) {
 		return
 	}
 	l.mu.Lock()
-	if l.output.epoch == saved.epoch {
-		l.output.seq = last
+	if l.shell.output.epoch == saved.epoch {
+		l.shell.output.seq = last
 	}
 	l.mu.Unlock()
 }

@@ -15,10 +15,125 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/podstatus"
-	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
 )
+
+// link is the learner's hold on their cluster, and what runs against it:
+// while they are Ready, the namespace guard, the health probes (which find a
+// lost cluster and recover it) and the limits' look-out; while they are
+// Asleep, only a watch on their terminal. An idle learner's cluster is paused
+// (Docker's freezer: its processes stop where they are and use no CPU) and
+// woken by what the learner does next: a keystroke, the lab page, the
+// terminal, an app link, a fast-forward. The terminal's stream stays open
+// meanwhile (see workstation.Conn.Terminal), so what the learner types is
+// taken by their same shell once the node thaws.
+type link struct {
+	conn     *workstation.Conn  // the learner's cluster, while they have one
+	unguard  context.CancelFunc // ends the namespace guard, the probes and the look-out
+	unsleep  context.CancelFunc // ends the asleep watch on the terminal (wakeIfEnded)
+	active   time.Time          // when the learner last did something (Active)
+	replaced []time.Time        // when lost clusters were replaced, within replacementWindow
+}
+
+// Conn is the connection to the learner's cluster; nil while there is none.
+func (l *Learner) Conn() *workstation.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.link.conn
+}
+
+// use connects to cluster c, keeps its namespaces within the limits while the
+// learner has it, and points the check engine at it. alongside, when not nil,
+// runs on the new connection while the namespace guard starts (both are on the
+// critical path of a start).
+func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) error) (*workstation.Conn, error) {
+	conn, err := l.m.cfg.Connect(c)
+	if err != nil {
+		return nil, err
+	}
+	now := l.m.cfg.Clock.Now
+	began := now()
+	var alongsideTook time.Duration
+	done := make(chan error, 1)
+	if alongside == nil {
+		done <- nil
+	} else {
+		go func() {
+			err := alongside(conn)
+			alongsideTook = now().Sub(began)
+			done <- err
+		}()
+	}
+	guardCtx, unguard, err := l.guard(conn)
+	guardTook := now().Sub(began)
+	if aerr := <-done; err == nil {
+		err = aerr
+	}
+	if err != nil {
+		unguard()
+		return nil, err
+	}
+	l.log.Info("cluster connected", "cluster", c.Name, "guard", guardTook, "alongside", alongsideTook)
+	l.mu.Lock()
+	if l.link.unguard != nil {
+		l.link.unguard()
+	}
+	l.link.unguard = unguard
+	l.link.conn = conn
+	l.steps.engine = conn.Checks()
+	l.link.active = now()
+	l.mu.Unlock()
+	l.watchCluster(guardCtx, conn, now())
+	return conn, nil
+}
+
+// guard keeps the namespaces of conn's cluster within the limits until the
+// returned context is cancelled (which also ends the health probes under it).
+func (l *Learner) guard(conn *workstation.Conn) (context.Context, context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(l.life)
+	if err := l.m.cfg.Limits.Guard(ctx, conn.Client, l.log); err != nil {
+		return ctx, cancel, fmt.Errorf("namespace limits: %w", err)
+	}
+	return ctx, cancel, nil
+}
+
+// guardAgain starts the namespace guard and the health probes again on the
+// learner's cluster, woken from a pause, unless it is no longer theirs.
+func (l *Learner) guardAgain(conn *workstation.Conn) error {
+	ctx, unguard, err := l.guard(conn)
+	if err != nil {
+		unguard()
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.link.conn != conn {
+		unguard()
+		return nil
+	}
+	if l.link.unguard != nil {
+		l.link.unguard()
+	}
+	l.link.unguard = unguard
+	l.watchCluster(ctx, conn, l.m.cfg.Clock.Now())
+	return nil
+}
+
+// stopWatching stops the checks, the namespace guard and the health probes,
+// and leaves the connection and the terminal as they are; l.mu must be held.
+func (l *Learner) stopWatching() {
+	if l.steps.unwatch != nil {
+		l.steps.unwatch()
+		l.steps.unwatch = nil
+	}
+	if l.link.unguard != nil {
+		l.link.unguard()
+		l.link.unguard = nil
+	}
+}
 
 // lostAfter is how many probes in a row must fail for a cluster to be lost
 // (unless slowFor applies): with the probe's own timeout, a dead cluster is
@@ -193,7 +308,7 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 		if !l.mayReplace(ctx, "") {
 			return
 		}
-		l.replace(ctx, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
+		l.replace(ctx, replaceLost, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
 		return
 	}
 	if !l.mayReplace(ctx, workshop.KindLost) {
@@ -203,7 +318,7 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 	if err == nil && node.State == cluster.NodeRunning {
 		what = "stopped answering"
 	}
-	l.replace(ctx, workshop.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
+	l.replace(ctx, replaceLost, workshop.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
 }
 
 // A learner's lost cluster is replaced by itself at most maxReplacements
@@ -224,10 +339,10 @@ const (
 func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
 	now := l.m.cfg.Clock.Now()
 	l.mu.Lock()
-	l.replaced = slices.DeleteFunc(l.replaced, func(t time.Time) bool { return now.Sub(t) >= replacementWindow })
-	within := len(l.replaced) < maxReplacements
+	l.link.replaced = slices.DeleteFunc(l.link.replaced, func(t time.Time) bool { return now.Sub(t) >= replacementWindow })
+	within := len(l.link.replaced) < maxReplacements
 	if within {
-		l.replaced = append(l.replaced, now)
+		l.link.replaced = append(l.link.replaced, now)
 	}
 	l.mu.Unlock()
 	if within {
@@ -235,7 +350,7 @@ func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
 	}
 	msg := fmt.Sprintf("Your cluster was lost %d times in %s, so kindlab does not replace it again by itself: something in it, perhaps your own work, keeps breaking it. Press Try again for a fresh cluster, or ask your instructor.",
 		maxReplacements+1, replacementWindow)
-	old, ok := l.leave(ctx, kind, msg, false)
+	old, ok := l.leave(ctx, replaceLost, kind, msg)
 	if !ok {
 		return false
 	}
@@ -246,8 +361,12 @@ func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
 	// The state last: a session seen failed has told the learner and the
 	// instructor why.
 	l.record(ctx, workshop.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
-	l.setProgress(Progress{Stage: StageQueue, Error: msg})
-	l.setState(ctx, store.StateFailed)
+	l.mu.Lock()
+	if l.move(fail) {
+		l.setProgressLocked(Progress{Stage: StageQueue, Error: msg})
+	}
+	l.mu.Unlock()
+	l.save(ctx)
 	return false
 }
 
@@ -265,14 +384,9 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 	if engineDown {
 		told = fmt.Sprintf("The workshop host's container engine stopped. Your cluster should come back with it; kindlab waits for it, and you will be back on step %d with all your work.", step)
 	}
-	if _, ok := l.leave(ctx, workshop.KindLost, told, true); !ok {
+	if _, ok := l.leave(ctx, lose, workshop.KindLost, told); !ok {
 		return true // a reset is under way, or the session ended
 	}
-	defer func() {
-		l.mu.Lock()
-		l.busy = false
-		l.mu.Unlock()
-	}()
 	l.setProgress(Progress{Stage: StageComeBack})
 	start := l.m.cfg.Clock.Now()
 	c, err := l.waitBack(ctx, name, engineDown)
@@ -284,12 +398,11 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 		return false
 	}
 	took := l.m.cfg.Clock.Now().Sub(start).Round(time.Second)
-	l.setState(ctx, store.StateReady)
 	l.record(ctx, workshop.KindReady, 0, name)
 	l.startStep(step)
 	l.record(ctx, workshop.KindRecovered, step, "the same cluster came back after "+took.String())
 	l.Tell(fmt.Sprintf("Your cluster is back, with all your work, on step %d (it took %s). Your terminal is new.", step, took))
-	l.setProgress(Progress{Stage: StageReady, Done: true})
+	l.becomeReady(ctx)
 	l.log.Info("cluster came back", "cluster", name, "took", took)
 	return true
 }
@@ -368,16 +481,17 @@ func (l *Learner) answering(ctx context.Context, name string, nodeStarted time.T
 // step ("Start this step again on a fresh cluster"); Reset keeps only the step.
 func (l *Learner) RestartStep(ctx context.Context) {
 	step := l.Session().Step
-	l.replace(ctx, workshop.KindReset, fmt.Sprintf("A fresh cluster is on its way; you will be back at the start of step %d with the work of the steps before it done for you.", step))
+	l.replace(ctx, reset, workshop.KindReset, fmt.Sprintf("A fresh cluster is on its way; you will be back at the start of step %d with the work of the steps before it done for you.", step))
 }
 
 // replace swaps the learner's cluster for a fresh one from the pool and redoes
 // the steps before the current one on it (their Run buttons, as fast-forward
-// does), recording why (kind) and telling the learner (told) first.
-func (l *Learner) replace(ctx context.Context, kind workshop.Kind, told string) {
+// does), recording why (kind) and telling the learner (told) first; h is
+// reset (the learner asked) or replaceLost (kindlab lost it).
+func (l *Learner) replace(ctx context.Context, h happening, kind workshop.Kind, told string) {
 	start := l.m.cfg.Clock.Now()
 	step := l.Session().Step
-	if !l.renew(ctx, kind, told) {
+	if !l.renew(ctx, h, kind, told) {
 		return // provision said what went wrong
 	}
 	if err := l.redo(ctx, 1, step); err != nil {
@@ -390,4 +504,193 @@ func (l *Learner) replace(ctx context.Context, kind workshop.Kind, told string) 
 	took := l.m.cfg.Clock.Now().Sub(start).Round(time.Second)
 	l.record(ctx, workshop.KindRecovered, step, took.String())
 	l.Tell(fmt.Sprintf("You are back on step %d on a new cluster (it took %s). Your terminal is new; the steps before were redone for you.", step, took))
+}
+
+// wakeWithin bounds how long a woken cluster gets to answer again before it
+// is replaced; a thawed node answers within a second (BenchmarkPauseResume).
+const wakeWithin = 20 * time.Second
+
+// Active records that the learner did something that needs their cluster,
+// and wakes it in the background if it sleeps.
+func (l *Learner) Active() {
+	l.mu.Lock()
+	now := l.m.cfg.Clock.Now()
+	l.link.active, l.sess.LastSeen = now, now
+	asleep := l.phase == Asleep
+	l.mu.Unlock()
+	if asleep {
+		go l.Wake(l.life)
+	}
+}
+
+// idleFor is how long ago the learner last did something: Active, or input
+// or output in their terminal. A command still running in the terminal (a
+// port-forward, a watch) keeps them active: it should not stop under them.
+func (l *Learner) idleFor(now time.Time) time.Duration {
+	l.mu.Lock()
+	last, t := l.link.active, l.shell.term
+	l.mu.Unlock()
+	if t == nil {
+		return now.Sub(last)
+	}
+	if prompts, atPrompt := l.shell.cmds.Prompts(); prompts > 0 && !atPrompt {
+		return 0
+	}
+	if t.LastActivity().After(last) {
+		last = t.LastActivity()
+	}
+	return now.Sub(last)
+}
+
+// sleep pauses the learner's cluster, which has sat idle for idle: Ready,
+// Pausing, Asleep. A learner in any other phase is left alone.
+func (l *Learner) sleep(ctx context.Context, idle time.Duration) {
+	l.mu.Lock()
+	if l.link.conn == nil || l.life.Err() != nil || !l.move(pause) {
+		l.mu.Unlock()
+		return
+	}
+	name, step, term := l.sess.Cluster, l.sess.Step, l.shell.term
+	if term != nil {
+		select {
+		case <-term.Done(): // ended before: not the node's doing
+			term = nil
+		default:
+		}
+	}
+	l.stopWatching()
+	asleep, unsleep := context.WithCancel(l.life)
+	l.link.unsleep = unsleep
+	l.mu.Unlock()
+	err := l.m.cfg.Clusters.Pause(ctx, name)
+	l.mu.Lock()
+	if err != nil {
+		back := l.move(woken)
+		conn := l.link.conn
+		l.mu.Unlock()
+		unsleep()
+		l.log.Warn("could not pause an idle learner's cluster; it keeps running", "cluster", name, "error", err)
+		if !back {
+			return // reset or ended meanwhile
+		}
+		if err := l.guardAgain(conn); err != nil {
+			l.log.Error("namespace guard after a failed pause", "cluster", name, "error", err)
+		}
+		l.watchAgain()
+		return
+	}
+	moved := l.move(paused)
+	l.mu.Unlock()
+	if !moved { // reset or ended meanwhile
+		return
+	}
+	l.log.Info("cluster paused: the learner is idle", "cluster", name, "idle", idle.Round(time.Second))
+	l.record(ctx, workshop.KindPaused, step, "idle for "+idle.Round(time.Second).String())
+	if term != nil {
+		go l.wakeIfEnded(asleep, term)
+	}
+}
+
+// wakeIfEnded wakes the learner's sleeping cluster if their terminal ends
+// meanwhile: a frozen shell does not exit, so its node is gone or broken, and
+// the wake finds out and replaces it before the learner is back.
+func (l *Learner) wakeIfEnded(asleep context.Context, term *terminal.Session) {
+	select {
+	case <-term.Done():
+	case <-asleep.Done(): // woken, reset or ended
+		return
+	}
+	l.log.Warn("the terminal ended while the cluster slept; waking it")
+	l.Wake(l.life)
+}
+
+// Wake resumes the learner's cluster if it sleeps (Asleep, Waking, Ready),
+// waiting first for a pause or a wake under way, and returns once it answers
+// and its checks run again. A cluster that does not wake within wakeWithin is
+// lost and replaced, the learner kept on their step, and Wake returns the error.
+func (l *Learner) Wake(ctx context.Context) error {
+	l.mu.Lock()
+	for l.phase == Pausing || l.phase == Waking {
+		l.settled.Wait()
+	}
+	if !l.move(wake) {
+		l.mu.Unlock()
+		return nil
+	}
+	name, step, conn := l.sess.Cluster, l.sess.Step, l.link.conn
+	l.mu.Unlock()
+	start := l.m.cfg.Clock.Now()
+	// Once begun, a wake is not given up with the request that asked for it:
+	// a resume cut short would pass for a cluster that cannot wake.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wakeWithin)
+	defer cancel()
+	err := l.m.cfg.Clusters.Resume(wctx, name)
+	if err == nil {
+		err = l.answers(wctx, conn)
+	}
+	l.mu.Lock()
+	current := l.phase == Waking && l.link.conn == conn // not reset or ended meanwhile
+	if l.link.unsleep != nil {
+		l.link.unsleep()
+	}
+	if current && err != nil {
+		l.move(lose)
+	} else if current {
+		l.move(woken)
+	}
+	l.mu.Unlock()
+	if !current {
+		return nil
+	}
+	if err != nil {
+		l.log.Error("a paused cluster did not wake up; replacing it", "cluster", name, "error", err)
+		go l.replace(context.WithoutCancel(l.life), replaceLost, workshop.KindLost, fmt.Sprintf(
+			"Your cluster was paused while you were away and did not wake up. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
+		return fmt.Errorf("wake cluster %s: %w", name, err)
+	}
+	if err := l.guardAgain(conn); err != nil {
+		l.log.Error("namespace guard after waking; replacing the cluster", "cluster", name, "error", err)
+		go l.replace(context.WithoutCancel(l.life), replaceLost, workshop.KindLost, fmt.Sprintf(
+			"Your cluster did not come back properly after a pause. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
+		return err
+	}
+	took := l.m.cfg.Clock.Now().Sub(start)
+	l.log.Info("cluster woken", "cluster", name, "took", took.Round(time.Millisecond))
+	// Recorded before the checks run again, so that the log reads in order:
+	// woken, then whatever the learner's work passes.
+	l.record(ctx, workshop.KindResumed, step, took.Round(time.Millisecond).String())
+	l.watchAgain()
+	return nil
+}
+
+// answers waits, until ctx ends (Wake bounds it by wakeWithin), for a thawed
+// cluster's API server to answer and its workstation to run.
+func (l *Learner) answers(ctx context.Context, conn *workstation.Conn) error {
+	for {
+		err := probe(ctx, conn, 3*time.Second, workstationRunning)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// pauseIdle pauses the clusters of learners idle for PauseIdle, checking
+// every quarter of it (at most every 30 s), until ctx ends.
+func (m *Manager) pauseIdle(ctx context.Context) {
+	clock.Every(ctx, m.cfg.Clock, min(max(m.cfg.PauseIdle/4, time.Second), 30*time.Second), func() { m.PauseIdleOnce(ctx) })
+}
+
+// PauseIdleOnce pauses, now, the cluster of every learner idle for PauseIdle.
+func (m *Manager) PauseIdleOnce(ctx context.Context) {
+	now := m.cfg.Clock.Now()
+	for _, l := range m.all() {
+		if idle := l.idleFor(now); idle >= m.cfg.PauseIdle && l.Phase() == Ready {
+			go l.sleep(ctx, idle)
+		}
+	}
 }
