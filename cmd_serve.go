@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/store"
 )
@@ -97,17 +97,17 @@ func (c *cli) serve(args []string) error {
 			*maxClusters, fit.Fit, fit.Measured.Measured.Format(time.DateOnly), fit.Measured.GreenP95, fit.Measured.EchoP95)
 	}
 	defer m.Close()
-	platform, err := fs.Sub(fsys.manifests, "platform")
+	platformFS, err := fs.Sub(fsys.manifests, "platform")
 	if err != nil {
 		return err
 	}
-	labFiles, err := workstation.CatalogFiles(fsys.manifests, cat.Labs)
+	labFiles, err := platform.CatalogFiles(fsys.manifests, cat.Labs)
 	if err != nil {
 		return err
 	}
 	pool := cluster.NewPool(m, cluster.PoolOptions{
 		Warm: *warm, Hot: *hot, Max: *maxClusters, Tag: cluster.PoolTag(*replica), Logger: c.log, RefillAfter: refillAfter,
-		Prepare: cluster.Preparer(platform, labFiles),
+		Prepare: platform.Preparer(platformFS, labFiles),
 	})
 	if !store.IsPostgres(*db) {
 		*lease = 0 // one replica: SQLite is not shared

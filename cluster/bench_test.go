@@ -18,10 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // BenchmarkClusterCreate reports the time to a Ready learner cluster with the node
@@ -146,7 +147,7 @@ func claimedCluster(b *testing.B, m *cluster.Manager) (string, *workstation.Conn
 	if err != nil {
 		b.Fatal(err)
 	}
-	platform, err := fs.Sub(manifests.FS(), "platform")
+	platformFS, err := fs.Sub(manifests.FS(), "platform")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,15 +155,15 @@ func claimedCluster(b *testing.B, m *cluster.Manager) (string, *workstation.Conn
 	if err != nil {
 		b.Fatal(err)
 	}
-	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
+	labFiles, err := platform.CatalogFiles(manifests.FS(), cat.Labs)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cluster.Prepare(ctx, conn, platform, labFiles); err != nil {
+	if err := platform.Prepare(ctx, conn, platformFS, labFiles); err != nil {
 		b.Fatalf("Prepare: %v", err)
 	}
 	apps := []string{"numbers/api.yaml", "numbers/api-service.yaml", "numbers/web.yaml", "numbers/web-service.yaml"}
-	if err := cluster.ApplySetup(ctx, conn, manifests.FS(), "default", apps); err != nil {
+	if err := platform.ApplySetup(ctx, conn, manifests.FS(), "default", apps); err != nil {
 		b.Fatal(err)
 	}
 	for _, d := range []string{"numbers-api", "numbers-web"} {
@@ -211,7 +212,7 @@ func BenchmarkBudgetIdleCost(b *testing.B) {
 			start := time.Now()
 			_, err := conn.Client.CoreV1().Pods("").List(lctx, metav1.ListOptions{})
 			if err == nil {
-				_, err = cluster.PodsDiskUse(lctx, conn.Client)
+				_, err = platform.PodsDiskUse(lctx, conn.Client)
 			}
 			if err != nil {
 				if lctx.Err() == nil {
@@ -317,7 +318,7 @@ func BenchmarkPauseResume(b *testing.B) {
 	}
 	wd, _ := os.Getwd()
 	src, _ := images.FindSource(wd)
-	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
+	if err := platform.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
 		b.Fatalf("Prepare: %v", err)
 	}
 	node := c.Name + "-control-plane"

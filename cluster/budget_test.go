@@ -35,27 +35,7 @@ func TestParseBudget(t *testing.T) {
 // TestDiskOver: what the learner's pods hold is summed (their workstation
 // counts, Kubernetes' and kindlab's own pods do not), and past the budget the
 // pod holding the most is the one to delete, never the workstation.
-func TestDiskOver(t *testing.T) {
-	b := Budget{Disk: 1 << 30}
-	use := []DiskUse{
-		{"kube-system", "etcd-x", 5 << 30},
-		{"default", "small", 100 << 20},
-		{"mine", "big", 700 << 20},
-		{"kindlab", "workstation", 300 << 20},
-	}
-	victim, total, over := b.DiskOver(use)
-	if !over || total != 1100<<20 || victim.Name != "big" || victim.Namespace != "mine" {
-		t.Errorf("DiskOver = %+v, %d, %v; want mine/big, 1100Mi, over", victim, total, over)
-	}
-	if _, total, over := b.DiskOver(use[:3]); over || total != 800<<20 {
-		t.Errorf("800Mi against 1Gi: total %d, over %v; want not over", total, over)
-	}
-	if victim, _, over := b.DiskOver([]DiskUse{{"kindlab", "workstation", 2 << 30}}); !over || victim.Name != "" {
-		t.Errorf("the workstation alone over: %+v, %v; want over with no pod to delete", victim, over)
-	}
-	if _, _, over := (Budget{}).DiskOver(use); over {
-		t.Error("no disk budget, yet over")
-	}
+func TestSize(t *testing.T) {
 	for n, want := range map[int64]string{512 << 20: "512Mi", 2 << 30: "2Gi", 1536 << 20: "1.5Gi", 1000: "1000B"} {
 		if got := Size(n); got != want {
 			t.Errorf("Size(%d) = %q; want %q", n, got, want)

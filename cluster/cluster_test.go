@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kindlab/kindlab/manifests"
 )
 
 func TestFullName(t *testing.T) {
@@ -147,5 +150,21 @@ func TestConfigTunings(t *testing.T) {
 		if !strings.Contains(all, setting) || strings.Contains(none, setting) {
 			t.Errorf("%s: in Config() %v, in Config(every tuning skipped) %v", setting, strings.Contains(all, setting), strings.Contains(none, setting))
 		}
+	}
+}
+
+// The workstation's init stops a fork bomb just below the kubelet's PID limit; it
+// must be told the same limit.
+func TestWorkstationKnowsThePIDLimit(t *testing.T) {
+	data, err := fs.ReadFile(manifests.FS(), "platform/workstation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{name: PIDS_LIMIT, value: "%d"}`, PodPidsLimit)
+	if !strings.Contains(string(data), want) {
+		t.Errorf("platform/workstation.yaml does not set %s", want)
+	}
+	if !strings.Contains(Config(), fmt.Sprintf("podPidsLimit: %d", PodPidsLimit)) {
+		t.Errorf("Config() does not set the kubelet's podPidsLimit to %d", PodPidsLimit)
 	}
 }

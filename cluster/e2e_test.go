@@ -20,9 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/workstation"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -293,7 +294,7 @@ func TestE2EClusterNetworking(t *testing.T) {
 			{"a name that does not resolve", dns(labs.DNSCheck{Name: "no-such-service", Resolves: &no}), check.Pass},
 			{"a name that resolves, expected not to", dns(labs.DNSCheck{Name: "homepage", Resolves: &no}), check.Fail},
 		}
-		engine := conn.Checks()
+		engine := platform.Checks(conn)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				var r check.Result
@@ -493,14 +494,14 @@ func TestE2ELearnerCannotEscape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
+	if err := platform.Prepare(ctx, conn, os.DirFS(filepath.Join(src, "manifests", "platform")), nil); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	if err := conn.CopyFiles(ctx, map[string][]byte{"hello.txt": []byte("hi")}); err != nil {
 		t.Fatalf("CopyFiles: %v", err)
 	}
 	learnerCfg := rest.CopyConfig(admin)
-	learnerCfg.Impersonate = rest.ImpersonationConfig{UserName: cluster.LearnerUser}
+	learnerCfg.Impersonate = rest.ImpersonationConfig{UserName: platform.LearnerUser}
 	learner := kubernetes.NewForConfigOrDie(learnerCfg)
 
 	pod := func(ns, name string, mutate func(*corev1.PodSpec)) *corev1.Pod {

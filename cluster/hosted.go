@@ -24,8 +24,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/internal/podstatus"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // Hosted is the second cluster backend: each learner's kind cluster runs in a

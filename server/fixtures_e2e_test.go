@@ -24,10 +24,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	labplatform "github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/images"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // The package's end-to-end tests share what is expensive to make. Each is made
@@ -621,9 +622,9 @@ func preparer() (func(context.Context, *cluster.Cluster) error, error) {
 		return nil, err
 	}
 	platformFS, _ := fs.Sub(manifests.FS(), "platform")
-	labFiles, err := workstation.CatalogFiles(manifests.FS(), cat.Labs)
+	labFiles, err := labplatform.CatalogFiles(manifests.FS(), cat.Labs)
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Preparer(platformFS, labFiles), nil
+	return labplatform.Preparer(platformFS, labFiles), nil
 }

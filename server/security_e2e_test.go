@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/workstation"
 
 	"github.com/gorilla/websocket"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

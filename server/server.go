@@ -31,7 +31,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/server/session"
@@ -39,6 +39,7 @@ import (
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/static"
 	"github.com/kindlab/kindlab/web"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // Pool is what the server needs of the warm pool.
@@ -141,11 +142,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.TerminalWait = 10 * time.Second
 	}
 	cfg.Limits.setDefaults()
-	platform, err := fs.Sub(cfg.Manifests, "platform")
+	platformFS, err := fs.Sub(cfg.Manifests, "platform")
 	if err != nil {
 		return nil, err
 	}
-	limits, err := cluster.LoadNamespaceLimits(platform)
+	limits, err := platform.LoadNamespaceLimits(platformFS)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

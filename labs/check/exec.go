@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kindlab/kindlab/internal/proxylimit"
 	"github.com/kindlab/kindlab/labs"
 )
 
@@ -395,8 +395,9 @@ func (e *Engine) http(ctx context.Context, ns string, h *labs.HTTPCheck) (string
 
 // MaxBody is as much of a Service's answer as an http check reads through
 // the API server: a Service that answers without end is cut there, and the
-// check says so.
-const MaxBody = 1 << 20
+// check says so. The connection's transport reads no further
+// (proxylimit.Wrap), whatever the answer.
+const MaxBody = proxylimit.MaxBody
 
 // shorten cuts s to at most n runes, marking the cut.
 func shorten(s string, n int) string {
@@ -427,7 +428,7 @@ func servicePort(svc *corev1.Service, want string) (corev1.ServicePort, error) {
 // proxyGet requests path from a Service through the API server's proxy and
 // reads at most MaxBody of its answer (cut says it was longer). A successful
 // answer is taken as 200: client-go hides the exact 2xx code. client-go reads
-// an unsuccessful answer whole: LimitProxyBodies bounds those.
+// an unsuccessful answer whole: proxylimit.Wrap bounds those.
 func (e *Engine) proxyGet(ctx context.Context, ns, name string, port corev1.ServicePort, path string) (code int, body string, cut bool, detail string, err error) {
 	p := strconv.Itoa(int(port.Port))
 	if port.Name != "" {
@@ -455,42 +456,6 @@ func (e *Engine) proxyGet(ctx context.Context, ns, name string, port corev1.Serv
 		detail = " (" + shorten(s.Message, 200) + ")"
 	}
 	return int(s.Code), s.Message, false, detail, nil
-}
-
-// LimitProxyBodies wraps a cluster client's transport so that no answer
-// through the API server's service or pod proxy is read past MaxBody+1
-// bytes: a Service that answers without end costs kindlab that much memory
-// at most, whether it answers 200 (proxyGet reads no further) or an error
-// (which client-go reads whole). Other answers, watches among them, pass as
-// they are.
-func LimitProxyBodies(rt http.RoundTripper) http.RoundTripper {
-	return proxyLimit{rt}
-}
-
-type proxyLimit struct{ next http.RoundTripper }
-
-func (l proxyLimit) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := l.next.RoundTrip(req)
-	if err == nil && isProxyPath(req.URL.Path) {
-		resp.Body = limitedBody{io.LimitReader(resp.Body, MaxBody+1), resp.Body}
-	}
-	return resp, err
-}
-
-// isProxyPath tells /api/v1/namespaces/NS/services/NAME/proxy/... (and pods').
-func isProxyPath(p string) bool {
-	parts := strings.Split(strings.Trim(p, "/"), "/")
-	for i := 0; i+2 < len(parts); i++ {
-		if (parts[i] == "services" || parts[i] == "pods") && parts[i+2] == "proxy" {
-			return true
-		}
-	}
-	return false
-}
-
-type limitedBody struct {
-	io.Reader
-	io.Closer
 }
 
 // curlExit explains curl's usual exit codes.

@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,9 +9,10 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kindlab/kindlab/internal/proxylimit"
 )
 
 // endlessServer answers every service proxy request with a body that never
@@ -37,7 +37,7 @@ func TestProxyGetCutsAnEndlessAnswer(t *testing.T) {
 	for _, code := range []int{http.StatusOK, http.StatusInternalServerError} {
 		s, wrote := endlessServer(t, code)
 		cfg := &rest.Config{Host: s.URL}
-		cfg.Wrap(LimitProxyBodies)
+		cfg.Wrap(proxylimit.Wrap)
 		cs := kubernetes.NewForConfigOrDie(cfg)
 		e := New(Config{Client: cs})
 		_, got, cut, _, err := e.proxyGet(context.Background(), "default", "homepage", corev1.ServicePort{Port: 80}, "/")
@@ -51,32 +51,6 @@ func TestProxyGetCutsAnEndlessAnswer(t *testing.T) {
 		// kindlab stopped reading near MaxBody, not at the server's own cap.
 		if n := wrote.Load(); n > 16<<20 {
 			t.Errorf("%d without end: the server wrote %d MiB before kindlab stopped reading", code, n>>20)
-		}
-	}
-}
-
-func TestLimitProxyBodiesLeavesOtherAnswersWhole(t *testing.T) {
-	big := strings.Repeat("y", 2*MaxBody)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"big"},"data":{"k":"`+big+`"}}`)
-	}))
-	defer s.Close()
-	cfg := &rest.Config{Host: s.URL}
-	cfg.Wrap(LimitProxyBodies)
-	cm, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps("default").Get(context.Background(), "big", metav1.GetOptions{})
-	if err != nil || len(cm.Data["k"]) != len(big) {
-		t.Fatalf("a 2 MiB ConfigMap through the limited transport: %v; want it whole", err)
-	}
-	for path, want := range map[string]bool{
-		"/api/v1/namespaces/default/services/homepage/proxy/":        true,
-		"/api/v1/namespaces/default/services/http:homepage:80/proxy": true,
-		"/api/v1/namespaces/default/pods/web-1/proxy/healthz":        true,
-		"/api/v1/namespaces/default/services/proxy":                  false, // a Service named proxy, listed
-		"/api/v1/namespaces/default/configmaps/proxy":                false,
-	} {
-		if got := isProxyPath(path); got != want {
-			t.Errorf("isProxyPath(%q) = %v; want %v", path, got, want)
 		}
 	}
 }

@@ -11,11 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/labs/runner"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // BenchmarkCheckLatencyCluster: from a change on a real API server (a ConfigMap
@@ -32,7 +33,7 @@ func BenchmarkCheckLatencyCluster(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cs, engine := conn.Client, conn.Checks()
+	cs, engine := conn.Client, platform.Checks(conn)
 	checks := []labs.Check{{ID: "cm", Kind: labs.KindResource, Resource: &labs.ResourceCheck{APIVersion: "v1", Resource: "configmaps", Name: "bench"}}}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {

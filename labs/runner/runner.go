@@ -18,7 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
+	"github.com/kindlab/kindlab/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/internal/shellmark"
@@ -173,11 +174,6 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab, creates chan struct{
 	defer func() { res.Duration = time.Since(start) }()
 	log := r.log().With("lab", lab.ID)
 
-	files, err := workstation.LabFiles(r.Manifests, lab)
-	if err != nil {
-		res.Error = err.Error()
-		return res
-	}
 	name := "val-" + shortID(lab.ID) + "-" + randomHex(3)
 	select {
 	case creates <- struct{}{}:
@@ -209,10 +205,10 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab, creates chan struct{
 		res.Error = err.Error()
 		return res
 	}
-	env, err := r.connect(ctx, c, files)
+	env, err := r.connect(ctx, c, lab)
 	res.Setup = time.Since(start)
 	if err == nil {
-		err = cluster.ApplySetup(ctx, env.conn, r.Manifests, lab.WorkNamespace(), lab.Setup)
+		err = env.SetUp(ctx)
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -220,8 +216,8 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab, creates chan struct{
 	}
 	defer env.typist.Close()
 
-	for _, step := range lab.Steps {
-		sr := r.runStep(ctx, env, lab, step)
+	for n, step := range lab.Steps {
+		sr := r.runStep(ctx, env, n+1)
 		res.Steps = append(res.Steps, sr)
 		log.Info("step done", "step", step.File, "took", sr.Duration.Round(time.Millisecond), "failed", sr.Failed())
 		if ctx.Err() != nil {
@@ -236,9 +232,10 @@ func (r *Runner) runLab(ctx context.Context, lab *labs.Lab, creates chan struct{
 	return res
 }
 
-// env is a prepared cluster: an engine for checks and the learner's shell.
+// env is a prepared cluster with the lab on it: the driver, an engine for
+// checks and the learner's shell.
 type env struct {
-	conn   *workstation.Conn
+	platform.Driver
 	engine *check.Engine
 	typist *workstation.Typist
 }
@@ -247,53 +244,55 @@ type env struct {
 // after Ctrl-C): the steps after cannot run.
 func (e *env) shellDead(ctx context.Context) bool { return e.typist.Interrupt(ctx) != nil }
 
-// connect readies a new cluster as the server readies a pooled one, then hands it
-// to the lab as a learner's claim does: platform objects, the lab's files copied
-// into the workstation, the namespace guard (until ctx ends), a shell.
-func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, files map[string][]byte) (*env, error) {
+// connect readies a new cluster as the pool readies one (platform.Prepare),
+// then hands it to the lab as a learner's claim does: the lab's files placed
+// for the learner's shell, the namespace guard (until ctx ends), a shell.
+func (r *Runner) connect(ctx context.Context, c *cluster.Cluster, lab *labs.Lab) (*env, error) {
 	conn, err := workstation.Connect(c.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	platform, err := fs.Sub(r.Manifests, "platform")
+	platformFS, err := fs.Sub(r.Manifests, "platform")
 	if err != nil {
 		return nil, err
 	}
-	if err := cluster.Prepare(ctx, conn, platform, nil); err != nil {
+	if err := platform.Prepare(ctx, conn, platformFS, nil); err != nil {
 		return nil, fmt.Errorf("prepare cluster: %w", err)
 	}
-	limits, err := cluster.LoadNamespaceLimits(platform)
+	limits, err := platform.LoadNamespaceLimits(platformFS)
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.CopyFiles(ctx, files); err != nil {
+	d := platform.Driver{Conn: conn, Lab: lab, Manifests: r.Manifests}
+	if _, err := d.PlaceFiles(ctx); err != nil {
 		return nil, err
 	}
-	return newEnv(ctx, conn, limits)
+	return newEnv(ctx, d, limits)
 }
 
 // newEnv connects to a prepared cluster: the namespace guard (until ctx ends), the
 // check engine and a shell in the workstation.
-func newEnv(ctx context.Context, conn *workstation.Conn, limits cluster.NamespaceLimits) (*env, error) {
-	if err := limits.Guard(ctx, conn.Client, nil); err != nil {
+func newEnv(ctx context.Context, d platform.Driver, limits platform.NamespaceLimits) (*env, error) {
+	if err := limits.Guard(ctx, d.Conn.Client, nil); err != nil {
 		return nil, fmt.Errorf("namespace limits: %w", err)
 	}
-	typist, err := conn.Typist(ctx, "")
+	typist, err := d.Typist(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &env{conn: conn, engine: conn.Checks(), typist: typist}, nil
+	return &env{Driver: d, engine: d.Checks(), typist: typist}, nil
 }
 
-func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.Step) (sr StepResult) {
+func (r *Runner) runStep(ctx context.Context, e *env, n int) (sr StepResult) {
 	start := time.Now()
+	step := e.Lab.Steps[n-1]
 	sr = StepResult{Step: step.File, Title: step.Title}
 	defer func() { sr.Duration = time.Since(start) }()
-	if err := cluster.ApplySetup(ctx, e.conn, r.Manifests, lab.WorkNamespace(), step.Setup); err != nil {
+	if err := e.SetUpStep(ctx, n); err != nil {
 		sr.Error = err.Error()
 		return sr
 	}
-	state, err := e.engine.Begin(ctx, step, lab.WorkNamespace())
+	state, err := e.engine.Begin(ctx, step, e.Lab.WorkNamespace())
 	if err != nil {
 		sr.Error = fmt.Sprintf("begin step: %v", err)
 		return sr
@@ -315,20 +314,22 @@ func (r *Runner) runStep(ctx context.Context, e *env, lab *labs.Lab, step labs.S
 	if timeout == 0 {
 		timeout = 3 * time.Minute
 	}
-	blocks := step.Walk()
-	for i, b := range blocks {
-		cstart := time.Now()
-		mayLeave := i == len(blocks)-1 || blocks[i+1].Interrupt
-		c, err := e.typist.Run(ctx, b, mayLeave, timeout)
-		sr.Commands = append(sr.Commands, Command{Line: b.Command, ExitCode: c.Exit, Running: c.Running, Output: c.Output, Duration: time.Since(cstart)})
-		if err != nil {
-			sr.Error = fmt.Sprintf("command %q: %v (the terminal shows: %s)", b.Command, err, lastLines(plainText(e.typist.Screen()), 5))
-			return sr
-		}
+	var failed error // a solution command that failed
+	err = e.Click(ctx, e.typist, n, timeout, func(b labs.RunnableBlock, c shellmark.Command, took time.Duration) error {
+		sr.Commands = append(sr.Commands, Command{Line: b.Command, ExitCode: c.Exit, Running: c.Running, Output: c.Output, Duration: took})
 		if len(step.Solution) > 0 && c.Exit != 0 {
-			sr.Error = fmt.Sprintf("solution command %q exited %d: %s", b.Command, c.Exit, lastLines(c.Output, 5))
-			return sr
+			failed = fmt.Errorf("solution command %q exited %d: %s", b.Command, c.Exit, lastLines(c.Output, 5))
+			return failed
 		}
+		return nil
+	})
+	switch {
+	case failed != nil:
+		sr.Error = failed.Error()
+		return sr
+	case err != nil:
+		sr.Error = fmt.Sprintf("%v (the terminal shows: %s)", err, lastLines(plainText(e.typist.Screen()), 5))
+		return sr
 	}
 	// 3. Every check must pass within its timeout, then hold for the repeats.
 	solved := time.Now()

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // A learner's life, in one place: the phases a learner can be in (Phase),
@@ -304,7 +304,7 @@ func (l *Learner) provision() {
 		failWith("The images this lab needs could not be loaded into your cluster; tell your instructor.", err)
 		return
 	}
-	if err := cluster.ApplySetup(ctx, conn, l.m.cfg.Manifests, l.lab.WorkNamespace(), l.lab.Setup); err != nil {
+	if err := l.driver(conn).SetUp(ctx); err != nil {
 		failWith("The lab could not set your cluster up; tell your instructor.", err)
 		return
 	}
@@ -390,11 +390,7 @@ func (l *Learner) open(ctx context.Context, c *cluster.Cluster) (*workstation.Co
 
 // placeFiles readies the lab's files for the learner's first shell.
 func (l *Learner) placeFiles(conn *workstation.Conn) error {
-	files, err := workstation.LabFiles(l.m.cfg.Manifests, l.lab)
-	if err != nil {
-		return err
-	}
-	copied, err := conn.PlaceFiles(l.life, l.lab.ID, files)
+	copied, err := l.driver(conn).PlaceFiles(l.life)
 	if copied && err == nil {
 		l.log.Info("lab files copied: the cluster's catalog does not hold this lab's files as they are now")
 	}

@@ -13,8 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // limitsEvery is how often a learner's cluster is looked over for pods their
@@ -144,7 +145,7 @@ func limitHits(pods []corev1.Pod, seen map[string]bool) []string {
 	}
 	for _, p := range pods {
 		// Kubernetes' own pods are not the learner's; their workstation is.
-		if p.Namespace != workstation.Namespace && slices.Contains(cluster.PlatformNamespaces, p.Namespace) {
+		if p.Namespace != workstation.Namespace && slices.Contains(platform.PlatformNamespaces, p.Namespace) {
 			continue
 		}
 		name := p.Namespace + "/" + p.Name
@@ -176,11 +177,11 @@ func limitHits(pods []corev1.Pod, seen map[string]bool) []string {
 // deleted in the last minute (deleted) are left out: the kubelet's figures
 // lag behind a delete.
 func (l *Learner) overDisk(ctx context.Context, conn *workstation.Conn, deleted map[string]time.Time) string {
-	b := cluster.Budget{Disk: l.m.cfg.DiskBudget}
-	if b.Disk <= 0 {
+	budget := l.m.cfg.DiskBudget
+	if budget <= 0 {
 		return ""
 	}
-	use, err := cluster.PodsDiskUse(ctx, conn.Client)
+	use, err := platform.PodsDiskUse(ctx, conn.Client)
 	if err != nil {
 		if ctx.Err() == nil {
 			l.log.Warn("read what the learner's pods hold on disk", "error", err)
@@ -188,11 +189,11 @@ func (l *Learner) overDisk(ctx context.Context, conn *workstation.Conn, deleted 
 		return ""
 	}
 	now := l.m.cfg.Clock.Now()
-	use = slices.DeleteFunc(use, func(u cluster.DiskUse) bool {
+	use = slices.DeleteFunc(use, func(u platform.DiskUse) bool {
 		at, ok := deleted[u.Namespace+"/"+u.Name]
 		return ok && now.Sub(at) < time.Minute
 	})
-	victim, total, over := b.DiskOver(use)
+	victim, total, over := platform.DiskOver(budget, use)
 	if !over || victim.Name == "" {
 		return ""
 	}
@@ -204,5 +205,5 @@ func (l *Learner) overDisk(ctx context.Context, conn *workstation.Conn, deleted 
 		return ""
 	}
 	return fmt.Sprintf("pod %s/%s was deleted: your pods held %s on disk in all, more than your cluster's %s (it held %s)",
-		victim.Namespace, victim.Name, cluster.Size(total), cluster.Size(b.Disk), cluster.Size(victim.Bytes))
+		victim.Namespace, victim.Name, cluster.Size(total), cluster.Size(budget), cluster.Size(victim.Bytes))
 }

@@ -14,11 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // link is the learner's hold on their cluster, and what runs against it:
@@ -83,7 +84,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	}
 	l.link.unguard = unguard
 	l.link.conn = conn
-	l.steps.engine = conn.Checks()
+	l.steps.engine = platform.Checks(conn)
 	l.link.active = now()
 	l.mu.Unlock()
 	l.watchCluster(guardCtx, conn, now())

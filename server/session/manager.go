@@ -37,11 +37,12 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // Pool is what a session needs of the warm pool.
@@ -73,7 +74,7 @@ type Config struct {
 	Pool      Pool
 	Clusters  Clusters
 	// Limits go into every namespace of a learner's cluster.
-	Limits cluster.NamespaceLimits
+	Limits platform.NamespaceLimits
 	Logger *slog.Logger
 	Clock  clock.Clock
 	// MaxAge ends any session this long after it started; IdleTimeout ends a

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
@@ -27,6 +27,7 @@ import (
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
@@ -46,7 +47,7 @@ type fixture struct {
 	clusters *sessiontest.Clusters
 	store    *store.Store
 	clock    *clock.Fake
-	limits   cluster.NamespaceLimits
+	limits   platform.NamespaceLimits
 
 	mu     sync.Mutex
 	events []workshop.Event
@@ -58,8 +59,8 @@ func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	platform, _ := fs.Sub(manifests.FS(), "platform")
-	limits, err := cluster.LoadNamespaceLimits(platform)
+	platformFS, _ := fs.Sub(manifests.FS(), "platform")
+	limits, err := platform.LoadNamespaceLimits(platformFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/shellmark"
-	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // steps is the watch on the learner's current step: its checks, evaluated
@@ -70,8 +70,7 @@ func (l *Learner) startStep(n int) {
 // watch evaluates step n's checks until ctx ends, publishing each change. The
 // step's commands are those from firstCommand on.
 func (l *Learner) watch(ctx context.Context, engine *check.Engine, n int, firstCommand uint64) {
-	step := l.lab.Steps[n-1]
-	if err := l.stepSetup(ctx, step); err != nil {
+	if err := l.stepSetup(ctx, n); err != nil {
 		l.log.Error("step setup", "step", n, "error", err)
 		l.Tell("This step could not set your cluster up, so its checks may not pass. Tell your instructor.")
 	}
@@ -170,13 +169,18 @@ func (l *Learner) evaluate(ctx context.Context, engine *check.Engine, n int, sta
 	}
 }
 
-// stepSetup applies the step's setup with admin rights.
-func (l *Learner) stepSetup(ctx context.Context, step labs.Step) error {
+// stepSetup applies step n's setup with admin rights.
+func (l *Learner) stepSetup(ctx context.Context, n int) error {
 	conn := l.Conn()
-	if conn == nil || len(step.Setup) == 0 {
+	if conn == nil {
 		return nil
 	}
-	return cluster.ApplySetup(ctx, conn, l.m.cfg.Manifests, l.lab.WorkNamespace(), step.Setup)
+	return l.driver(conn).SetUpStep(ctx, n)
+}
+
+// driver does the learner's lab on conn, as validate does (platform.Driver).
+func (l *Learner) driver(conn *workstation.Conn) platform.Driver {
+	return platform.Driver{Conn: conn, Lab: l.lab, Manifests: l.m.cfg.Manifests}
 }
 
 // changed returns the results of now that are new or differ from before.
@@ -234,24 +238,13 @@ func (l *Learner) redo(ctx context.Context, from, to int) error {
 	if conn == nil {
 		return ErrNotReady
 	}
-	ty, err := conn.Typist(ctx, l.lab.ID)
+	d := l.driver(conn)
+	ty, err := d.Typist(ctx)
 	if err != nil {
 		return err
 	}
 	defer ty.Close() // and with it a command the steps left running
-	for i := from; i < to; i++ {
-		if err := l.stepSetup(ctx, l.lab.Steps[i-1]); err != nil {
-			return fmt.Errorf("step %d: %w", i, err)
-		}
-		blocks := l.lab.Steps[i-1].Walk()
-		for j, b := range blocks {
-			mayLeave := j == len(blocks)-1 || blocks[j+1].Interrupt
-			if _, err := ty.Run(ctx, b, mayLeave, 3*time.Minute); err != nil {
-				return fmt.Errorf("step %d: %w", i, err)
-			}
-		}
-	}
-	return nil
+	return d.Redo(ctx, ty, from, to, 3*time.Minute)
 }
 
 // Tell shows the instructor's message on the learner's page.

@@ -29,7 +29,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // Clusters is a fake warm pool and the clusters it has handed out.
@@ -174,7 +174,7 @@ func (f *Clusters) Release(ctx context.Context, name string) error {
 }
 
 // SetCatalog makes the clusters handed out from now on hold files (keyed as
-// workstation.CatalogFiles keys them) in the workstation's lab-files
+// platform.CatalogFiles keys them) in the workstation's lab-files
 // ConfigMap, as a pool cluster prepared with them does.
 func (f *Clusters) SetCatalog(files map[string][]byte) {
 	f.mu.Lock()

@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kindlab/kindlab/internal/podstatus"
-	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/internal/proxylimit"
 )
 
 // The learner's workstation: a pod kindlab makes in every learner cluster
@@ -56,12 +56,12 @@ func Connect(kubeconfig string) (*Conn, error) {
 }
 
 // New builds the clients of the cluster cfg points at. The clientset reads no
-// answer through the API server's service or pod proxy past check.MaxBody: a
+// answer through the API server's service or pod proxy past proxylimit.MaxBody: a
 // learner's Service that answers without end costs kindlab no more memory
 // than that. (The app transport streams answers to the browser as they come.)
 func New(cfg *rest.Config) (*Conn, error) {
 	limited := rest.CopyConfig(cfg)
-	limited.Wrap(check.LimitProxyBodies)
+	limited.Wrap(proxylimit.Wrap)
 	// client-go's default of 5 requests a second (bursts of 10) is for
 	// clients sharing a big cluster; kindlab is this one-node cluster's admin,
 	// and what it does there follows the learner's pace: the namespace guard
@@ -92,13 +92,6 @@ func With(cfg *rest.Config, cs kubernetes.Interface, dyn dynamic.Interface) (*Co
 
 // Transport is the cluster's authenticated HTTP transport (for the app proxy).
 func (c *Conn) Transport() http.RoundTripper { return c.transport }
-
-// Checks returns a check engine over this connection: checks read the cluster
-// with its clients and run commands through c.Exec.
-func (c *Conn) Checks() *check.Engine {
-	return check.New(check.Config{Client: c.Client, Dynamic: c.Dynamic, Exec: c,
-		Workstation: check.Workstation{Namespace: Namespace, Pod: Pod, Container: Container}})
-}
 
 // WaitReady waits until the workstation pod is Ready.
 func (c *Conn) WaitReady(ctx context.Context, timeout time.Duration) error {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/internal/shellmark"
-	"github.com/kindlab/kindlab/labs"
 )
 
 // Typist drives the learner's shell the way a learner clicking a step's Run
@@ -100,12 +99,18 @@ func (t *Typist) WaitPrompt(ctx context.Context, timeout time.Duration) error {
 	return t.wait(ctx, timeout, func() bool { _, idle := t.cmds.Prompts(); return idle }, "the prompt did not come back")
 }
 
+// Line is a command as a Run button types it.
+type Line struct {
+	Command   string // typed as it is, each newline as Enter
+	Interrupt bool   // Ctrl-C first, to end what the command before left running
+}
+
 // Run types b as its Run button does and waits for the command to end. When
 // it has not ended after t.Settle and mayLeave is set (the learner would go on:
 // the next block interrupts it, or there is none), Run returns it running.
 // The error is for a command that could not be typed or did not end within
 // timeout; a command that ended with a failure is not an error.
-func (t *Typist) Run(ctx context.Context, b labs.RunnableBlock, mayLeave bool, timeout time.Duration) (shellmark.Command, error) {
+func (t *Typist) Run(ctx context.Context, b Line, mayLeave bool, timeout time.Duration) (shellmark.Command, error) {
 	if b.Interrupt {
 		if err := t.Interrupt(ctx); err != nil {
 			return shellmark.Command{}, err

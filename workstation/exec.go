@@ -15,14 +15,10 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
-
-	"github.com/kindlab/kindlab/labs/check"
 )
 
 // maxOutput bounds what Exec keeps of a command's stdout and stderr.
 const maxOutput = 1 << 20
-
-var _ check.Execer = (*Conn)(nil)
 
 // executor is the pods/exec stream of one command: the websocket protocol,
 // falling back to SPDY for API servers that lack it. The URL is built from the

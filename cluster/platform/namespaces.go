@@ -1,4 +1,4 @@
-package cluster
+package platform
 
 import (
 	"cmp"
@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/workstation"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

@@ -1,11 +1,9 @@
-package cluster
+package platform
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 func testLimits(t *testing.T) NamespaceLimits {
@@ -78,22 +76,6 @@ func TestNamespaceGuard(t *testing.T) {
 			t.Fatal("namespace front has no quota and limit range 5s after it was made")
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// The workstation's init stops a fork bomb just below the kubelet's PID limit; it
-// must be told the same limit.
-func TestWorkstationKnowsThePIDLimit(t *testing.T) {
-	data, err := fs.ReadFile(manifests.FS(), "platform/workstation.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf(`{name: PIDS_LIMIT, value: "%d"}`, PodPidsLimit)
-	if !strings.Contains(string(data), want) {
-		t.Errorf("platform/workstation.yaml does not set %s", want)
-	}
-	if !strings.Contains(Config(), fmt.Sprintf("podPidsLimit: %d", PodPidsLimit)) {
-		t.Errorf("Config() does not set the kubelet's podPidsLimit to %d", PodPidsLimit)
 	}
 }
 

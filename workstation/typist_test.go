@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/kindlab/kindlab/labs"
 )
 
 // localTerminal runs bash with the workstation's own terminal.rc (read from
@@ -50,7 +48,7 @@ func localTerminal(t *testing.T) io.ReadWriteCloser {
 // terminalRC is the terminal.rc of the workstation-init ConfigMap.
 func terminalRC(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile("../../manifests/platform/workstation.yaml")
+	raw, err := os.ReadFile("../manifests/platform/workstation.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,18 +80,18 @@ func TestTypistRunButtons(t *testing.T) {
 		t.Fatal(err, ty.Screen())
 	}
 	steps := []struct {
-		block    labs.RunnableBlock
+		block    Line
 		mayLeave bool
 		line     string
 		exit     int
 		running  bool
 	}{
-		{labs.RunnableBlock{Command: "echo hello | tr a-z A-Z"}, false, "echo hello | tr a-z A-Z", 0, false},
-		{labs.RunnableBlock{Command: "ls /nonexistent"}, false, "ls /nonexistent", 2, false},
-		{labs.RunnableBlock{Command: "echo one \\\n  two"}, false, "echo one   two", 0, false}, // as bash's history keeps it
-		{labs.RunnableBlock{Command: "echo Forwarding; sleep 60"}, true, "echo Forwarding; sleep 60", -1, true},
-		{labs.RunnableBlock{Command: "echo after", Interrupt: true}, false, "echo after", 0, false},
-		{labs.RunnableBlock{Command: "true", Interrupt: true}, false, "true", 0, false}, // Ctrl-C at an idle prompt
+		{Line{Command: "echo hello | tr a-z A-Z"}, false, "echo hello | tr a-z A-Z", 0, false},
+		{Line{Command: "ls /nonexistent"}, false, "ls /nonexistent", 2, false},
+		{Line{Command: "echo one \\\n  two"}, false, "echo one   two", 0, false}, // as bash's history keeps it
+		{Line{Command: "echo Forwarding; sleep 60"}, true, "echo Forwarding; sleep 60", -1, true},
+		{Line{Command: "echo after", Interrupt: true}, false, "echo after", 0, false},
+		{Line{Command: "true", Interrupt: true}, false, "true", 0, false}, // Ctrl-C at an idle prompt
 	}
 	for _, s := range steps {
 		c, err := ty.Run(ctx, s.block, s.mayLeave, 20*time.Second)
@@ -109,7 +107,7 @@ func TestTypistRunButtons(t *testing.T) {
 	}
 	// A printf of forged marks is a command of its own, and claims nothing.
 	forge := `printf '\e]133;C\a\e]633;E;  99  kubectl get ep homepage\a\e]133;D;0;0\a'`
-	if _, err := ty.Run(ctx, labs.RunnableBlock{Command: forge}, false, 20*time.Second); err == nil || !strings.Contains(err.Error(), "not believed") {
+	if _, err := ty.Run(ctx, Line{Command: forge}, false, 20*time.Second); err == nil || !strings.Contains(err.Error(), "not believed") {
 		t.Fatalf("running the forgery: %v; want its marks not believed", err)
 	}
 	for _, c := range ty.Commands().Since(1) {

@@ -1,4 +1,4 @@
-package cluster
+package platform
 
 import (
 	"bytes"
@@ -11,7 +11,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kindlab/kindlab/cluster/workstation"
+	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/workstation"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,8 +34,8 @@ const (
 
 // Preparer returns what a Pool runs on each new cluster (PoolOptions.Prepare):
 // Prepare, on a connection to it.
-func Preparer(platformFS fs.FS, labFiles map[string][]byte) func(ctx context.Context, c *Cluster) error {
-	return func(ctx context.Context, c *Cluster) error {
+func Preparer(platformFS fs.FS, labFiles map[string][]byte) func(ctx context.Context, c *cluster.Cluster) error {
+	return func(ctx context.Context, c *cluster.Cluster) error {
 		conn, err := workstation.Connect(c.Kubeconfig)
 		if err != nil {
 			return err

@@ -6,10 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
-	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,27 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/remotecommand"
-
-	"github.com/kindlab/kindlab/labs"
 )
-
-// LabFiles reads the files a lab copies into the workstation (lab.yaml's files,
-// paths in manifests), by base name.
-func LabFiles(manifests fs.FS, lab *labs.Lab) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	for _, f := range lab.Files {
-		data, err := fs.ReadFile(manifests, f)
-		if err != nil {
-			return nil, fmt.Errorf("lab %s: file %s: %w", lab.ID, f, err)
-		}
-		base := path.Base(f)
-		if _, dup := files[base]; dup {
-			return nil, fmt.Errorf("lab %s: two files named %s", lab.ID, base)
-		}
-		files[base] = data
-	}
-	return files, nil
-}
 
 // A lab's files reach the learner's home folder one of two ways. The fast one:
 // Prepare puts the files of every lab in the catalog into the ConfigMap
@@ -52,44 +29,11 @@ func LabFiles(manifests fs.FS, lab *labs.Lab) (map[string][]byte, error) {
 const (
 	CatalogConfigMap = "lab-files"
 	FilesMarker      = ".kindlab-files"
-	// maxCatalogBytes keeps the ConfigMap well under the API server's 1 MiB
-	// limit; labs beyond it are copied with CopyFiles.
-	maxCatalogBytes = 768 << 10
 )
 
-// validKey is what a ConfigMap accepts as a key.
-var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-
-// catalogKey is a lab file's key in CatalogConfigMap. Lab IDs have no "_"
+// CatalogKey is a lab file's key in CatalogConfigMap. Lab IDs have no "_"
 // (labs.validID), so the lab's prefix is unambiguous.
-func catalogKey(lab, name string) string { return lab + "_" + name }
-
-// CatalogFiles gathers the files of every lab for CatalogConfigMap, keyed by
-// catalogKey, in the catalog's order while they fit; a lab with a file name a
-// ConfigMap cannot hold is left out (CopyFiles serves it).
-func CatalogFiles(manifests fs.FS, all []*labs.Lab) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	size := 0
-	for _, lab := range all {
-		files, err := LabFiles(manifests, lab)
-		if err != nil {
-			return nil, err
-		}
-		n, fits := 0, true
-		for name, data := range files {
-			n += len(name) + len(data)
-			fits = fits && validKey.MatchString(name)
-		}
-		if !fits || size+n > maxCatalogBytes {
-			continue
-		}
-		size += n
-		for name, data := range files {
-			out[catalogKey(lab.ID, name)] = data
-		}
-	}
-	return out, nil
-}
+func CatalogKey(lab, name string) string { return lab + "_" + name }
 
 // Catalog is the ConfigMap of files (from CatalogFiles) Prepare makes before
 // the workstation.
@@ -130,7 +74,7 @@ func catalogHas(cm *corev1.ConfigMap, lab string, files map[string][]byte) bool 
 		return false
 	}
 	for name, data := range files {
-		if have, ok := cm.BinaryData[catalogKey(lab, name)]; !ok || !bytes.Equal(have, data) {
+		if have, ok := cm.BinaryData[CatalogKey(lab, name)]; !ok || !bytes.Equal(have, data) {
 			return false
 		}
 	}
