@@ -19,9 +19,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kindlab/kindlab/workstation"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
+	"github.com/kindlab/kindlab/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/manifests"

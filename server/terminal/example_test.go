@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/kindlab/kindlab/workstation"
 	"github.com/kindlab/kindlab/server/terminal"
+	"github.com/kindlab/kindlab/workstation"
 )
 
 // A learner's shell in the workstation pod of their cluster, served at
