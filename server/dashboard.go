@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
 )
@@ -77,7 +78,7 @@ func (s *Server) grid(ctx context.Context, w workshop.Workshop, labID string) (*
 
 // onEvent feeds a recorded event of a workshop to its lab's grid (a message goes
 // to every grid of the workshop) and to the live dashboards.
-func (s *Server) onEvent(e workshop.Event) {
+func (s *Server) onEvent(e activity.Event) {
 	if e.Workshop == "" {
 		return
 	}

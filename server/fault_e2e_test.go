@@ -29,10 +29,10 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestE2EClusterLost: on services-dns step 2, after step 1's work, the learner's
@@ -129,7 +129,7 @@ func TestE2EClusterLost(t *testing.T) {
 		// seconds); until then the node runs and a probe that times out may be a
 		// busy host's, so kindlab waits: the loss is counted from the node's end.
 		ended := time.Now()
-		lost := waitEvents(t, p, sid, workshop.KindLost, i+1, 30*time.Second)
+		lost := waitEvents(t, p, sid, activity.KindLost, i+1, 30*time.Second)
 		t.Logf("node %s: cluster declared lost %s after the fault began, %s after the node ended", fault.name,
 			lost.Sub(faulted).Round(100*time.Millisecond), lost.Sub(ended).Round(100*time.Millisecond))
 		if lost.Sub(ended) > 10*time.Second {
@@ -155,7 +155,7 @@ func TestE2EClusterLost(t *testing.T) {
 		learnerSees("kindlab's words in the terminal", `!window.kindlab.connected && window.kindlab.termText().includes("[kindlab] ")`, 10*time.Second)
 		dashboardShows("the lost cluster", fmt.Sprintf(`(document.querySelector('[data-testid="cluster-%s"]')||{}).dataset?.cluster === "recovering" && !!document.querySelector('[data-testid="summary-recovering"]')`, sid))
 
-		recovered := waitEvents(t, p, sid, workshop.KindRecovered, i+1, 6*time.Minute)
+		recovered := waitEvents(t, p, sid, activity.KindRecovered, i+1, 6*time.Minute)
 		after := waitReady(t, p, sid, before.Cluster)
 		if after.Step != 2 {
 			t.Errorf("session after the recovery is on step %d; want 2", after.Step)
@@ -189,11 +189,11 @@ func TestE2EClusterLost(t *testing.T) {
 		downFor := restartDockerEngine(t)
 		defer shared.renewWarm(t) // the shared pool's warm clusters went down with the engine too
 		t.Logf("engine restart: the engine answered again %s after the restart began", downFor.Round(100*time.Millisecond))
-		lost := waitEvents(t, p, sid, workshop.KindLost, len(faults)+restarts, 2*time.Minute)
+		lost := waitEvents(t, p, sid, activity.KindLost, len(faults)+restarts, 2*time.Minute)
 		t.Logf("engine restart: cluster declared lost %s after the restart began", lost.Sub(restarted).Round(100*time.Millisecond))
 		learnerSees("the banner", `(document.querySelector('[data-testid="message-text"]')||{}).textContent?.includes("with all your work")`, time.Minute)
 		dashboardShows("the cluster being waited for", fmt.Sprintf(`(document.querySelector('[data-testid="cluster-%s"]')||{}).dataset?.cluster === "recovering"`, sid))
-		recovered := waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+restarts, 6*time.Minute)
+		recovered := waitEvents(t, p, sid, activity.KindRecovered, len(faults)+restarts, 6*time.Minute)
 		if after, err := p.db.Session(ctx, sid); err != nil || after.Cluster != before.Cluster || after.Step != 2 || after.State != store.StateReady {
 			t.Errorf("after the engine restart the session is %+v (%v); want ready on the same cluster %s, step 2", after, err, before.Cluster)
 		}
@@ -232,7 +232,7 @@ func TestE2EClusterLost(t *testing.T) {
 	// cluster, step 1 redone, still on step 2.
 	sh.must(`kubectl delete deploy,svc,pods --all --wait=false`)
 	time.Sleep(10 * time.Second) // more than the time a lost cluster is noticed in
-	if n := countEvents(t, p, sid, workshop.KindLost); n != len(faults)+restarts {
+	if n := countEvents(t, p, sid, activity.KindLost); n != len(faults)+restarts {
 		t.Errorf("%d cluster-lost events after the learner deleted their own objects; want %d", n, len(faults)+restarts)
 	}
 	conn.Close()
@@ -243,7 +243,7 @@ func TestE2EClusterLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitEvents(t, p, sid, workshop.KindRecovered, len(faults)+restarts+1, 6*time.Minute)
+	waitEvents(t, p, sid, activity.KindRecovered, len(faults)+restarts+1, 6*time.Minute)
 	if s := waitReady(t, p, sid, before.Cluster); s.Step != 2 {
 		t.Errorf("after Start this step again the session is on step %d; want 2", s.Step)
 	}
@@ -287,7 +287,7 @@ func readToEnd(conn *websocket.Conn) string {
 }
 
 // eventTimes returns when session sid's events of kind happened, in order.
-func eventTimes(t *testing.T, p *platform, sid string, kind workshop.Kind) []time.Time {
+func eventTimes(t *testing.T, p *platform, sid string, kind activity.Kind) []time.Time {
 	t.Helper()
 	events, err := p.db.Events(context.Background(), sid)
 	if err != nil {
@@ -303,12 +303,12 @@ func eventTimes(t *testing.T, p *platform, sid string, kind workshop.Kind) []tim
 }
 
 // countEvents counts session sid's events of kind.
-func countEvents(t *testing.T, p *platform, sid string, kind workshop.Kind) int {
+func countEvents(t *testing.T, p *platform, sid string, kind activity.Kind) int {
 	return len(eventTimes(t, p, sid, kind))
 }
 
 // waitEvents waits for session sid's n-th event of kind and returns its time.
-func waitEvents(t *testing.T, p *platform, sid string, kind workshop.Kind, n int, timeout time.Duration) time.Time {
+func waitEvents(t *testing.T, p *platform, sid string, kind activity.Kind, n int, timeout time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

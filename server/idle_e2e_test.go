@@ -19,7 +19,7 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
-	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // TestE2EIdleClusterSleeps: a learner in Chromium starts services-dns, types
@@ -87,7 +87,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 			t.Fatalf("the node is %q %s after it was paused; want it paused while the learner is away", s, time.Since(paused).Round(time.Second))
 		}
 	}
-	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+	if n := countEvents(t, p, sid, activity.KindLost); n != 0 {
 		t.Fatalf("%d cluster-lost events while the cluster slept; want none", n)
 	}
 
@@ -104,10 +104,10 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	if s := node(); s != cluster.NodeRunning {
 		t.Errorf("the node is %q after the learner came back; want running", s)
 	}
-	if n := countEvents(t, p, sid, workshop.KindPaused); n != 1 {
-		t.Errorf("%d %s events; want 1", n, workshop.KindPaused)
+	if n := countEvents(t, p, sid, activity.KindPaused); n != 1 {
+		t.Errorf("%d %s events; want 1", n, activity.KindPaused)
 	}
-	waitEvents(t, p, sid, workshop.KindResumed, 1, 30*time.Second)
+	waitEvents(t, p, sid, activity.KindResumed, 1, 30*time.Second)
 
 	// The steps work again: back home, step 1's Run button, and its check turns green.
 	if err := typeKeys(ctx, "cd\r"); err != nil {
@@ -123,7 +123,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 		t.Fatalf("step 1 check after the pause: %v (node %q; checks %s)\nterminal:\n%s", err, node(), check, text)
 	}
 	t.Logf("step 1 after waking, Run click to green: %s", time.Since(clicked).Round(time.Millisecond))
-	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+	if n := countEvents(t, p, sid, activity.KindLost); n != 0 {
 		t.Errorf("%d cluster-lost events; want none", n)
 	}
 
@@ -146,7 +146,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	if out, err := exec.Command("docker", "rm", "-f", sess.Cluster+"-control-plane").CombinedOutput(); err != nil {
 		t.Fatalf("remove the paused node: %v: %s", err, out)
 	}
-	waitEvents(t, p, sid, workshop.KindRecovered, 1, 5*time.Minute)
+	waitEvents(t, p, sid, activity.KindRecovered, 1, 5*time.Minute)
 	after, err := p.db.Session(context.Background(), sid)
 	if err != nil || after.Cluster == sess.Cluster || after.Step != 2 {
 		t.Fatalf("after the cluster did not wake: %+v, %v; want step 2 on a new cluster", after, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -252,7 +253,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	for _, l := range learners {
 		l.Tell(text)
 	}
-	s.sessions.Record(r.Context(), workshop.Event{At: s.Clock.Now(), Workshop: ws.ID, Kind: workshop.KindMessage, Message: text})
+	s.sessions.Record(r.Context(), activity.Event{At: s.Clock.Now(), Workshop: ws.ID, Kind: activity.KindMessage, Message: text})
 	if s.Lease > 0 {
 		// The other replicas tell theirs as they read the event.
 		reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners here and to the learners of the other kindlab replicas.", len(learners)))

@@ -22,8 +22,8 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/server"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestE2ENoisyLearner types, into a learner's real terminal, everything we
@@ -203,10 +203,10 @@ func TestE2ENoisyLearner(t *testing.T) {
 	if limit := quietEcho*3/2 + 20*time.Millisecond; busyEcho > limit {
 		t.Errorf("keystroke echo for the second learner went from %v to %v (limit %v)", quietEcho, busyEcho, limit)
 	}
-	if n := countEvents(t, p, quiet.sid, workshop.KindLost); n != 0 {
+	if n := countEvents(t, p, quiet.sid, activity.KindLost); n != 0 {
 		t.Errorf("the second learner's cluster was lost %d times", n)
 	}
-	if n := countEvents(t, p, sid, workshop.KindLost); n != 0 {
+	if n := countEvents(t, p, sid, activity.KindLost); n != 0 {
 		t.Logf("the noisy learner's own cluster was lost %d times (their memory hogs)", n)
 	}
 
@@ -241,7 +241,7 @@ func TestE2ENoisyLearner(t *testing.T) {
 		}
 	}
 	t.Logf("the noisy learner's page was told: %q", told)
-	if n := countEvents(t, p, sid, workshop.KindLimit); n < len(want) {
+	if n := countEvents(t, p, sid, activity.KindLimit); n < len(want) {
 		t.Errorf("%d limit events stored for the noisy learner; want at least the %d the page was told", n, len(want))
 	}
 

@@ -13,8 +13,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // Replicas sharing a PostgreSQL database serve one workshop together: each
@@ -48,7 +48,7 @@ func (s *Server) followReplicas(ctx context.Context) {
 			}
 			seen[e.ID] = true
 			s.onEvent(e)
-			if e.Kind == workshop.KindMessage {
+			if e.Kind == activity.KindMessage {
 				for _, l := range s.sessions.InWorkshop(e.Workshop) {
 					l.Tell(e.Message)
 				}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
@@ -73,7 +74,7 @@ func TestReplicasShareTheDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.sessions.Record(ctx, workshop.Event{At: time.Now(), Workshop: w.ID, Session: ada.ID(), Lab: lab.ID, Kind: workshop.KindStepPass, Step: 1})
+	a.sessions.Record(ctx, activity.Event{At: time.Now(), Workshop: w.ID, Session: ada.ID(), Lab: lab.ID, Kind: activity.KindStepPass, Step: 1})
 	row := func() (workshop.LearnerRow, bool) {
 		for _, r := range g.Snapshot(time.Now()).Learners {
 			if r.Session == ada.ID() {
@@ -97,7 +98,7 @@ func TestReplicasShareTheDashboard(t *testing.T) {
 		t.Errorf("b's grid: %+v", g.Snapshot(time.Now()).Learners)
 	}
 
-	a.sessions.Record(ctx, workshop.Event{At: time.Now(), Workshop: w.ID, Kind: workshop.KindMessage, Message: "Break until 11"})
+	a.sessions.Record(ctx, activity.Event{At: time.Now(), Workshop: w.ID, Kind: activity.KindMessage, Message: "Break until 11"})
 	timeout := time.After(10 * time.Second)
 	for {
 		select {

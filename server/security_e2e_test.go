@@ -17,13 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/workstation"
 
 	"github.com/gorilla/websocket"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // shell types commands into a learner's terminal, as the learner would, and reads
@@ -387,7 +387,7 @@ func passed(t *testing.T, p *platform, sid string, n int) bool {
 		t.Fatal(err)
 	}
 	for _, e := range events {
-		if e.Kind == workshop.KindStepPass && e.Step == n {
+		if e.Kind == activity.KindStepPass && e.Step == n {
 			return true
 		}
 	}

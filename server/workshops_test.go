@@ -21,9 +21,9 @@ import (
 
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 const testInstructorToken = "let-me-teach-0123456789"
@@ -271,9 +271,9 @@ func TestDashboardLoad200(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sid := fmt.Sprintf("s%03d", i)
-			srv.sessions.Record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindJoin, Name: fmt.Sprintf("learner-%d", i)})
+			srv.sessions.Record(ctx, activity.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: activity.KindJoin, Name: fmt.Sprintf("learner-%d", i)})
 			for k := 1; k < perLearner; k++ {
-				srv.sessions.Record(ctx, workshop.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: workshop.KindCheck, Step: 1,
+				srv.sessions.Record(ctx, activity.Event{At: srv.Clock.Now(), Workshop: ws.ID, Session: sid, Kind: activity.KindCheck, Step: 1,
 					CheckID: "homepage-ready", Status: "fail", Message: fmt.Sprintf("attempt %d of %s", k, sid)})
 				sent <- time.Now()
 				time.Sleep(20 * time.Millisecond)

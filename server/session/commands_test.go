@@ -13,9 +13,9 @@ import (
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestCommandsRecorded: the commands typed in the terminal are recorded with
@@ -90,7 +90,7 @@ func TestRefusalsTold(t *testing.T) {
 	var recorded []string
 	m, err := New(context.Background(), Config{Catalog: &labs.Catalog{}, Manifests: fstest.MapFS{}, Store: st, Pool: noPool{}, Clusters: sessiontest.New(t, nil),
 		Clock:   clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)),
-		OnEvent: func(e workshop.Event) { recorded = append(recorded, string(e.Kind)+": "+e.Message) }})
+		OnEvent: func(e activity.Event) { recorded = append(recorded, string(e.Kind)+": "+e.Message) }})
 	if err != nil {
 		t.Fatal(err)
 	}

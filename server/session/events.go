@@ -5,8 +5,8 @@ import (
 	"slices"
 
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // EventName is the kind of an event for the learner's page (the Server-Sent
@@ -117,9 +117,9 @@ func (l *Learner) Checks() Checks {
 }
 
 // record stores an event of the learner's and hands it to the dashboards.
-func (l *Learner) record(ctx context.Context, kind workshop.Kind, step int, detail string) {
+func (l *Learner) record(ctx context.Context, kind activity.Kind, step int, detail string) {
 	sess := l.Session()
-	l.m.Record(ctx, workshop.Event{At: l.m.cfg.Clock.Now(), Workshop: sess.Workshop, Session: l.id, Lab: l.lab.ID,
+	l.m.Record(ctx, activity.Event{At: l.m.cfg.Clock.Now(), Workshop: sess.Workshop, Session: l.id, Lab: l.lab.ID,
 		Kind: kind, Step: step, Name: sess.Name, Message: detail})
 }
 
@@ -129,12 +129,12 @@ func (l *Learner) recordCheck(ctx context.Context, step int, r CheckResult) {
 	if ws == "" {
 		return
 	}
-	l.m.Record(ctx, workshop.Event{At: l.m.cfg.Clock.Now(), Workshop: ws, Session: l.id, Lab: l.lab.ID,
-		Kind: workshop.KindCheck, Step: step, CheckID: r.ID, Status: r.Status, Message: r.Message})
+	l.m.Record(ctx, activity.Event{At: l.m.cfg.Clock.Now(), Workshop: ws, Session: l.id, Lab: l.lab.ID,
+		Kind: activity.KindCheck, Step: step, CheckID: r.ID, Status: r.Status, Message: r.Message})
 }
 
 // Record stores an event and hands it to OnEvent (the dashboards).
-func (m *Manager) Record(ctx context.Context, e workshop.Event) {
+func (m *Manager) Record(ctx context.Context, e activity.Event) {
 	se := store.Event{At: e.At, Session: e.Session, Kind: e.Kind, Step: e.Step,
 		Detail: e.Name, Workshop: e.Workshop, CheckID: e.CheckID, Status: string(e.Status), Message: e.Message, Origin: m.cfg.Replica}
 	m.saver.save("event "+string(e.Kind), func(ctx context.Context) error { return m.cfg.Store.AddEvent(ctx, se) })

@@ -14,8 +14,8 @@ import (
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -260,7 +260,7 @@ func (l *Learner) provision() {
 		l.mu.Unlock()
 		if moved {
 			l.save(ctx)
-			l.record(ctx, workshop.KindFailed, 0, msg)
+			l.record(ctx, activity.KindFailed, 0, msg)
 		}
 	}
 	var c *cluster.Cluster
@@ -314,7 +314,7 @@ func (l *Learner) provision() {
 		failWith("Your terminal did not start. Use Try again to get a fresh cluster.", err)
 		return
 	}
-	l.record(ctx, workshop.KindReady, 0, c.Name)
+	l.record(ctx, activity.KindReady, 0, c.Name)
 	l.startStep(l.Session().Step)
 	if !l.becomeReady(ctx) {
 		return
@@ -351,7 +351,7 @@ func (l *Learner) claim(ctx context.Context) (*cluster.Cluster, error) {
 		}
 		told = pos
 		l.setProgress(Progress{Stage: StageQueue, Queue: pos})
-		l.record(ctx, workshop.KindQueued, 0, strconv.Itoa(pos)) // the instructor sees the queue too
+		l.record(ctx, activity.KindQueued, 0, strconv.Itoa(pos)) // the instructor sees the queue too
 	})
 	if err != nil {
 		return nil, err
@@ -425,14 +425,14 @@ func (l *Learner) provisionAnew() {
 // 2. Leaving a cluster: a reset, a loss, the end.
 
 // Reset gives the learner a fresh cluster; progress and the current step stay.
-func (l *Learner) Reset(ctx context.Context) { l.renew(ctx, reset, workshop.KindReset, "") }
+func (l *Learner) Reset(ctx context.Context) { l.renew(ctx, reset, activity.KindReset, "") }
 
 // renew takes the learner's cluster away by h (reset or replaceLost) and
 // provisions a fresh one, recording why (kind, when not empty) and telling the
 // learner (told, when not empty) first, in the page and in the terminal about
 // to end. It reports whether the learner has a ready cluster after it: false
 // too when h may not happen now or the session has ended.
-func (l *Learner) renew(ctx context.Context, h happening, kind workshop.Kind, told string) bool {
+func (l *Learner) renew(ctx context.Context, h happening, kind activity.Kind, told string) bool {
 	old, ok := l.leave(ctx, h, kind, told)
 	if !ok {
 		return false
@@ -455,7 +455,7 @@ func (l *Learner) renew(ctx context.Context, h happening, kind workshop.Kind, to
 // not empty) shown on the page. After lose the session keeps naming the
 // cluster (the learner waits for it to come back); otherwise it names none.
 // It reports false, doing nothing, when h may not happen now.
-func (l *Learner) leave(ctx context.Context, h happening, kind workshop.Kind, told string) (string, bool) {
+func (l *Learner) leave(ctx context.Context, h happening, kind activity.Kind, told string) (string, bool) {
 	l.mu.Lock()
 	if !l.move(h) {
 		l.mu.Unlock()
@@ -511,7 +511,7 @@ func (l *Learner) end(ctx context.Context, why string) {
 	l.mu.Unlock()
 	l.save(ctx)
 	l.m.saver.save("terminal output", func(ctx context.Context) error { return l.m.cfg.Store.DeleteTerminalOutput(ctx, l.id) })
-	l.record(ctx, workshop.KindLeave, 0, why) // before the cluster's delete, which takes seconds
+	l.record(ctx, activity.KindLeave, 0, why) // before the cluster's delete, which takes seconds
 	if name != "" {
 		if err := l.m.cfg.Pool.Release(ctx, name); err != nil {
 			l.log.Error("release cluster", "cluster", name, "error", err)

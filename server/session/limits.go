@@ -14,7 +14,7 @@ import (
 
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/platform"
-	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -72,7 +72,7 @@ func (l *Learner) watchLimits(ctx context.Context, conn *workstation.Conn) {
 // limit the learner hit, and stores it.
 func (l *Learner) tellLimit(ctx context.Context, text string) {
 	l.log.Info("learner hit a limit", "what", text)
-	l.record(ctx, workshop.KindLimit, l.Session().Step, text)
+	l.record(ctx, activity.KindLimit, l.Session().Step, text)
 	l.mu.Lock()
 	l.publish(Event{EventLimit, Limit{Text: text}})
 	l.mu.Unlock()

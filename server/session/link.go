@@ -17,8 +17,8 @@ import (
 	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/podstatus"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/terminal"
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -312,14 +312,14 @@ func (l *Learner) recover(ctx context.Context, cause error, answered time.Time) 
 		l.replace(ctx, replaceLost, "", fmt.Sprintf("Your cluster did not come back. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", s.Step))
 		return
 	}
-	if !l.mayReplace(ctx, workshop.KindLost) {
+	if !l.mayReplace(ctx, activity.KindLost) {
 		return
 	}
 	what := "stopped"
 	if err == nil && node.State == cluster.NodeRunning {
 		what = "stopped answering"
 	}
-	l.replace(ctx, replaceLost, workshop.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
+	l.replace(ctx, replaceLost, activity.KindLost, fmt.Sprintf("Your cluster %s. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", what, s.Step))
 }
 
 // A learner's lost cluster is replaced by itself at most maxReplacements
@@ -337,7 +337,7 @@ const (
 // message saying why, and the instructor's dashboard hears it (kind, when not
 // empty, is recorded first): Try again (a reset) gives them a fresh cluster
 // when they choose to.
-func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
+func (l *Learner) mayReplace(ctx context.Context, kind activity.Kind) bool {
 	now := l.m.cfg.Clock.Now()
 	l.mu.Lock()
 	l.link.replaced = slices.DeleteFunc(l.link.replaced, func(t time.Time) bool { return now.Sub(t) >= replacementWindow })
@@ -361,7 +361,7 @@ func (l *Learner) mayReplace(ctx context.Context, kind workshop.Kind) bool {
 	l.log.Warn("lost cluster not replaced: too many replacements", "cluster", old, "replacements", maxReplacements, "within", replacementWindow)
 	// The state last: a session seen failed has told the learner and the
 	// instructor why.
-	l.record(ctx, workshop.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
+	l.record(ctx, activity.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
 	l.mu.Lock()
 	if l.move(fail) {
 		l.setProgressLocked(Progress{Stage: StageQueue, Error: msg})
@@ -385,7 +385,7 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 	if engineDown {
 		told = fmt.Sprintf("The workshop host's container engine stopped. Your cluster should come back with it; kindlab waits for it, and you will be back on step %d with all your work.", step)
 	}
-	if _, ok := l.leave(ctx, lose, workshop.KindLost, told); !ok {
+	if _, ok := l.leave(ctx, lose, activity.KindLost, told); !ok {
 		return true // a reset is under way, or the session ended
 	}
 	l.setProgress(Progress{Stage: StageComeBack})
@@ -399,9 +399,9 @@ func (l *Learner) awaitReturn(ctx context.Context, name string, step int, engine
 		return false
 	}
 	took := l.m.cfg.Clock.Now().Sub(start).Round(time.Second)
-	l.record(ctx, workshop.KindReady, 0, name)
+	l.record(ctx, activity.KindReady, 0, name)
 	l.startStep(step)
-	l.record(ctx, workshop.KindRecovered, step, "the same cluster came back after "+took.String())
+	l.record(ctx, activity.KindRecovered, step, "the same cluster came back after "+took.String())
 	l.Tell(fmt.Sprintf("Your cluster is back, with all your work, on step %d (it took %s). Your terminal is new.", step, took))
 	l.becomeReady(ctx)
 	l.log.Info("cluster came back", "cluster", name, "took", took)
@@ -482,14 +482,14 @@ func (l *Learner) answering(ctx context.Context, name string, nodeStarted time.T
 // step ("Start this step again on a fresh cluster"); Reset keeps only the step.
 func (l *Learner) RestartStep(ctx context.Context) {
 	step := l.Session().Step
-	l.replace(ctx, reset, workshop.KindReset, fmt.Sprintf("A fresh cluster is on its way; you will be back at the start of step %d with the work of the steps before it done for you.", step))
+	l.replace(ctx, reset, activity.KindReset, fmt.Sprintf("A fresh cluster is on its way; you will be back at the start of step %d with the work of the steps before it done for you.", step))
 }
 
 // replace swaps the learner's cluster for a fresh one from the pool and redoes
 // the steps before the current one on it (their Run buttons, as fast-forward
 // does), recording why (kind) and telling the learner (told) first; h is
 // reset (the learner asked) or replaceLost (kindlab lost it).
-func (l *Learner) replace(ctx context.Context, h happening, kind workshop.Kind, told string) {
+func (l *Learner) replace(ctx context.Context, h happening, kind activity.Kind, told string) {
 	start := l.m.cfg.Clock.Now()
 	step := l.Session().Step
 	if !l.renew(ctx, h, kind, told) {
@@ -498,12 +498,12 @@ func (l *Learner) replace(ctx context.Context, h happening, kind workshop.Kind, 
 	if err := l.redo(ctx, 1, step); err != nil {
 		l.log.Error("redo the earlier steps", "step", step, "error", err)
 		l.Tell(fmt.Sprintf("Your new cluster is ready, but the work of the steps before step %d could not be redone. Use Reset my cluster, or ask your instructor.", step))
-		l.record(ctx, workshop.KindRecovered, step, "the earlier steps could not be redone")
+		l.record(ctx, activity.KindRecovered, step, "the earlier steps could not be redone")
 		return
 	}
 	l.startStep(step) // its checks begin again, on the redone state
 	took := l.m.cfg.Clock.Now().Sub(start).Round(time.Second)
-	l.record(ctx, workshop.KindRecovered, step, took.String())
+	l.record(ctx, activity.KindRecovered, step, took.String())
 	l.Tell(fmt.Sprintf("You are back on step %d on a new cluster (it took %s). Your terminal is new; the steps before were redone for you.", step, took))
 }
 
@@ -586,7 +586,7 @@ func (l *Learner) sleep(ctx context.Context, idle time.Duration) {
 		return
 	}
 	l.log.Info("cluster paused: the learner is idle", "cluster", name, "idle", idle.Round(time.Second))
-	l.record(ctx, workshop.KindPaused, step, "idle for "+idle.Round(time.Second).String())
+	l.record(ctx, activity.KindPaused, step, "idle for "+idle.Round(time.Second).String())
 	if term != nil {
 		go l.wakeIfEnded(asleep, term)
 	}
@@ -645,13 +645,13 @@ func (l *Learner) Wake(ctx context.Context) error {
 	}
 	if err != nil {
 		l.log.Error("a paused cluster did not wake up; replacing it", "cluster", name, "error", err)
-		go l.replace(context.WithoutCancel(l.life), replaceLost, workshop.KindLost, fmt.Sprintf(
+		go l.replace(context.WithoutCancel(l.life), replaceLost, activity.KindLost, fmt.Sprintf(
 			"Your cluster was paused while you were away and did not wake up. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
 		return fmt.Errorf("wake cluster %s: %w", name, err)
 	}
 	if err := l.guardAgain(conn); err != nil {
 		l.log.Error("namespace guard after waking; replacing the cluster", "cluster", name, "error", err)
-		go l.replace(context.WithoutCancel(l.life), replaceLost, workshop.KindLost, fmt.Sprintf(
+		go l.replace(context.WithoutCancel(l.life), replaceLost, activity.KindLost, fmt.Sprintf(
 			"Your cluster did not come back properly after a pause. A new one is on its way, and you will be back on step %d with the work of the steps before it done for you.", step))
 		return err
 	}
@@ -659,7 +659,7 @@ func (l *Learner) Wake(ctx context.Context) error {
 	l.log.Info("cluster woken", "cluster", name, "took", took.Round(time.Millisecond))
 	// Recorded before the checks run again, so that the log reads in order:
 	// woken, then whatever the learner's work passes.
-	l.record(ctx, workshop.KindResumed, step, took.Round(time.Millisecond).String())
+	l.record(ctx, activity.KindResumed, step, took.Round(time.Millisecond).String())
 	l.watchAgain()
 	return nil
 }

@@ -40,8 +40,8 @@ import (
 	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -99,7 +99,7 @@ type Config struct {
 	// kubeconfig); unit tests hand out a fake.
 	Connect func(*cluster.Cluster) (*workstation.Conn, error)
 	// OnEvent sees every recorded event after the store (the instructor dashboards).
-	OnEvent func(workshop.Event)
+	OnEvent func(activity.Event)
 	// Replica names this kindlab process in the store: the owner of the
 	// sessions it starts and the origin of the events it records.
 	Replica string
@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Connect = func(c *cluster.Cluster) (*workstation.Conn, error) { return workstation.Connect(c.Kubeconfig) }
 	}
 	if cfg.OnEvent == nil {
-		cfg.OnEvent = func(workshop.Event) {}
+		cfg.OnEvent = func(activity.Event) {}
 	}
 	m := &Manager{cfg: cfg, ctx: ctx, learners: map[string]*Learner{}, taking: map[string]chan struct{}{}}
 	m.saver = &saver{m: m}
@@ -172,7 +172,7 @@ func (m *Manager) Start(ctx context.Context, client string, lab *labs.Lab, works
 		return nil, "", err
 	}
 	l := m.add(lab, sess, Queued)
-	l.record(ctx, workshop.KindJoin, 0, "")
+	l.record(ctx, activity.KindJoin, 0, "")
 	go l.provision()
 	return l, token, nil
 }

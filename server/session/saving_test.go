@@ -10,10 +10,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestStoreFaultsLoseNothing: while kindlab cannot write to its database (a
@@ -60,7 +60,7 @@ func TestStoreFaultsLoseNothing(t *testing.T) {
 				s, ok := e.Data.(session.Saving)
 				return ok && s.Delayed && s.Text == session.SavingDelayedText
 			})
-			waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindStepPass) }, "the instructor told of the pass")
+			waitUntil(t, func() bool { return slices.Contains(f.kinds(), activity.KindStepPass) }, "the instructor told of the pass")
 			l.GoTo(2) // more writes queue behind the first
 			if _, n := f.m.Saving(); n < 2 {
 				t.Errorf("%d writes waiting; want the step pass and what followed", n)
@@ -84,7 +84,7 @@ func TestStoreFaultsLoseNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var kinds []workshop.Kind
+			var kinds []activity.Kind
 			for _, e := range evs {
 				kinds = append(kinds, e.Kind)
 			}

@@ -23,10 +23,10 @@ import (
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/labs/check"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -50,7 +50,7 @@ type fixture struct {
 	limits   platform.NamespaceLimits
 
 	mu     sync.Mutex
-	events []workshop.Event
+	events []activity.Event
 }
 
 func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
@@ -72,7 +72,7 @@ func newFixture(t *testing.T, opts ...func(*session.Config)) *fixture {
 		Manifests: fstest.MapFS{"cm-lab/notes.txt": {Data: []byte("hello")}},
 		Store:     st, Pool: f.clusters, Clusters: f.clusters, Connect: f.clusters.Connect, Limits: limits,
 		Clock: f.clock, MaxAge: time.Hour, IdleTimeout: 30 * time.Minute, CheckTick: 50 * time.Millisecond,
-		OnEvent: func(e workshop.Event) {
+		OnEvent: func(e activity.Event) {
 			f.mu.Lock()
 			f.events = append(f.events, e)
 			f.mu.Unlock()
@@ -110,10 +110,10 @@ func (f *fixture) restarted(t *testing.T, opts ...func(*session.Config)) *sessio
 	return m
 }
 
-func (f *fixture) kinds() []workshop.Kind {
+func (f *fixture) kinds() []activity.Kind {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []workshop.Kind
+	var out []activity.Kind
 	for _, e := range f.events {
 		out = append(out, e.Kind)
 	}
@@ -201,7 +201,7 @@ func TestProvisionCopiesFilesAndGetsReady(t *testing.T) {
 	if got := f.clusters.Loaded(sess.Cluster); !slices.Equal(got, testLab.Images) {
 		t.Errorf("images loaded = %q; want the lab's %q", got, testLab.Images)
 	}
-	if got, want := f.kinds(), []workshop.Kind{workshop.KindJoin, workshop.KindReady, workshop.KindStepStart}; !slices.Equal(got, want) {
+	if got, want := f.kinds(), []activity.Kind{activity.KindJoin, activity.KindReady, activity.KindStepStart}; !slices.Equal(got, want) {
 		t.Errorf("events = %v; want %v", got, want)
 	}
 	if n := f.m.Running("192.0.2.1"); n != 1 {
@@ -261,7 +261,7 @@ func TestStepPassesWhenTheWorkIsDone(t *testing.T) {
 	if err != nil || !slices.Equal(passed, []bool{true, false}) {
 		t.Errorf("PassedSteps = %v, %v; want [true false]", passed, err)
 	}
-	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindStepPass) }, "a step-pass event")
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), activity.KindStepPass) }, "a step-pass event")
 
 	// The learner moves on; the next step's check starts failing, then passes.
 	l.GoTo(2)
@@ -290,7 +290,7 @@ func TestResetGivesAFreshClusterAndKeepsTheStep(t *testing.T) {
 	if got := f.clusters.Released(); !slices.Equal(got, []string{old}) {
 		waitUntil(t, func() bool { return slices.Equal(f.clusters.Released(), []string{old}) }, "the old cluster released")
 	}
-	if !slices.Contains(f.kinds(), workshop.KindReset) {
+	if !slices.Contains(f.kinds(), activity.KindReset) {
 		t.Errorf("events = %v; want a reset", f.kinds())
 	}
 }
@@ -314,7 +314,7 @@ func TestFailedClaimOffersTryAgain(t *testing.T) {
 	if _, err := l.Terminal(); !errors.Is(err, session.ErrNotReady) {
 		t.Errorf("Terminal() = %v; want ErrNotReady", err)
 	}
-	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindFailed) }, "a cluster-failed event for the instructor")
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), activity.KindFailed) }, "a cluster-failed event for the instructor")
 	f.clusters.FailClaims(nil)
 	l.Reset(context.Background()) // Try again
 	waitFor(t, events, "ready after Try again", ready)
@@ -333,7 +333,7 @@ func TestQueuePlacesAreTold(t *testing.T) {
 	var places []string
 	f.mu.Lock()
 	for _, e := range f.events {
-		if e.Kind == workshop.KindQueued {
+		if e.Kind == activity.KindQueued {
 			places = append(places, e.Message)
 		}
 	}
@@ -365,7 +365,7 @@ func TestReapEndsExpiredSessions(t *testing.T) {
 	if stored.State != store.StateExpired {
 		t.Errorf("stored state = %s; want expired", stored.State)
 	}
-	if k := f.kinds(); k[len(k)-1] != workshop.KindLeave {
+	if k := f.kinds(); k[len(k)-1] != activity.KindLeave {
 		t.Errorf("last event = %s; want leave", k[len(k)-1])
 	}
 }
@@ -491,10 +491,10 @@ func TestLostClusterIsReplaced(t *testing.T) {
 		t.Error("the learner was not told")
 	}
 	waitKinds := time.Now().Add(10 * time.Second)
-	for !slices.Contains(f.kinds(), workshop.KindRecovered) && time.Now().Before(waitKinds) {
+	for !slices.Contains(f.kinds(), activity.KindRecovered) && time.Now().Before(waitKinds) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if k := f.kinds(); !slices.Contains(k, workshop.KindLost) || !slices.Contains(k, workshop.KindRecovered) {
+	if k := f.kinds(); !slices.Contains(k, activity.KindLost) || !slices.Contains(k, activity.KindRecovered) {
 		t.Errorf("events = %v; want cluster-lost and recovered", k)
 	}
 }
@@ -583,16 +583,16 @@ func TestSlowClusterIsWaitedFor(t *testing.T) {
 	advance(30 * time.Second)
 	c.SetSlow(false)
 	advance(3 * time.Second)
-	if k := f.kinds(); slices.Contains(k, workshop.KindLost) || l.Session().Cluster != name {
+	if k := f.kinds(); slices.Contains(k, activity.KindLost) || l.Session().Cluster != name {
 		t.Fatalf("events %v, session %+v: a cluster silent for 30 s while its node ran was lost; want it waited for", k, l.Session())
 	}
 
 	c.SetSlow(true) // now for good
 	advance(40 * time.Second)
-	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+	if k := f.kinds(); slices.Contains(k, activity.KindLost) {
 		t.Fatalf("events %v: lost after 40 s of timeouts; want it waited for 45 s", k)
 	}
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindRecovered) }, "the learner recovered")
 	if s := l.Session(); s.State != store.StateReady || s.Cluster == name || s.Step != 1 {
 		t.Errorf("session = %+v; want ready on a new cluster, still on step 1", s)
 	}
@@ -610,7 +610,7 @@ func TestSlowClusterIsWaitedFor(t *testing.T) {
 		time.Sleep(70 * time.Millisecond)
 	}
 	waitUntil(t, func() bool {
-		return len(slices.DeleteFunc(f.kinds(), func(k workshop.Kind) bool { return k != workshop.KindLost })) == 2
+		return len(slices.DeleteFunc(f.kinds(), func(k activity.Kind) bool { return k != activity.KindLost })) == 2
 	}, "the refusing cluster lost within 5 s")
 }
 
@@ -630,7 +630,7 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 	c := f.clusters.Cluster(name)
 	c.SetDown(true)
 	f.clusters.SetNode(name, sessiontest.EngineDown, time.Time{})
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindLost) }, "the cluster declared lost")
 	saidWithin(t, told, "container engine stopped", "step 2")
 	if s := l.Session(); s.State != store.StateProvisioning || s.Cluster != name {
 		t.Errorf("while the engine is down the session is %+v; want provisioning, still naming %s", s, name)
@@ -645,7 +645,7 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 		f.clock.Advance(time.Second)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if k := f.kinds(); slices.Contains(k, workshop.KindRecovered) {
+	if k := f.kinds(); slices.Contains(k, activity.KindRecovered) {
 		t.Fatalf("events %v: back on a workstation whose status is from before its node restarted", k)
 	}
 	c.SetServicesDown(true) // the workstation runs again; kubectl in it cannot reach the API yet
@@ -656,11 +656,11 @@ func TestClusterThatComesBackIsKept(t *testing.T) {
 		f.clock.Advance(time.Second)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if k := f.kinds(); slices.Contains(k, workshop.KindRecovered) {
+	if k := f.kinds(); slices.Contains(k, activity.KindRecovered) {
 		t.Fatalf("events %v: back on a cluster where kubectl in the terminal cannot reach the API server", k)
 	}
 	c.SetServicesDown(false)
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindRecovered) }, "the learner recovered")
 	if s := l.Session(); s.State != store.StateReady || s.Cluster != name || s.Step != 2 {
 		t.Errorf("after the engine came back the session is %+v; want ready on %s, step 2", s, name)
 	}
@@ -684,14 +684,14 @@ func TestClusterThatDoesNotComeBackIsReplaced(t *testing.T) {
 	f.clusters.Cluster(name).SetDown(true)
 	f.clock.Advance(time.Second)
 	f.clusters.SetNode(name, cluster.NodeRunning, f.clock.Now()) // restarted since it last answered
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster declared lost")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindLost) }, "the cluster declared lost")
 	saidWithin(t, told, "starting again", "step 1")
 	f.clock.Advance(time.Minute)
 	time.Sleep(50 * time.Millisecond)
 	if s := l.Session(); s.Cluster != name {
 		t.Fatalf("replaced after a minute (%+v); want the node waited for", s)
 	}
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindRecovered) }, "the learner recovered")
 	if s := l.Session(); s.State != store.StateReady || s.Cluster == name {
 		t.Errorf("session = %+v; want ready on a new cluster", s)
 	}
@@ -699,8 +699,8 @@ func TestClusterThatDoesNotComeBackIsReplaced(t *testing.T) {
 	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), name) }, "the old cluster released")
 	var lost, recovered int
 	for _, k := range f.kinds() {
-		lost += map[bool]int{true: 1}[k == workshop.KindLost]
-		recovered += map[bool]int{true: 1}[k == workshop.KindRecovered]
+		lost += map[bool]int{true: 1}[k == activity.KindLost]
+		recovered += map[bool]int{true: 1}[k == activity.KindRecovered]
 	}
 	if lost != 1 || recovered != 1 {
 		t.Errorf("%d lost and %d recovered events; want one each", lost, recovered)
@@ -747,9 +747,9 @@ func TestIdleClusterSleepsUntilTheLearnerIsBack(t *testing.T) {
 	if paused() {
 		t.Fatal("paused after 45 s without activity; want a minute")
 	}
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindPaused) }, "the idle learner's cluster paused")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindPaused) }, "the idle learner's cluster paused")
 	if !paused() || !l.Asleep() {
-		t.Errorf("paused = %v, asleep = %v; want both once the %s event is recorded", paused(), l.Asleep(), workshop.KindPaused)
+		t.Errorf("paused = %v, asleep = %v; want both once the %s event is recorded", paused(), l.Asleep(), activity.KindPaused)
 	}
 	for range 20 { // health probes would fail now, were they running
 		f.clock.Advance(time.Second)
@@ -762,7 +762,7 @@ func TestIdleClusterSleepsUntilTheLearnerIsBack(t *testing.T) {
 			t.Fatal("step 1 passed while the cluster slept; want its checks stopped")
 		}
 	}
-	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+	if k := f.kinds(); slices.Contains(k, activity.KindLost) {
 		t.Fatalf("events %v; want the paused cluster not taken for lost", k)
 	}
 	l.Active()
@@ -773,8 +773,8 @@ func TestIdleClusterSleepsUntilTheLearnerIsBack(t *testing.T) {
 	if s := l.Session(); s.State != store.StateReady || s.Cluster != name || len(f.clusters.Released()) != 0 {
 		t.Errorf("session %+v, released %v; want ready on the same cluster", s, f.clusters.Released())
 	}
-	if k := f.kinds(); !slices.Contains(k, workshop.KindResumed) {
-		t.Errorf("events %v; want %s", k, workshop.KindResumed)
+	if k := f.kinds(); !slices.Contains(k, activity.KindResumed) {
+		t.Errorf("events %v; want %s", k, activity.KindResumed)
 	}
 }
 
@@ -790,7 +790,7 @@ func TestClusterThatDoesNotWakeIsReplaced(t *testing.T) {
 	f.clusters.FailResume(errors.New("Error response from daemon: Container is not paused"))
 	l.Active()
 	saidWithin(t, told, "did not wake up", "step 2")
-	waitUntil(t, func() bool { return slices.Contains(f.kinds(), workshop.KindRecovered) }, "the learner recovered")
+	waitUntil(t, func() bool { return slices.Contains(f.kinds(), activity.KindRecovered) }, "the learner recovered")
 	if s := l.Session(); s.State != store.StateReady || s.Cluster == name || s.Step != 2 {
 		t.Errorf("session = %+v; want ready on a new cluster, step 2", s)
 	}
@@ -885,11 +885,11 @@ func TestHealthFollowsTheWorkstationsContainer(t *testing.T) {
 		f.clock.Advance(time.Second)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if k := f.kinds(); slices.Contains(k, workshop.KindLost) {
+	if k := f.kinds(); slices.Contains(k, activity.KindLost) {
 		t.Fatalf("events %v; want a running workstation marked not Ready kept", k)
 	}
 	setWorkstation(corev1.ConditionFalse, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}})
-	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), workshop.KindLost) }, "the cluster lost with its workstation stopped")
+	advanceUntil(t, f, func() bool { return slices.Contains(f.kinds(), activity.KindLost) }, "the cluster lost with its workstation stopped")
 }
 
 // TestSessionsNameTheirReplica: a session is stored as owned by the kindlab
@@ -932,7 +932,7 @@ func TestLostClusterReplacedAtMostThreeTimes(t *testing.T) {
 		return name
 	}
 	lost := func() int {
-		return len(slices.DeleteFunc(f.kinds(), func(k workshop.Kind) bool { return k != workshop.KindRecovered }))
+		return len(slices.DeleteFunc(f.kinds(), func(k activity.Kind) bool { return k != activity.KindRecovered }))
 	}
 	for i := 1; i <= 3; i++ {
 		old := lose()
@@ -948,7 +948,7 @@ func TestLostClusterReplacedAtMostThreeTimes(t *testing.T) {
 		t.Errorf("session after the fourth loss = %+v; want no cluster, still on step 2", s)
 	}
 	waitUntil(t, func() bool { return slices.Contains(f.clusters.Released(), last) }, "the lost cluster released")
-	if k := f.kinds(); !slices.Contains(k, workshop.KindFailed) || lost() != 3 {
+	if k := f.kinds(); !slices.Contains(k, activity.KindFailed) || lost() != 3 {
 		t.Errorf("events %v; want three recoveries and a cluster-failed", k)
 	}
 	if p := l.Progress(); !strings.Contains(p.Error, "Press Try again") {

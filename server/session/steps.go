@@ -9,7 +9,7 @@ import (
 	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/shellmark"
 	"github.com/kindlab/kindlab/labs/check"
-	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/workstation"
 )
 
@@ -57,7 +57,7 @@ func (l *Learner) startStep(n int) {
 	l.save(ctx)
 	started := l.m.cfg.Clock.Now()
 	l.m.saver.save("step start", func(ctx context.Context) error { return l.m.cfg.Store.StepStarted(ctx, l.id, n, started) })
-	l.record(ctx, workshop.KindStepStart, n, "")
+	l.record(ctx, activity.KindStepStart, n, "")
 	first := l.shell.cmds.Next()
 	l.mu.Lock()
 	l.steps.firstCmd = first
@@ -164,7 +164,7 @@ func (l *Learner) evaluate(ctx context.Context, engine *check.Engine, n int, sta
 			if !ended.IsZero() {
 				l.log.Info("step passed", "step", n, "after_command", now.Sub(ended))
 			}
-			l.record(ctx, workshop.KindStepPass, n, "")
+			l.record(ctx, activity.KindStepPass, n, "")
 		}
 	}
 }
@@ -220,7 +220,7 @@ func (l *Learner) FastForward(ctx context.Context, n int) error {
 	if err := l.redo(ctx, l.Session().Step, n); err != nil {
 		return err
 	}
-	l.record(ctx, workshop.KindFastForward, n, "") // steps before n count as passed
+	l.record(ctx, activity.KindFastForward, n, "") // steps before n count as passed
 	l.startStep(n)
 	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // BenchmarkStoreWrites: the writes a learner at work makes most, on each
@@ -32,7 +32,7 @@ func BenchmarkStoreWrites(b *testing.B) {
 			now := time.Now()
 			b.Run("event", func(b *testing.B) {
 				for b.Loop() {
-					if err := s.AddEvent(ctx, store.Event{At: now, Session: "s1", Kind: workshop.KindStepPass, Step: 1, Workshop: "w1", CheckID: "pods", Status: "pass"}); err != nil {
+					if err := s.AddEvent(ctx, store.Event{At: now, Session: "s1", Kind: activity.KindStepPass, Step: 1, Workshop: "w1", CheckID: "pods", Status: "pass"}); err != nil {
 						b.Fatal(err)
 					}
 				}

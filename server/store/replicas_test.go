@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // TestReplicas: replicas that beat are alive, one that stopped beating is
@@ -73,11 +73,11 @@ func TestReplicas(t *testing.T) {
 		}
 
 		for i, origin := range []string{"a", "b", "a", "b"} {
-			if err := s.AddEvent(ctx, store.Event{At: now.Add(time.Duration(i) * time.Second), Session: "s1", Kind: workshop.KindStepPass, Step: i + 1, Workshop: "w1", Origin: origin}); err != nil {
+			if err := s.AddEvent(ctx, store.Event{At: now.Add(time.Duration(i) * time.Second), Session: "s1", Kind: activity.KindStepPass, Step: i + 1, Workshop: "w1", Origin: origin}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.AddEvent(ctx, store.Event{At: now, Session: "s1", Kind: workshop.KindStepPass, Origin: "a"}); err != nil { // not a workshop's
+		if err := s.AddEvent(ctx, store.Event{At: now, Session: "s1", Kind: activity.KindStepPass, Origin: "a"}); err != nil { // not a workshop's
 			t.Fatal(err)
 		}
 		evs, err := s.WorkshopEventsAfter(ctx, 0, "b", 100)

@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
-	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -253,7 +253,7 @@ type Event struct {
 	ID      int64
 	At      time.Time
 	Session string
-	Kind    workshop.Kind
+	Kind    activity.Kind
 	Step    int
 	Detail  string
 	// For workshop learners' events: the workshop and a check result.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
 	"github.com/kindlab/kindlab/server/workshop"
@@ -144,7 +145,7 @@ func TestWorkshops(t *testing.T) {
 			if err := w.AddLearner(ctx, workshop.Learner{WorkshopID: "w1", SessionID: id, Name: name, Lab: "numbers", Joined: now.Add(time.Duration(i) * time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.AddEvent(ctx, store.Event{At: now.Add(time.Duration(i) * time.Second), Session: id, Kind: workshop.KindStepPass, Step: 1, Workshop: "w1", CheckID: "pods", Status: "pass"}); err != nil {
+			if err := s.AddEvent(ctx, store.Event{At: now.Add(time.Duration(i) * time.Second), Session: id, Kind: activity.KindStepPass, Step: 1, Workshop: "w1", CheckID: "pods", Status: "pass"}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/workshop"
 )
 
@@ -85,7 +86,7 @@ func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
 
 // WorkshopEvents returns the events of a workshop's learners in order, as the
 // instructor's export shows them.
-func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]workshop.Event, error) {
+func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]activity.Event, error) {
 	return s.workshopEvents(ctx, `e.workshop = ? ORDER BY e.at, e.id`, workshopID)
 }
 
@@ -96,11 +97,11 @@ func (s *Store) WorkshopEvents(ctx context.Context, workshopID string) ([]worksh
 // a lower number after a higher one was read: a reader that must see every
 // event reads again from a little before the last number it saw and drops
 // those it has.
-func (s *Store) WorkshopEventsAfter(ctx context.Context, after int64, origin string, limit int) ([]workshop.Event, error) {
+func (s *Store) WorkshopEventsAfter(ctx context.Context, after int64, origin string, limit int) ([]activity.Event, error) {
 	return s.workshopEvents(ctx, `e.id > ? AND e.origin <> ? AND e.workshop <> '' ORDER BY e.id LIMIT ?`, after, origin, limit)
 }
 
-func (s *Store) workshopEvents(ctx context.Context, where string, args ...any) ([]workshop.Event, error) {
+func (s *Store) workshopEvents(ctx context.Context, where string, args ...any) ([]activity.Event, error) {
 	rows, err := s.query(ctx, `SELECT e.id, e.at, e.workshop, e.session, e.kind, e.step, e.check_id, e.status, e.message, COALESCE(l.name, ''), COALESCE(x.lab, '')
 		FROM events e LEFT JOIN workshop_learners l ON l.session = e.session LEFT JOIN sessions x ON x.id = e.session
 		WHERE `+where, args...)
@@ -108,9 +109,9 @@ func (s *Store) workshopEvents(ctx context.Context, where string, args ...any) (
 		return nil, err
 	}
 	defer rows.Close()
-	var out []workshop.Event
+	var out []activity.Event
 	for rows.Next() {
-		var e workshop.Event
+		var e activity.Event
 		var at int64
 		if err := rows.Scan(&e.ID, &at, &e.Workshop, &e.Session, &e.Kind, &e.Step, &e.CheckID, &e.Status, &e.Message, &e.Name, &e.Lab); err != nil {
 			return nil, err

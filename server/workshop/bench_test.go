@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // BenchmarkHubFanout200: 200 learner goroutines publish in rounds (one event
@@ -49,7 +50,7 @@ func BenchmarkHubFanout200(b *testing.B) {
 		session := fmt.Sprintf("learner-%03d", l)
 		publishers.Go(func() {
 			for step := range starts[l] {
-				h.Publish(Event{At: time.Now(), Workshop: "bench", Session: session, Kind: KindCheck, Step: step})
+				h.Publish(activity.Event{At: time.Now(), Workshop: "bench", Session: session, Kind: activity.KindCheck, Step: step})
 			}
 		})
 	}
@@ -102,16 +103,16 @@ func BenchmarkGridSnapshot200(b *testing.B) {
 	}
 	for l := range 200 {
 		s := fmt.Sprintf("learner-%03d", l)
-		g.Apply(Event{At: t0, Session: s, Kind: KindJoin, Name: fmt.Sprintf("Learner %03d", 199-l)})
+		g.Apply(activity.Event{At: t0, Session: s, Kind: activity.KindJoin, Name: fmt.Sprintf("Learner %03d", 199-l)})
 		reached := l%8 + 1
 		for st := 1; st <= reached; st++ {
-			g.Apply(Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: KindStepStart, Step: st})
+			g.Apply(activity.Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: activity.KindStepStart, Step: st})
 			for c := range 3 {
-				g.Apply(Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: KindCheck, Step: st,
+				g.Apply(activity.Event{At: at(time.Duration(st) * time.Minute), Session: s, Kind: activity.KindCheck, Step: st,
 					CheckID: fmt.Sprint("check-", c), Status: check.Fail, Message: "not yet"})
 			}
 			if st < reached {
-				g.Apply(Event{At: at(time.Duration(st)*time.Minute + 30*time.Second), Session: s, Kind: KindStepPass, Step: st})
+				g.Apply(activity.Event{At: at(time.Duration(st)*time.Minute + 30*time.Second), Session: s, Kind: activity.KindStepPass, Step: st})
 			}
 		}
 	}

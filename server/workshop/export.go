@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // exportColumns are the columns of WriteCSV and the keys of WriteJSON.
@@ -24,7 +26,7 @@ func ExportColumns() []string { return exportColumns[:] }
 // -, @, tab or carriage return) get a leading apostrophe, as OWASP advises
 // against CSV injection: learners choose their names and check messages
 // quote their input. WriteJSON writes them unchanged.
-func WriteCSV(w io.Writer, events []Event) error {
+func WriteCSV(w io.Writer, events []activity.Event) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(exportColumns[:]); err != nil {
 		return fmt.Errorf("write csv: %w", err)
@@ -78,7 +80,7 @@ type exportRecord struct {
 
 // WriteJSON writes events as a JSON array of objects keyed like the CSV
 // columns, one object per line, streaming.
-func WriteJSON(w io.Writer, events []Event) error {
+func WriteJSON(w io.Writer, events []activity.Event) error {
 	bw := bufio.NewWriter(w)
 	if _, err := bw.WriteString("["); err != nil {
 		return fmt.Errorf("write json: %w", err)

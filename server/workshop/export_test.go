@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 func TestWriteCSVRoundTrip(t *testing.T) {
@@ -36,9 +37,9 @@ func TestWriteCSVRoundTrip(t *testing.T) {
 	at := time.Date(2026, 3, 4, 9, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			events := []Event{
-				{At: at, Session: "s1", Name: "Ada, \"the\" first", Kind: KindJoin},
-				{At: at.Add(time.Second), Session: "s1", Kind: KindCheck, Step: 2, CheckID: "pod-ready", Status: check.Fail, Message: tt.message},
+			events := []activity.Event{
+				{At: at, Session: "s1", Name: "Ada, \"the\" first", Kind: activity.KindJoin},
+				{At: at.Add(time.Second), Session: "s1", Kind: activity.KindCheck, Step: 2, CheckID: "pod-ready", Status: check.Fail, Message: tt.message},
 			}
 			var buf bytes.Buffer
 			if err := WriteCSV(&buf, events); err != nil {
@@ -78,13 +79,13 @@ func TestWriteCSVRoundTrip(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	tests := []struct {
 		name   string
-		events []Event
+		events []activity.Event
 		want   []map[string]any
 	}{
 		{name: "none", events: nil, want: []map[string]any{}},
-		{name: "two", events: []Event{
-			{At: time.Date(2026, 3, 4, 9, 0, 0, 5, time.UTC), Session: "s1", Name: "Ada", Kind: KindJoin},
-			{At: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC), Session: "s1", Kind: KindCheck, Step: 1, CheckID: "c", Status: check.Fail, Message: "=1,\"x\"\n"},
+		{name: "two", events: []activity.Event{
+			{At: time.Date(2026, 3, 4, 9, 0, 0, 5, time.UTC), Session: "s1", Name: "Ada", Kind: activity.KindJoin},
+			{At: time.Date(2026, 3, 4, 9, 1, 0, 0, time.UTC), Session: "s1", Kind: activity.KindCheck, Step: 1, CheckID: "c", Status: check.Fail, Message: "=1,\"x\"\n"},
 		}, want: []map[string]any{
 			{"at": "2026-03-04T09:00:00.000000005Z", "session": "s1", "name": "Ada", "kind": "join", "step": 0.0, "check": "", "status": "", "message": ""},
 			{"at": "2026-03-04T09:01:00Z", "session": "s1", "name": "", "kind": "check", "step": 1.0, "check": "c", "status": "fail", "message": "=1,\"x\"\n"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // DefaultFailLimit is how many consecutive failures of one check make a
@@ -216,7 +217,7 @@ func NewGrid(steps []Step, opts ...Option) (*Grid, error) {
 // Apply updates the grid with one event. Events for a session never seen
 // create the learner, so a grid rebuilt from a partial log still shows
 // everyone. Events with a step out of range are ignored (logged at debug).
-func (g *Grid) Apply(e Event) {
+func (g *Grid) Apply(e activity.Event) {
 	if e.Session == "" {
 		return // workshop-wide message
 	}
@@ -233,7 +234,7 @@ func (g *Grid) Apply(e Event) {
 		l.setName(e.Name)
 	}
 
-	needStep := e.Kind == KindStepStart || e.Kind == KindStepPass || e.Kind == KindCheck || e.Kind == KindFastForward
+	needStep := e.Kind == activity.KindStepStart || e.Kind == activity.KindStepPass || e.Kind == activity.KindCheck || e.Kind == activity.KindFastForward
 	if (needStep && (e.Step < 1 || e.Step > len(g.steps))) || e.Step < 0 || e.Step > len(g.steps) {
 		g.log.Debug("grid: step out of range", slog.String("learner", e.Session),
 			slog.String("kind", string(e.Kind)), slog.Int("step", e.Step))
@@ -241,42 +242,42 @@ func (g *Grid) Apply(e Event) {
 	}
 
 	switch e.Kind {
-	case KindJoin:
+	case activity.KindJoin:
 		l.left = false
 		l.cluster, l.queue = ClusterWaiting, 0
-	case KindQueued: // a learner whose cluster was lost is still recovering while they wait
+	case activity.KindQueued: // a learner whose cluster was lost is still recovering while they wait
 		if l.cluster != ClusterRecovering {
 			l.cluster = ClusterWaiting
 		}
 		l.queue, _ = strconv.Atoi(e.Message)
-	case KindReady: // after a loss, the earlier steps are redone until KindRecovered
+	case activity.KindReady: // after a loss, the earlier steps are redone until KindRecovered
 		if l.cluster != ClusterRecovering {
 			l.cluster = ClusterReady
 		}
 		l.queue = 0
-	case KindRecovered:
+	case activity.KindRecovered:
 		l.cluster, l.queue, l.limit = ClusterReady, 0, ""
-	case KindLimit:
+	case activity.KindLimit:
 		l.limit = e.Message
-	case KindLost:
+	case activity.KindLost:
 		l.cluster, l.queue = ClusterRecovering, 0
-	case KindFailed:
+	case activity.KindFailed:
 		l.cluster, l.queue = ClusterFailed, 0
-	case KindPaused:
+	case activity.KindPaused:
 		if l.cluster == ClusterReady {
 			l.cluster = ClusterPaused
 		}
-	case KindResumed:
+	case activity.KindResumed:
 		if l.cluster == ClusterPaused {
 			l.cluster = ClusterReady
 		}
-	case KindLeave:
+	case activity.KindLeave:
 		l.left = true
-	case KindStepStart:
+	case activity.KindStepStart:
 		c := &l.cells[e.Step-1]
 		c.start(e.At)
 		l.current = e.Step
-	case KindStepPass:
+	case activity.KindStepPass:
 		c := &l.cells[e.Step-1]
 		if c.state != Passed {
 			c.start(e.At)
@@ -287,7 +288,7 @@ func (g *Grid) Apply(e Event) {
 		if l.current < e.Step {
 			l.current = e.Step
 		}
-	case KindCheck:
+	case activity.KindCheck:
 		c := &l.cells[e.Step-1]
 		c.start(e.At)
 		if l.current < e.Step {
@@ -318,7 +319,7 @@ func (g *Grid) Apply(e Event) {
 				}
 			}
 		}
-	case KindReset:
+	case activity.KindReset:
 		l.cluster, l.queue, l.limit = ClusterWaiting, 0, ""
 		if e.Step == 0 {
 			clear(l.cells)
@@ -326,7 +327,7 @@ func (g *Grid) Apply(e Event) {
 		} else {
 			l.cells[e.Step-1] = cell{}
 		}
-	case KindFastForward:
+	case activity.KindFastForward:
 		for i := 0; i < e.Step-1; i++ {
 			c := &l.cells[i]
 			if c.state != Passed {
@@ -337,13 +338,13 @@ func (g *Grid) Apply(e Event) {
 		}
 		l.cells[e.Step-1].start(e.At)
 		l.current = e.Step
-	case KindMessage:
+	case activity.KindMessage:
 		step := e.Step
 		if step == 0 {
 			step = l.current
 		}
 		if step > 0 {
-			l.cells[step-1].addMessage(CheckMessage{At: e.At, Status: string(KindMessage), Message: e.Message})
+			l.cells[step-1].addMessage(CheckMessage{At: e.At, Status: string(activity.KindMessage), Message: e.Message})
 		}
 	default:
 		g.log.Debug("grid: unknown event kind", slog.String("learner", e.Session), slog.String("kind", string(e.Kind)))

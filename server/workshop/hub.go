@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 // DefaultQueueLen is how many events may wait for one subscriber before it is
@@ -59,14 +61,14 @@ func NewHub(opts ...Option) (*Hub, error) {
 // canceled or dropped; then Events is closed and Err says why.
 type Subscription struct {
 	workshop string
-	ch       chan Event
+	ch       chan activity.Event
 	dropped  atomic.Bool // set by the first publisher that finds the queue full
 	err      error       // guarded by Hub.mu
 	hub      *Hub
 }
 
 // Events returns the channel of events, closed when the subscription ends.
-func (s *Subscription) Events() <-chan Event { return s.ch }
+func (s *Subscription) Events() <-chan activity.Event { return s.ch }
 
 // Err returns nil while the subscription is live, then ErrSlowSubscriber or
 // ErrUnsubscribed.
@@ -85,7 +87,7 @@ func (h *Hub) Subscribe(workshopID string) (*Subscription, func()) {
 
 func (h *Hub) subscribe(s *Subscription) (*Subscription, func()) {
 	s.hub = h
-	s.ch = make(chan Event, h.queueLen)
+	s.ch = make(chan activity.Event, h.queueLen)
 	h.mu.Lock()
 	set := h.subs[s.workshop]
 	if set == nil {
@@ -98,7 +100,7 @@ func (h *Hub) subscribe(s *Subscription) (*Subscription, func()) {
 }
 
 // Publish hands e to every live subscription of e.Workshop, without blocking. A subscription whose queue is full is dropped.
-func (h *Hub) Publish(e Event) {
+func (h *Hub) Publish(e activity.Event) {
 	var full []*Subscription
 	h.mu.RLock()
 	for s := range h.subs[e.Workshop] {

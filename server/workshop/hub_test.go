@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/labs/check"
+	"github.com/kindlab/kindlab/server/activity"
 )
 
 func newTestHub(t testing.TB, opts ...Option) *Hub {
@@ -23,8 +24,8 @@ func newTestHub(t testing.TB, opts ...Option) *Hub {
 }
 
 // drain returns what is queued on s without waiting.
-func drain(s *Subscription) []Event {
-	var out []Event
+func drain(s *Subscription) []activity.Event {
+	var out []activity.Event
 	for {
 		select {
 		case e, ok := <-s.Events():
@@ -39,13 +40,13 @@ func drain(s *Subscription) []Event {
 }
 
 func TestHubRouting(t *testing.T) {
-	events := []Event{
-		{Workshop: "A", Session: "s1", Kind: KindCheck, Step: 1, Message: "a1"},
-		{Workshop: "B", Session: "s9", Kind: KindCheck, Step: 1, Message: "b1"},
-		{Workshop: "A", Kind: KindMessage, Message: "a-broadcast"},
-		{Workshop: "A", Session: "s2", Kind: KindMessage, Message: "a-to-s2"},
-		{Workshop: "B", Kind: KindMessage, Message: "b-broadcast"},
-		{Workshop: "", Kind: KindMessage, Message: "nowhere"},
+	events := []activity.Event{
+		{Workshop: "A", Session: "s1", Kind: activity.KindCheck, Step: 1, Message: "a1"},
+		{Workshop: "B", Session: "s9", Kind: activity.KindCheck, Step: 1, Message: "b1"},
+		{Workshop: "A", Kind: activity.KindMessage, Message: "a-broadcast"},
+		{Workshop: "A", Session: "s2", Kind: activity.KindMessage, Message: "a-to-s2"},
+		{Workshop: "B", Kind: activity.KindMessage, Message: "b-broadcast"},
+		{Workshop: "", Kind: activity.KindMessage, Message: "nowhere"},
 	}
 	tests := []struct {
 		name    string
@@ -99,7 +100,7 @@ func TestHubSlowSubscriberDropped(t *testing.T) {
 		// Lockstep with the fast subscriber: each Publish must return while
 		// the slow one is full, or this never finishes.
 		for i := range events {
-			h.Publish(Event{Workshop: "A", Session: "s1", Kind: KindCheck, Step: i + 1})
+			h.Publish(activity.Event{Workshop: "A", Session: "s1", Kind: activity.KindCheck, Step: i + 1})
 			e := <-fast.Events()
 			fastGot = append(fastGot, e.Step)
 		}
@@ -143,11 +144,11 @@ func TestHubSlowSubscriberDropped(t *testing.T) {
 func TestHubCancel(t *testing.T) {
 	h := newTestHub(t)
 	s, cancel := h.Subscribe("A")
-	h.Publish(Event{Workshop: "A", Kind: KindJoin, Session: "s1"})
+	h.Publish(activity.Event{Workshop: "A", Kind: activity.KindJoin, Session: "s1"})
 	cancel()
 	cancel()
-	h.Publish(Event{Workshop: "A", Kind: KindLeave, Session: "s1"}) // no panic on a closed channel
-	if got := drain(s); len(got) != 1 || got[0].Kind != KindJoin {
+	h.Publish(activity.Event{Workshop: "A", Kind: activity.KindLeave, Session: "s1"}) // no panic on a closed channel
+	if got := drain(s); len(got) != 1 || got[0].Kind != activity.KindJoin {
 		t.Errorf("after cancel, queued events = %+v; want the join only", got)
 	}
 	if !errors.Is(s.Err(), ErrUnsubscribed) {
@@ -228,7 +229,7 @@ func TestHubLoad200(t *testing.T) {
 		publishers.Go(func() {
 			session := fmt.Sprintf("learner-%03d", l)
 			for i := range perLearner {
-				h.Publish(Event{At: time.Now(), Workshop: "load", Session: session, Kind: KindCheck, Step: i + 1,
+				h.Publish(activity.Event{At: time.Now(), Workshop: "load", Session: session, Kind: activity.KindCheck, Step: i + 1,
 					CheckID: "c", Status: check.Fail, Message: "not yet"})
 				// Learners' checkers do not publish in a tight loop.
 				time.Sleep(time.Duration(100+rand.IntN(400)) * time.Microsecond)

@@ -1,4 +1,8 @@
-package workshop
+// Package activity is the vocabulary of what happens to a learner: the
+// events a session records (package session), the store keeps (package
+// store) and the instructor's dashboard reads (package workshop). It is
+// owned by none of them.
+package activity
 
 import (
 	"time"
@@ -29,7 +33,7 @@ const (
 	KindLimit       Kind = "limit-hit"      // the learner's budget stopped a pod of theirs; Message says which and why
 )
 
-// Event is one thing that happened in a workshop.
+// Event is one thing that happened to a learner, or in a workshop.
 type Event struct {
 	ID       int64 // the store's number for it, once read back from the store
 	At       time.Time
