@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
 )
@@ -43,7 +44,7 @@ type gridKey struct{ workshop, lab string }
 
 // grid returns the progress grid of one lab of a workshop, rebuilt from the
 // stored events the first time it is asked for (after a restart, too).
-func (s *Server) grid(ctx context.Context, w workshop.Workshop, labID string) (*workshop.Grid, error) {
+func (s *Server) grid(ctx context.Context, w store.Workshop, labID string) (*workshop.Grid, error) {
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
 	key := gridKey{w.ID, labID}
@@ -107,7 +108,7 @@ func (s *Server) onEvent(e activity.Event) {
 }
 
 // gridViews renders the progress of every lab of a workshop.
-func (s *Server) gridViews(ctx context.Context, ws workshop.Workshop, csrf string) ([]web.DashboardGridView, error) {
+func (s *Server) gridViews(ctx context.Context, ws store.Workshop, csrf string) ([]web.DashboardGridView, error) {
 	var out []web.DashboardGridView
 	for _, id := range ws.Labs {
 		g, err := s.grid(ctx, ws, id)
@@ -190,7 +191,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 }
 
 // sendDashboard writes the grids (as rendered HTML) and the capacity.
-func (s *Server) sendDashboard(ctx context.Context, conn *websocket.Conn, ws workshop.Workshop, csrf string) error {
+func (s *Server) sendDashboard(ctx context.Context, conn *websocket.Conn, ws store.Workshop, csrf string) error {
 	grids, err := s.gridViews(ctx, ws, csrf)
 	if err != nil {
 		return err

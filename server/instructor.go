@@ -16,6 +16,7 @@ import (
 
 	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
+	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
@@ -178,8 +179,8 @@ func (s *Server) loadWorkshop(next http.Handler) http.Handler {
 
 type workshopKey struct{}
 
-func workshopOf(r *http.Request) workshop.Workshop {
-	return r.Context().Value(workshopKey{}).(workshop.Workshop)
+func workshopOf(r *http.Request) store.Workshop {
+	return r.Context().Value(workshopKey{}).(store.Workshop)
 }
 
 // workshopLearner finds a learner of the workshop in the URL.

@@ -14,7 +14,6 @@ import (
 	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/store/storetest"
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 func open(t *testing.T, where string) *store.Store {
@@ -109,8 +108,8 @@ func TestNotFound(t *testing.T) {
 		if err := s.UpdateSession(ctx, store.Session{ID: "nope"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("UpdateSession(nope) error = %v; want ErrNotFound", err)
 		}
-		if _, err := s.Workshops().Workshop(ctx, "nope"); !errors.Is(err, workshop.ErrNotFound) {
-			t.Errorf("Workshop(nope) error = %v; want workshop.ErrNotFound", err)
+		if _, err := s.Workshops().Workshop(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Workshop(nope) error = %v; want store.ErrNotFound", err)
 		}
 	})
 }
@@ -123,14 +122,14 @@ func TestWorkshops(t *testing.T) {
 		s := open(t, where)
 		w := s.Workshops()
 		now := time.UnixMilli(1_700_000_000_000)
-		ws := workshop.Workshop{ID: "w1", Title: "Networking", Code: "ABC-123", Labs: []string{"homepage", "numbers"},
+		ws := store.Workshop{ID: "w1", Title: "Networking", Code: "ABC-123", Labs: []string{"homepage", "numbers"},
 			Capacity: 30, Duration: 3 * time.Hour, Created: now, Ends: now.Add(3 * time.Hour), InstructorTokenHash: "th"}
 		if err := w.CreateWorkshop(ctx, ws); err != nil {
 			t.Fatal(err)
 		}
 		again := ws
 		again.ID = "w2"
-		if err := w.CreateWorkshop(ctx, again); !errors.Is(err, workshop.ErrConflict) {
+		if err := w.CreateWorkshop(ctx, again); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("a second workshop with code %s: %v; want ErrConflict", ws.Code, err)
 		}
 		got, err := w.WorkshopByCode(ctx, "ABC-123")
@@ -142,7 +141,7 @@ func TestWorkshops(t *testing.T) {
 			if err := s.CreateSession(ctx, store.Session{ID: id, Lab: "numbers", Created: now, LastSeen: now, Expires: now, Workshop: "w1", Name: name}); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.AddLearner(ctx, workshop.Learner{WorkshopID: "w1", SessionID: id, Name: name, Lab: "numbers", Joined: now.Add(time.Duration(i) * time.Minute)}); err != nil {
+			if err := w.AddLearner(ctx, store.WorkshopLearner{WorkshopID: "w1", SessionID: id, Name: name, Lab: "numbers", Joined: now.Add(time.Duration(i) * time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.AddEvent(ctx, store.Event{At: now.Add(time.Duration(i) * time.Second), Session: id, Kind: activity.KindStepPass, Step: 1, Workshop: "w1", CheckID: "pods", Status: "pass"}); err != nil {

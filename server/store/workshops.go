@@ -9,35 +9,61 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/server/activity"
-	"github.com/kindlab/kindlab/server/workshop"
 )
+
+// ErrConflict is returned when a workshop's ID or join code, or a seat's
+// name, is taken.
+var ErrConflict = errors.New("store: conflict")
+
+// Workshop is one run of a workshop, led by one instructor (package
+// workshop's Registry runs them).
+type Workshop struct {
+	ID       string
+	Title    string
+	Code     string // join code, CodeLen characters of CodeAlphabet
+	Labs     []string
+	Capacity int
+	Duration time.Duration
+	Created  time.Time
+	Ends     time.Time
+	// InstructorTokenHash is the hex SHA-256 of the instructor token. The
+	// token itself is returned once by Create and never stored.
+	InstructorTokenHash string
+}
+
+// WorkshopLearner is one seat in a workshop.
+type WorkshopLearner struct {
+	WorkshopID string
+	SessionID  string
+	Name       string
+	Lab        string
+	Joined     time.Time
+}
 
 // Workshops is the store's side of workshop.Store.
 type Workshops struct{ s *Store }
-
-var _ workshop.Store = Workshops{}
 
 // Workshops returns the workshop store over the same database.
 func (s *Store) Workshops() Workshops { return Workshops{s} }
 
 // CreateWorkshop implements workshop.Store.
-func (w Workshops) CreateWorkshop(ctx context.Context, x workshop.Workshop) error {
+func (w Workshops) CreateWorkshop(ctx context.Context, x Workshop) error {
 	_, err := w.s.exec(ctx, `INSERT INTO workshops (id, title, code, labs, capacity, duration, created, ends, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		x.ID, x.Title, x.Code, strings.Join(x.Labs, ","), x.Capacity, int64(x.Duration), x.Created.UnixMilli(), x.Ends.UnixMilli(), x.InstructorTokenHash)
 	if w.s.d.unique(err) {
-		return workshop.ErrConflict
+		return ErrConflict
 	}
 	return err
 }
 
-func (w Workshops) one(ctx context.Context, where string, arg string) (workshop.Workshop, error) {
-	var x workshop.Workshop
+func (w Workshops) one(ctx context.Context, where string, arg string) (Workshop, error) {
+	var x Workshop
 	var labs string
 	var dur, created, ends int64
 	err := w.s.queryRow(ctx, `SELECT id, title, code, labs, capacity, duration, created, ends, token_hash FROM workshops WHERE `+where+` = ?`, arg).
 		Scan(&x.ID, &x.Title, &x.Code, &labs, &x.Capacity, &dur, &created, &ends, &x.InstructorTokenHash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return x, workshop.ErrNotFound
+		return x, ErrNotFound
 	}
 	x.Labs, x.Duration = strings.Split(labs, ","), time.Duration(dur)
 	x.Created, x.Ends = time.UnixMilli(created), time.UnixMilli(ends)
@@ -45,25 +71,25 @@ func (w Workshops) one(ctx context.Context, where string, arg string) (workshop.
 }
 
 // Workshop implements workshop.Store.
-func (w Workshops) Workshop(ctx context.Context, id string) (workshop.Workshop, error) {
+func (w Workshops) Workshop(ctx context.Context, id string) (Workshop, error) {
 	return w.one(ctx, "id", id)
 }
 
 // WorkshopByCode implements workshop.Store.
-func (w Workshops) WorkshopByCode(ctx context.Context, code string) (workshop.Workshop, error) {
+func (w Workshops) WorkshopByCode(ctx context.Context, code string) (Workshop, error) {
 	return w.one(ctx, "code", code)
 }
 
 // Learners implements workshop.Store.
-func (w Workshops) Learners(ctx context.Context, workshopID string) ([]workshop.Learner, error) {
+func (w Workshops) Learners(ctx context.Context, workshopID string) ([]WorkshopLearner, error) {
 	rows, err := w.s.query(ctx, `SELECT workshop, session, name, lab, joined FROM workshop_learners WHERE workshop = ? ORDER BY joined`, workshopID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []workshop.Learner
+	var out []WorkshopLearner
 	for rows.Next() {
-		var l workshop.Learner
+		var l WorkshopLearner
 		var joined int64
 		if err := rows.Scan(&l.WorkshopID, &l.SessionID, &l.Name, &l.Lab, &joined); err != nil {
 			return nil, err
@@ -75,7 +101,7 @@ func (w Workshops) Learners(ctx context.Context, workshopID string) ([]workshop.
 }
 
 // AddLearner implements workshop.Store.
-func (w Workshops) AddLearner(ctx context.Context, l workshop.Learner) error {
+func (w Workshops) AddLearner(ctx context.Context, l WorkshopLearner) error {
 	_, err := w.s.exec(ctx, `INSERT INTO workshop_learners (workshop, session, name, lab, joined) VALUES (?, ?, ?, ?, ?)`,
 		l.WorkshopID, l.SessionID, l.Name, l.Lab, l.Joined.UnixMilli())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/server/store"
 )
 
 // Limits on workshop input.
@@ -46,49 +47,19 @@ var (
 	ErrForbidden   = errors.New("workshop: forbidden")
 )
 
-// Errors returned by a Store.
-var (
-	ErrNotFound = errors.New("workshop store: not found")
-	ErrConflict = errors.New("workshop store: conflict")
-)
-
-// Workshop is one run of a workshop, led by one instructor.
-type Workshop struct {
-	ID       string
-	Title    string
-	Code     string // join code, CodeLen characters of CodeAlphabet
-	Labs     []string
-	Capacity int
-	Duration time.Duration
-	Created  time.Time
-	Ends     time.Time
-	// InstructorTokenHash is the hex SHA-256 of the instructor token. The
-	// token itself is returned once by Create and never stored.
-	InstructorTokenHash string
-}
-
-// Learner is one seat in a workshop.
-type Learner struct {
-	WorkshopID string
-	SessionID  string
-	Name       string
-	Lab        string
-	Joined     time.Time
-}
-
 // Store persists workshops and learners. Implementations must be safe for
 // concurrent use; the Registry serializes its own check-then-write sequences.
 type Store interface {
 	// CreateWorkshop stores w; ErrConflict if its ID or Code is taken.
-	CreateWorkshop(ctx context.Context, w Workshop) error
-	// Workshop returns the workshop with that ID, or ErrNotFound.
-	Workshop(ctx context.Context, id string) (Workshop, error)
-	// WorkshopByCode returns the workshop with that join code, or ErrNotFound.
-	WorkshopByCode(ctx context.Context, code string) (Workshop, error)
+	CreateWorkshop(ctx context.Context, w store.Workshop) error
+	// Workshop returns the workshop with that ID, or store.ErrNotFound.
+	Workshop(ctx context.Context, id string) (store.Workshop, error)
+	// WorkshopByCode returns the workshop with that join code, or store.ErrNotFound.
+	WorkshopByCode(ctx context.Context, code string) (store.Workshop, error)
 	// Learners returns the learners of a workshop in join order.
-	Learners(ctx context.Context, workshopID string) ([]Learner, error)
+	Learners(ctx context.Context, workshopID string) ([]store.WorkshopLearner, error)
 	// AddLearner stores l.
-	AddLearner(ctx context.Context, l Learner) error
+	AddLearner(ctx context.Context, l store.WorkshopLearner) error
 }
 
 // Registry creates workshops, seats learners and authorizes instructors.
@@ -121,35 +92,35 @@ func NewRegistry(store Store, opts ...Option) (*Registry, error) {
 // Create validates the input and creates a workshop starting now. It returns
 // the workshop and the instructor token, which is shown to the instructor once
 // and only its hash is kept.
-func (r *Registry) Create(ctx context.Context, title string, labs []string, capacity int, duration time.Duration) (Workshop, string, error) {
+func (r *Registry) Create(ctx context.Context, title string, labs []string, capacity int, duration time.Duration) (store.Workshop, string, error) {
 	title = strings.TrimSpace(title)
 	switch {
 	case title == "":
-		return Workshop{}, "", fmt.Errorf("%w: title is empty", ErrInvalid)
+		return store.Workshop{}, "", fmt.Errorf("%w: title is empty", ErrInvalid)
 	case utf8.RuneCountInString(title) > MaxTitleLen || !printable(title):
-		return Workshop{}, "", fmt.Errorf("%w: title must be at most %d printable characters", ErrInvalid, MaxTitleLen)
+		return store.Workshop{}, "", fmt.Errorf("%w: title must be at most %d printable characters", ErrInvalid, MaxTitleLen)
 	case len(labs) == 0:
-		return Workshop{}, "", fmt.Errorf("%w: at least one lab is needed", ErrInvalid)
+		return store.Workshop{}, "", fmt.Errorf("%w: at least one lab is needed", ErrInvalid)
 	case capacity < MinCapacity || capacity > MaxCapacity:
-		return Workshop{}, "", fmt.Errorf("%w: capacity %d not in %d..%d", ErrInvalid, capacity, MinCapacity, MaxCapacity)
+		return store.Workshop{}, "", fmt.Errorf("%w: capacity %d not in %d..%d", ErrInvalid, capacity, MinCapacity, MaxCapacity)
 	case duration < MinDuration || duration > MaxDuration:
-		return Workshop{}, "", fmt.Errorf("%w: duration %v not in %v..%v", ErrInvalid, duration, MinDuration, MaxDuration)
+		return store.Workshop{}, "", fmt.Errorf("%w: duration %v not in %v..%v", ErrInvalid, duration, MinDuration, MaxDuration)
 	}
 	cleanLabs := make([]string, len(labs))
 	for i, l := range labs {
 		l = strings.TrimSpace(l)
 		if l == "" {
-			return Workshop{}, "", fmt.Errorf("%w: lab %d is empty", ErrInvalid, i+1)
+			return store.Workshop{}, "", fmt.Errorf("%w: lab %d is empty", ErrInvalid, i+1)
 		}
 		cleanLabs[i] = l
 	}
 
 	token, err := r.randomString(32)
 	if err != nil {
-		return Workshop{}, "", fmt.Errorf("create workshop: %w", err)
+		return store.Workshop{}, "", fmt.Errorf("create workshop: %w", err)
 	}
 	now := r.clock.Now()
-	w := Workshop{
+	w := store.Workshop{
 		Title:               title,
 		Labs:                cleanLabs,
 		Capacity:            capacity,
@@ -165,38 +136,38 @@ func (r *Registry) Create(ctx context.Context, title string, labs []string, capa
 	const attempts = 5
 	for range attempts {
 		if w.ID, err = r.randomHex(8); err != nil {
-			return Workshop{}, "", fmt.Errorf("create workshop: %w", err)
+			return store.Workshop{}, "", fmt.Errorf("create workshop: %w", err)
 		}
 		if w.Code, err = r.code(); err != nil {
-			return Workshop{}, "", fmt.Errorf("create workshop: %w", err)
+			return store.Workshop{}, "", fmt.Errorf("create workshop: %w", err)
 		}
 		err = r.store.CreateWorkshop(ctx, w)
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return Workshop{}, "", fmt.Errorf("create workshop: %w", err)
+			return store.Workshop{}, "", fmt.Errorf("create workshop: %w", err)
 		}
 		r.log.InfoContext(ctx, "workshop created", slog.String("workshop", w.ID),
 			slog.Int("capacity", capacity), slog.Duration("duration", duration))
 		return w, token, nil
 	}
-	return Workshop{}, "", fmt.Errorf("create workshop: no free code after %d attempts: %w", attempts, err)
+	return store.Workshop{}, "", fmt.Errorf("create workshop: no free code after %d attempts: %w", attempts, err)
 }
 
 // ByCode returns the workshop with that join code (case and surrounding
 // space ignored), or ErrUnknownCode.
-func (r *Registry) ByCode(ctx context.Context, code string) (Workshop, error) {
+func (r *Registry) ByCode(ctx context.Context, code string) (store.Workshop, error) {
 	code, ok := normalizeCode(code)
 	if !ok {
-		return Workshop{}, ErrUnknownCode
+		return store.Workshop{}, ErrUnknownCode
 	}
 	w, err := r.store.WorkshopByCode(ctx, code)
-	if errors.Is(err, ErrNotFound) {
-		return Workshop{}, ErrUnknownCode
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Workshop{}, ErrUnknownCode
 	}
 	if err != nil {
-		return Workshop{}, fmt.Errorf("workshop by code: %w", err)
+		return store.Workshop{}, fmt.Errorf("workshop by code: %w", err)
 	}
 	return w, nil
 }
@@ -206,41 +177,41 @@ func (r *Registry) ByCode(ctx context.Context, code string) (Workshop, error) {
 // ErrBadName (empty after trimming, longer than MaxNameLen, or with control
 // characters), ErrNameTaken (same name ignoring case and surrounding space),
 // ErrFull.
-func (r *Registry) Join(ctx context.Context, code, displayName string) (Learner, error) {
+func (r *Registry) Join(ctx context.Context, code, displayName string) (store.WorkshopLearner, error) {
 	w, err := r.ByCode(ctx, code)
 	if err != nil {
-		return Learner{}, err
+		return store.WorkshopLearner{}, err
 	}
 	now := r.clock.Now()
 	if !now.Before(w.Ends) {
-		return Learner{}, ErrEnded
+		return store.WorkshopLearner{}, ErrEnded
 	}
 	name, err := CleanName(displayName)
 	if err != nil {
-		return Learner{}, err
+		return store.WorkshopLearner{}, err
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	learners, err := r.store.Learners(ctx, w.ID)
 	if err != nil {
-		return Learner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
+		return store.WorkshopLearner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
 	}
 	for _, l := range learners {
 		if strings.EqualFold(l.Name, name) {
-			return Learner{}, ErrNameTaken
+			return store.WorkshopLearner{}, ErrNameTaken
 		}
 	}
 	if len(learners) >= w.Capacity {
-		return Learner{}, ErrFull
+		return store.WorkshopLearner{}, ErrFull
 	}
 	sid, err := r.randomHex(16)
 	if err != nil {
-		return Learner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
+		return store.WorkshopLearner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
 	}
-	l := Learner{WorkshopID: w.ID, SessionID: sid, Name: name, Lab: w.Labs[0], Joined: now}
+	l := store.WorkshopLearner{WorkshopID: w.ID, SessionID: sid, Name: name, Lab: w.Labs[0], Joined: now}
 	if err := r.store.AddLearner(ctx, l); err != nil {
-		return Learner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
+		return store.WorkshopLearner{}, fmt.Errorf("join workshop %s: %w", w.ID, err)
 	}
 	r.log.InfoContext(ctx, "learner joined", slog.String("workshop", w.ID),
 		slog.String("learner", sid), slog.String("lab", l.Lab))
@@ -256,7 +227,7 @@ func (r *Registry) Authorize(ctx context.Context, workshopID, token string) erro
 		return ErrForbidden
 	}
 	w, err := r.store.Workshop(ctx, workshopID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return ErrForbidden
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/server/store"
 )
 
 func newTestRegistry(t *testing.T, opts ...Option) (*Registry, *clock.Fake) {
@@ -103,15 +104,15 @@ func TestCreateCodeCollision(t *testing.T) {
 	if _, _, err := r.Create(ctx, "one", []string{"pods"}, 10, time.Hour); err != nil {
 		t.Fatalf("first Create: %v", err)
 	}
-	if _, _, err := r.Create(ctx, "two", []string{"pods"}, 10, time.Hour); !errors.Is(err, ErrConflict) {
-		t.Errorf("second Create with a constant random source = %v; want %v", err, ErrConflict)
+	if _, _, err := r.Create(ctx, "two", []string{"pods"}, 10, time.Hour); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second Create with a constant random source = %v; want %v", err, store.ErrConflict)
 	}
 }
 
 func TestJoin(t *testing.T) {
 	tests := []struct {
 		name     string
-		code     func(w Workshop) string
+		code     func(w store.Workshop) string
 		joinName string
 		before   []string      // names joined first
 		advance  time.Duration // clock moves before the join
@@ -119,13 +120,13 @@ func TestJoin(t *testing.T) {
 		wantName string
 	}{
 		{name: "ok", joinName: "Bob", wantName: "Bob"},
-		{name: "code case and space ignored", code: func(w Workshop) string { return " " + strings.ToLower(w.Code) + "\n" }, joinName: "Bob", wantName: "Bob"},
+		{name: "code case and space ignored", code: func(w store.Workshop) string { return " " + strings.ToLower(w.Code) + "\n" }, joinName: "Bob", wantName: "Bob"},
 		{name: "name trimmed", joinName: "  Bob  ", wantName: "Bob"},
 		{name: "unicode name", joinName: "Zoë 山田", wantName: "Zoë 山田"},
 		{name: "40 characters", joinName: strings.Repeat("é", 40), wantName: strings.Repeat("é", 40)},
 		{name: "unknown code", code: otherCode, joinName: "Bob", wantErr: ErrUnknownCode},
-		{name: "malformed code", code: func(Workshop) string { return "0O1IL!" }, joinName: "Bob", wantErr: ErrUnknownCode},
-		{name: "empty code", code: func(Workshop) string { return "" }, joinName: "Bob", wantErr: ErrUnknownCode},
+		{name: "malformed code", code: func(store.Workshop) string { return "0O1IL!" }, joinName: "Bob", wantErr: ErrUnknownCode},
+		{name: "empty code", code: func(store.Workshop) string { return "" }, joinName: "Bob", wantErr: ErrUnknownCode},
 		{name: "empty name", joinName: "", wantErr: ErrBadName},
 		{name: "blank name", joinName: " \t ", wantErr: ErrBadName},
 		{name: "41 characters", joinName: strings.Repeat("a", 41), wantErr: ErrBadName},
@@ -164,7 +165,7 @@ func TestJoin(t *testing.T) {
 			if tt.wantErr != nil {
 				return
 			}
-			want := Learner{WorkshopID: w.ID, SessionID: l.SessionID, Name: tt.wantName, Lab: "pods", Joined: clock.Now()}
+			want := store.WorkshopLearner{WorkshopID: w.ID, SessionID: l.SessionID, Name: tt.wantName, Lab: "pods", Joined: clock.Now()}
 			if l != want || len(l.SessionID) != 32 {
 				t.Errorf("Join(%q, %q) = %+v; want %+v with a 32-hex session", code, tt.joinName, l, want)
 			}
@@ -173,7 +174,7 @@ func TestJoin(t *testing.T) {
 }
 
 // otherCode returns a well-formed code that is not w's.
-func otherCode(w Workshop) string {
+func otherCode(w store.Workshop) string {
 	b := []byte(w.Code)
 	if b[0] == 'A' {
 		b[0] = 'B'
