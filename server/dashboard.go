@@ -2,116 +2,22 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/web"
 )
 
-// workshops is the instructor side: the registry, a progress grid per lab of each
-// workshop, and the live hub.
-type workshops struct {
-	registry *workshop.Registry
-	hub      *workshop.Hub
-	mu       sync.Mutex
-	grids    map[gridKey]*workshop.Grid
-	built    map[gridKey]int64 // the newest stored event each grid was built from
-}
-
-func (s *Server) initWorkshops() error {
-	reg, err := workshop.NewRegistry(s.Store.Workshops(), workshop.WithClock(s.Clock), workshop.WithLogger(s.Logger))
-	if err != nil {
-		return err
-	}
-	hub, err := workshop.NewHub(workshop.WithLogger(s.Logger))
-	if err != nil {
-		return err
-	}
-	s.ws = &workshops{registry: reg, hub: hub, grids: map[gridKey]*workshop.Grid{}, built: map[gridKey]int64{}}
-	return nil
-}
-
-// gridKey names one lab's progress grid of one workshop.
-type gridKey struct{ workshop, lab string }
-
-// grid returns the progress grid of one lab of a workshop, rebuilt from the
-// stored events the first time it is asked for (after a restart, too).
-func (s *Server) grid(ctx context.Context, w store.Workshop, labID string) (*workshop.Grid, error) {
-	s.ws.mu.Lock()
-	defer s.ws.mu.Unlock()
-	key := gridKey{w.ID, labID}
-	if g, ok := s.ws.grids[key]; ok {
-		return g, nil
-	}
-	lab, ok := s.Catalog.Lab(labID)
-	if !ok {
-		return nil, fmt.Errorf("workshop %s: no lab %s", w.ID, labID)
-	}
-	var steps []workshop.Step
-	for _, st := range lab.Steps {
-		steps = append(steps, workshop.Step{Title: st.Title, Estimate: st.Estimate.Std()})
-	}
-	g, err := workshop.NewGrid(steps, workshop.WithClock(s.Clock))
-	if err != nil {
-		return nil, err
-	}
-	events, err := s.Store.WorkshopEvents(ctx, w.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range events {
-		if e.Lab == labID || e.Lab == "" {
-			g.Apply(e)
-		}
-		s.ws.built[key] = max(s.ws.built[key], e.ID)
-	}
-	s.ws.grids[key] = g
-	return g, nil
-}
-
-// onEvent feeds a recorded event of a workshop to its lab's grid (a message goes
-// to every grid of the workshop) and to the live dashboards.
-func (s *Server) onEvent(e activity.Event) {
-	if e.Workshop == "" {
-		return
-	}
-	ctx := s.ctx
-	w, err := s.Store.Workshops().Workshop(ctx, e.Workshop)
-	if err != nil {
-		s.Logger.Error("workshop of an event", "workshop", e.Workshop, "error", err)
-		return
-	}
-	for _, lab := range w.Labs {
-		if e.Lab != "" && e.Lab != lab {
-			continue
-		}
-		g, err := s.grid(ctx, w, lab)
-		if err != nil {
-			continue
-		}
-		s.ws.mu.Lock()
-		stale := e.ID != 0 && e.ID <= s.ws.built[gridKey{w.ID, lab}] // another replica's, already in the grid
-		s.ws.mu.Unlock()
-		if !stale {
-			g.Apply(e)
-		}
-	}
-	s.ws.hub.Publish(e)
-}
-
 // gridViews renders the progress of every lab of a workshop.
 func (s *Server) gridViews(ctx context.Context, ws store.Workshop, csrf string) ([]web.DashboardGridView, error) {
 	var out []web.DashboardGridView
 	for _, id := range ws.Labs {
-		g, err := s.grid(ctx, ws, id)
+		g, err := s.board.Grid(ctx, ws, id)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +52,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	sub, cancel := s.ws.hub.Subscribe(ws.ID)
+	sub, cancel := s.board.Hub.Subscribe(ws.ID)
 	defer cancel()
 	// The browser sends nothing but pongs: anything large is refused, and a browser
 	// that stops answering pings is dropped.

@@ -49,7 +49,7 @@ func (s *Server) instructorHome(w http.ResponseWriter, r *http.Request) {
 	v := web.InstructorHomeView{CSRF: csrf, Labs: s.labOptions(nil)}
 	for _, c := range r.Cookies() {
 		id, ok := workshopOfCookie(c)
-		if !ok || s.ws.registry.Authorize(r.Context(), id, c.Value) != nil {
+		if !ok || s.board.Registry.Authorize(r.Context(), id, c.Value) != nil {
 			continue
 		}
 		ws, err := s.Store.Workshops().Workshop(r.Context(), id)
@@ -145,7 +145,7 @@ func (s *Server) createWorkshop(w http.ResponseWriter, r *http.Request) {
 			chosen = append(chosen, id)
 		}
 	}
-	ws, token, err := s.ws.registry.Create(r.Context(), r.PostFormValue("title"), chosen, capacity, time.Duration(minutes)*time.Minute)
+	ws, token, err := s.board.Registry.Create(r.Context(), r.PostFormValue("title"), chosen, capacity, time.Duration(minutes)*time.Minute)
 	if err != nil {
 		msg := "The workshop could not be created."
 		if errors.Is(err, workshop.ErrInvalid) {
@@ -164,7 +164,7 @@ func (s *Server) loadWorkshop(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "wid")
 		c, err := r.Cookie(workshopCookie(id))
-		if err != nil || s.ws.registry.Authorize(r.Context(), id, c.Value) != nil {
+		if err != nil || s.board.Registry.Authorize(r.Context(), id, c.Value) != nil {
 			s.errorPage(w, r, http.StatusForbidden, publicError{"This dashboard belongs to another instructor, or you are not signed in for it."})
 			return
 		}
@@ -314,7 +314,7 @@ func (s *Server) watchTerminal() http.Handler {
 }
 
 func (s *Server) joinPage(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.ws.registry.ByCode(r.Context(), chi.URLParam(r, "code"))
+	ws, err := s.board.Registry.ByCode(r.Context(), chi.URLParam(r, "code"))
 	if err != nil {
 		s.errorPage(w, r, http.StatusNotFound, publicError{"There is no workshop with that code. Check the link with your instructor."})
 		return
@@ -324,7 +324,7 @@ func (s *Server) joinPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	code := chi.URLParam(r, "code")
-	ws, err := s.ws.registry.ByCode(r.Context(), code)
+	ws, err := s.board.Registry.ByCode(r.Context(), code)
 	if err != nil {
 		s.errorPage(w, r, http.StatusNotFound, publicError{"There is no workshop with that code. Check the link with your instructor."})
 		return
@@ -338,7 +338,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "This form has expired. Reload the page and join again.")
 		return
 	}
-	lr, err := s.ws.registry.Join(r.Context(), code, name)
+	lr, err := s.board.Registry.Join(r.Context(), code, name)
 	switch {
 	case errors.Is(err, workshop.ErrFull):
 		fail(http.StatusConflict, "This workshop is full. Ask your instructor for room.")

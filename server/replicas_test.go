@@ -49,13 +49,13 @@ func TestReplicasShareTheDashboard(t *testing.T) {
 	}
 	a, b := replica(t, where, "a", cat), replica(t, where, "b", cat)
 	ctx := context.Background()
-	w, _, err := a.ws.registry.Create(ctx, "Networking", []string{"services-dns"}, 10, time.Hour)
+	w, _, err := a.board.Registry.Create(ctx, "Networking", []string{"services-dns"}, 10, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lab, _ := cat.Lab("services-dns")
 	join := func(srv *Server, name string) *session.Learner {
-		seat, err := srv.ws.registry.Join(ctx, w.Code, name)
+		seat, err := srv.board.Registry.Join(ctx, w.Code, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func TestReplicasShareTheDashboard(t *testing.T) {
 	defer stop()
 
 	// b's grid is built now, from what is stored; Ada's step 1 pass comes later.
-	g, err := b.grid(ctx, w, lab.ID)
+	g, err := b.board.Grid(ctx, w, lab.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,11 @@ import (
 	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
+	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
+	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/static"
 	"github.com/kindlab/kindlab/web"
 	"github.com/kindlab/kindlab/workstation"
@@ -112,7 +114,7 @@ type Server struct {
 	metrics  *metrics
 	terminal *terminal.Handler
 	sessions *session.Manager
-	ws       *workshops
+	board    *workshop.Board
 
 	starts  *limiters       // lab starts and resets, per client
 	streams *openStreams    // live connections, per session and per client
@@ -158,14 +160,15 @@ func New(cfg Config) (*Server, error) {
 		streams: newOpenStreams(cfg.Limits.StreamsPerSession, cfg.Limits.StreamsPerClient),
 	}
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
-	if err := s.initWorkshops(); err != nil {
+	if s.board, err = workshop.NewBoard(cfg.Store, cfg.Catalog, workshop.WithClock(cfg.Clock), workshop.WithLogger(cfg.Logger)); err != nil {
 		cancel()
 		return nil, err
 	}
 	s.sessions, err = session.New(ctx, session.Config{
 		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
 		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
-		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, DiskBudget: cfg.DiskBudget, Connect: cfg.Connect, OnEvent: s.onEvent,
+		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, DiskBudget: cfg.DiskBudget, Connect: cfg.Connect,
+		OnEvent: func(e activity.Event) { s.board.Record(ctx, e) },
 		Replica: cfg.Replica, Lease: cfg.Lease, ReplicaURL: cfg.ReplicaURL,
 	})
 	if err != nil {
@@ -173,7 +176,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Store.Backend() == "postgres" { // other replicas may share it
-		go s.followReplicas(ctx)
+		go s.board.Follow(ctx, cfg.Replica, func(e activity.Event) {
+			for _, l := range s.sessions.InWorkshop(e.Workshop) {
+				l.Tell(e.Message)
+			}
+		})
 	}
 	if cfg.Lease > 0 {
 		s.peers = peerTransport()

@@ -233,7 +233,7 @@ func TestDashboardLoad200(t *testing.T) {
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	ws, token, err := srv.ws.registry.Create(ctx, "Load", []string{"services-dns"}, 200, time.Hour)
+	ws, token, err := srv.board.Registry.Create(ctx, "Load", []string{"services-dns"}, 200, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestDashboardCapacityMemory(t *testing.T) {
 			defer srv.Close()
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
-			ws, token, err := srv.ws.registry.Create(context.Background(), "Room", []string{"services-dns"}, 5, time.Hour)
+			ws, token, err := srv.board.Registry.Create(context.Background(), "Room", []string{"services-dns"}, 5, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,8 +1,9 @@
 // Package workshop is the instructor side of kindlab: a Registry of workshops
 // that learners join with a short code, a progress Grid built from learner
 // events, a Hub that fans those events out live to instructor dashboards, and
-// CSV/JSON export of a workshop's events. It knows nothing of HTTP or
-// Kubernetes; the server wires it (instructor messages reach learners' pages
+// CSV/JSON export of a workshop's events, and the Board that holds them for
+// every workshop (and follows the events other replicas record). It knows
+// nothing of HTTP or Kubernetes; the server wires it (instructor messages reach learners' pages
 // through their sessions, package session).
 //
 // # Steps
@@ -12,7 +13,7 @@
 //
 // # Feeding the grid and the hub
 //
-// The Grid and the Hub are independent: the server applies each event to the
+// The Grid and the Hub are independent: the Board applies each event to the
 // Grid of the learner's lab in that workshop (the source of truth for
 // snapshots; a message goes to every Grid of the workshop) and publishes it on
 // the Hub (live updates). The Grid must not be fed from a Hub subscription, since
