@@ -19,7 +19,10 @@ import (
 	"github.com/kindlab/kindlab/cluster"
 	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/server"
+	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // refillAfter is how long after a learner takes a warm cluster the pool starts
@@ -114,9 +117,29 @@ func (c *cli) serve(args []string) error {
 	} else if *replicaURL == "" {
 		*replicaURL = "http://" + *addr
 	}
+	limits, err := platform.LoadNamespaceLimits(platformFS)
+	if err != nil {
+		return err
+	}
+	board, err := workshop.NewBoard(st, cat, workshop.WithLogger(c.log))
+	if err != nil {
+		return err
+	}
+	sessions, err := session.New(c.ctx, session.Config{
+		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Limits: limits, Logger: c.log,
+		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, DiskBudget: m.Budget().Disk,
+		OnEvent: func(e activity.Event) { board.Record(c.ctx, e) },
+		Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL,
+	})
+	if err != nil {
+		return err
+	}
+	if store.IsPostgres(*db) { // other replicas may share it
+		go board.Follow(c.ctx, *replica, func(e activity.Event) { sessions.TellWorkshop(e.Workshop, e.Message) })
+	}
 	srv, err := server.New(server.Config{
-		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Logger: c.log,
-		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, DiskBudget: m.Budget().Disk, FreeMemory: m.FreeMemoryMiB, Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL, InstructorToken: instructorToken,
+		Catalog: cat, Store: st, Sessions: sessions, Board: board, Pool: pool, Logger: c.log,
+		FreeMemory: m.FreeMemoryMiB, InstructorToken: instructorToken,
 		SecureCookies: *secureCookies, TrustedProxies: proxies, Hosts: allowed,
 		Limits: server.Limits{SessionsPerClient: *perClient, StreamsPerSession: *streamsPerSession, StreamsPerClient: *streamsPerClient},
 	})
@@ -124,11 +147,11 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Recover(c.ctx, func(cl *cluster.Cluster) { pool.Adopt(cl, true) }); err != nil {
+	if err := sessions.Recover(c.ctx, func(cl *cluster.Cluster) { pool.Adopt(cl, true) }); err != nil {
 		return fmt.Errorf("recover sessions: %w", err)
 	}
 	go pool.Run(c.ctx)
-	go srv.Reap(c.ctx, 30*time.Second)
+	go sessions.Reap(c.ctx, 30*time.Second)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

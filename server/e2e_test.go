@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -27,10 +28,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
+	labplatform "github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server"
+	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // platform is a running kindlab: real clusters, a warm pool, a real store.
@@ -73,22 +78,24 @@ func testLog() *slog.Logger {
 
 // startPlatform runs a kindlab of the test's own (its store, its settings)
 // over the package's shared pool of warm clusters.
-func startPlatform(t testing.TB, opts ...func(*server.Config)) *platform {
+func startPlatform(t testing.TB, opts ...func(*session.Config)) *platform {
 	return startServer(t, sharedScope(t), filepath.Join(t.TempDir(), "kindlab.db"), opts...)
 }
 
 // startHandingOver is startPlatform for a test whose learners leave their
 // clusters in a known state: each cluster its kindlab lets go of is handed
 // to the next test (fixtures.handOver) instead of deleted.
-func startHandingOver(t testing.TB, opts ...func(*server.Config)) *platform {
+func startHandingOver(t testing.TB, opts ...func(*session.Config)) *platform {
 	s := sharedScope(t)
 	s.handOver = true
 	return startServer(t, s, filepath.Join(t.TempDir(), "kindlab.db"), opts...)
 }
 
 // startServer runs a kindlab server over a scope's clusters and pool and a
-// store file, recovering the sessions the store holds, as kindlab serve does.
-func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Config)) *platform {
+// store file, recovering the sessions the store holds, as kindlab serve does:
+// the workshops' board, the session manager (opts set its settings), the
+// server over both.
+func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*session.Config)) *platform {
 	t.Helper()
 	cat, err := labs.LoadCatalog(labs.Builtin(), manifests.FS())
 	if err != nil {
@@ -98,17 +105,34 @@ func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: s, Clusters: s, FreeMemory: s.FreeMemoryMiB, Logger: testLog(),
-		CheckTick: 2 * time.Second, InstructorToken: e2eInstructorToken,
-		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}} // benchmarks start many
-	for _, o := range opts {
-		o(&cfg)
-	}
-	srv, err := server.New(cfg)
+	platformFS, _ := fs.Sub(manifests.FS(), "platform")
+	limits, err := labplatform.LoadNamespaceLimits(platformFS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Recover(context.Background(), s.adopt); err != nil {
+	board, err := workshop.NewBoard(st, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sc := session.Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: s, Clusters: s, Limits: limits, Logger: testLog(),
+		CheckTick: 2 * time.Second, OnEvent: func(e activity.Event) { board.Record(ctx, e) }}
+	for _, o := range opts {
+		o(&sc)
+	}
+	sessions, err := session.New(ctx, sc)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Catalog: cat, Store: st, Sessions: sessions, Board: board, Pool: s, FreeMemory: s.FreeMemoryMiB,
+		Logger: sc.Logger, InstructorToken: e2eInstructorToken,
+		Limits: server.Limits{SessionsPerClient: 1000, Starts: rate.Inf}}) // benchmarks start many
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := sessions.Recover(context.Background(), s.adopt); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
@@ -119,6 +143,7 @@ func startServer(t testing.TB, s *scope, dbPath string, opts ...func(*server.Con
 			ts.CloseClientConnections()
 			ts.Close()
 			srv.Close()
+			cancel()
 			st.Close()
 		}
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
@@ -48,7 +47,7 @@ import (
 func TestE2EClusterLost(t *testing.T) {
 	// A pool of its own: the engine restart below reaches every cluster of the pool.
 	p := startServer(t, ownScope(t, 1), filepath.Join(t.TempDir(), "kindlab.db"),
-		func(c *server.Config) { c.HealthEvery = 2 * time.Second })
+		func(c *session.Config) { c.HealthEvery = 2 * time.Second })
 	ctx := context.Background()
 	bctx, cancel := newBrowser(t)
 	defer cancel()

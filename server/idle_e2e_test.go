@@ -18,8 +18,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/session"
 )
 
 // TestE2EIdleClusterSleeps: a learner in Chromium starts services-dns, types
@@ -35,7 +35,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	// Longer than a step's check takes to turn green here under load: a learner
 	// waiting for one is idle to kindlab (it does not watch the page).
 	const pauseIdle = 30 * time.Second
-	p := startHandingOver(t, func(c *server.Config) {
+	p := startHandingOver(t, func(c *session.Config) {
 		c.PauseIdle = pauseIdle
 		c.HealthEvery = 2 * time.Second
 	})
@@ -194,7 +194,7 @@ func typeKeys(ctx context.Context, s string) error {
 // cluster sleeps, to the command's output: the keystroke wakes the node and
 // the same shell takes what was typed. Five pauses per iteration.
 func BenchmarkIdleWake(b *testing.B) {
-	p := startPlatform(b, func(c *server.Config) { c.PauseIdle = 3 * time.Second })
+	p := startPlatform(b, func(c *session.Config) { c.PauseIdle = 3 * time.Second })
 	c, sessionURL := startSession(b, p.URL)
 	conn := openTerminal(b, c, sessionURL)
 	defer conn.Close()

@@ -250,17 +250,14 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, fmt.Sprintf("Write a message of 1 to %d characters.", workshop.MaxBroadcastLen))
 		return
 	}
-	learners := s.sessions.InWorkshop(ws.ID)
-	for _, l := range learners {
-		l.Tell(text)
-	}
+	told := s.sessions.TellWorkshop(ws.ID, text)
 	s.sessions.Record(r.Context(), activity.Event{At: s.Clock.Now(), Workshop: ws.ID, Kind: activity.KindMessage, Message: text})
-	if s.Lease > 0 {
+	if s.shared {
 		// The other replicas tell theirs as they read the event.
-		reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners here and to the learners of the other kindlab replicas.", len(learners)))
+		reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners here and to the learners of the other kindlab replicas.", told))
 		return
 	}
-	reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners.", len(learners)))
+	reply(w, http.StatusOK, fmt.Sprintf("Sent to %d learners.", told))
 }
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {

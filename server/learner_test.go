@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
@@ -20,13 +19,10 @@ func newClusterServer(t *testing.T) (*httptest.Server, *Server, *sessiontest.Clu
 	t.Helper()
 	cat, st := builtinLabsAndMemoryStore(t)
 	clusters := sessiontest.New(t, nil)
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: clusters, Clusters: clusters,
-		Connect: clusters.Connect, InstructorToken: testInstructorToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, Config{Catalog: cat, Store: st, InstructorToken: testInstructorToken},
+		session.Config{Pool: clusters, Clusters: clusters, Connect: clusters.Connect})
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	return ts, srv, clusters
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/server"
 	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 )
@@ -37,7 +36,7 @@ import (
 // margin once the noisy learner's work is gone.
 func TestE2ENoisyLearner(t *testing.T) {
 	const diskBudget = 256 << 20 // small, so that three pods pass it quickly
-	p := startPlatform(t, func(c *server.Config) { c.DiskBudget = diskBudget })
+	p := startPlatform(t, func(c *session.Config) { c.DiskBudget = diskBudget })
 	quiet := newBusyLearner(t, p)
 	defer quiet.close()
 	if sess, err := p.db.Session(context.Background(), quiet.sid); err == nil {

@@ -24,7 +24,7 @@ const forwardedBy = "Kindlab-Forwarded-By"
 func (s *Server) atOwner(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid := chi.URLParam(r, "sid")
-		if _, ok := s.sessions.Get(sid); ok || s.Lease == 0 {
+		if _, ok := s.sessions.Get(sid); ok || !s.shared {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -59,7 +59,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner string, n
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host // the name the browser used: cookies, Origin and the Host allow-list agree
-			pr.Out.Header.Set(forwardedBy, s.Replica)
+			pr.Out.Header.Set(forwardedBy, s.replica)
 		},
 		Transport:     s.peers,
 		FlushInterval: -1, // Server-Sent Events as they come

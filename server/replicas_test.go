@@ -29,12 +29,8 @@ func replica(t *testing.T, where, name string, cat *labs.Catalog) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), Replica: name, Lease: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return srv
+	return serve(t, Config{Catalog: cat, Store: st},
+		session.Config{Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), Replica: name, Lease: 2 * time.Second})
 }
 
 // TestReplicasShareTheDashboard: two replicas on one database. A learner of
@@ -126,8 +122,9 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 	}
 	clusters := sessiontest.New(t, nil) // one cluster engine, as replicas on one host share Docker
 	type node struct {
-		srv *Server
-		ts  *httptest.Server
+		srv  *Server
+		ts   *httptest.Server
+		stop func() // the server and its sessions, as the replica stopping
 	}
 	start := func(name string) node {
 		ts := httptest.NewUnstartedServer(nil)
@@ -135,15 +132,12 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: clusters, Clusters: clusters, Connect: clusters.Connect,
+		srv, stop := serveStoppable(t, Config{Catalog: cat, Store: st}, session.Config{Pool: clusters, Clusters: clusters, Connect: clusters.Connect,
 			Replica: name, Lease: 2 * time.Second, ReplicaURL: "http://" + ts.Listener.Addr().String()})
-		if err != nil {
-			t.Fatal(err)
-		}
 		ts.Config.Handler = srv.Handler()
 		ts.Start()
-		t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
-		return node{srv, ts}
+		t.Cleanup(ts.Close)
+		return node{srv, ts, stop}
 	}
 	a, b := start("a"), start("b")
 	var mu sync.Mutex
@@ -218,7 +212,7 @@ func TestReplicasServeOneWorkshop(t *testing.T) {
 	// b stops (it leaves the replica table): a, still running, takes the
 	// session back without waiting for a request.
 	b.ts.Close()
-	b.srv.Close()
+	b.stop()
 	stopped = time.Now()
 	waitFor(t, "replica a taking the session back from b, which stopped", func() bool {
 		l, ok := a.srv.sessions.Get(sid)

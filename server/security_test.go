@@ -20,11 +20,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/internal/clock"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/workstation"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/manifests"
 )
 
 // instantClusters "creates" clusters at once, for the real Pool in HTTP tests: what
@@ -78,7 +78,7 @@ type secureTest struct {
 // newSecureServer serves the built-in labs behind a trusted proxy at 127.0.0.1 (so
 // tests can be many clients with X-Forwarded-For), with a real pool of at most
 // max instant clusters.
-func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *secureTest {
+func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config, *session.Config)) *secureTest {
 	t.Helper()
 	cat, st := builtinLabsAndMemoryStore(t)
 	clusters := instantClusters{kubeconfig: silentAPIServer(t)}
@@ -86,22 +86,21 @@ func newSecureServer(t *testing.T, max int, tls bool, mutate func(*Config)) *sec
 	ctx, cancel := context.WithCancel(context.Background())
 	go pool.Run(ctx)
 	clk := clock.NewFake(time.Now())
-	cfg := Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: clusters, Clock: clk,
+	t.Cleanup(cancel)
+	cfg := Config{Catalog: cat, Store: st, Pool: pool, Clock: clk,
 		InstructorToken: testInstructorToken, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	sc := session.Config{Pool: pool, Clusters: clusters}
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(&cfg, &sc)
 	}
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, cfg, sc)
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	if tls {
 		ts.StartTLS()
 	} else {
 		ts.Start()
 	}
-	t.Cleanup(func() { ts.Close(); srv.Close(); cancel(); st.Close() })
+	t.Cleanup(ts.Close)
 	return &secureTest{ts: ts, srv: srv, pool: pool, clock: clk}
 }
 
@@ -195,7 +194,7 @@ func TestIdentifyTrustsOnlyProxies(t *testing.T) {
 // A session waiting in the queue that is reaped gives up its place, and never
 // claims a cluster afterwards.
 func TestReapedQueuedSessionNeverClaims(t *testing.T) {
-	st := newSecureServer(t, 1, false, func(c *Config) { c.IdleTimeout = time.Minute })
+	st := newSecureServer(t, 1, false, func(_ *Config, sc *session.Config) { sc.IdleTimeout = time.Minute })
 	if code, _ := st.startFrom(t, "203.0.113.1"); code != http.StatusSeeOther {
 		t.Fatalf("first start = %d", code)
 	}
@@ -330,7 +329,7 @@ func assertSecureSession(t *testing.T, resp *http.Response) {
 
 // A foreign Host name (DNS rebinding) is refused; the server's own names are served.
 func TestForeignHostRefused(t *testing.T) {
-	st := newSecureServer(t, 1, false, func(c *Config) { c.Hosts = AllowedHosts("127.0.0.1:8080", "kindlab.example.org") })
+	st := newSecureServer(t, 1, false, func(c *Config, _ *session.Config) { c.Hosts = AllowedHosts("127.0.0.1:8080", "kindlab.example.org") })
 	for _, tt := range []struct {
 		host string
 		want int
@@ -379,7 +378,9 @@ func TestAppLinkIsSandboxed(t *testing.T) {
 	}))
 	defer api.Close()
 	clusters := sessiontest.New(t, api.Config.Handler)
-	st := newSecureServer(t, 1, false, func(cfg *Config) { cfg.Pool, cfg.Clusters, cfg.Connect = clusters, clusters, clusters.Connect })
+	st := newSecureServer(t, 1, false, func(cfg *Config, sc *session.Config) {
+		cfg.Pool, sc.Pool, sc.Clusters, sc.Connect = clusters, clusters, clusters, clusters.Connect
+	})
 	lab, _ := st.srv.Catalog.Lab("services-dns")
 	l, token, err := st.srv.sessions.Start(context.Background(), "192.0.2.1", lab, "", "", "")
 	if err != nil {
@@ -485,8 +486,8 @@ func TestListenHosts(t *testing.T) {
 // against the per-client cap.
 func TestFailedSessionsDoNotBlockTryAgain(t *testing.T) {
 	broken := make(chan struct{}) // closed: the clusters turn out broken
-	st := newSecureServer(t, 3, false, func(cfg *Config) {
-		cfg.Connect = func(*cluster.Cluster) (*workstation.Conn, error) {
+	st := newSecureServer(t, 3, false, func(_ *Config, sc *session.Config) {
+		sc.Connect = func(*cluster.Cluster) (*workstation.Conn, error) {
 			<-broken
 			return nil, errors.New("the API server does not answer")
 		}

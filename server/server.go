@@ -20,7 +20,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -31,59 +30,38 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
-	"github.com/kindlab/kindlab/server/activity"
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/store"
 	"github.com/kindlab/kindlab/server/terminal"
 	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/static"
 	"github.com/kindlab/kindlab/web"
-	"github.com/kindlab/kindlab/workstation"
 )
 
-// Pool is what the server needs of the warm pool.
+// Pool is what the server shows of the warm pool (on the start page, the
+// dashboard and /metrics).
 type Pool interface {
-	session.Pool
 	Stats() cluster.PoolStats
 }
 
-// Config holds the server's dependencies and settings.
+// Config holds a Server's dependencies and settings.
 type Config struct {
-	Catalog   *labs.Catalog
-	Manifests fs.FS
-	Store     *store.Store
-	Pool      Pool
-	Clusters  session.Clusters
-	Logger    *slog.Logger
-	Clock     clock.Clock
-	// IdleTimeout ends a session nobody has looked at for this long; MaxAge ends
-	// any session this long after it started.
-	IdleTimeout time.Duration
-	MaxAge      time.Duration
-	// CheckTick is the safety-net interval of check evaluation (default 5s).
-	CheckTick time.Duration
-	// HealthEvery is how often each claimed cluster is probed; 0 never.
-	HealthEvery time.Duration
-	// PauseIdle pauses a learner's cluster once they have done nothing for
-	// this long, until they are back; 0 never (session.Config.PauseIdle).
-	PauseIdle time.Duration
-	// DiskBudget bounds what a learner's pods hold on disk in all
-	// (session.Config.DiskBudget); 0 none.
-	DiskBudget int64
+	Catalog *labs.Catalog
+	Store   *store.Store
+	// Sessions runs the learners' sessions (session.New); Board holds the
+	// instructors' workshops (workshop.NewBoard) and hears the sessions'
+	// events (session.Config.OnEvent). The server serves them over HTTP.
+	Sessions *session.Manager
+	Board    *workshop.Board
+	Pool     Pool
+	Logger   *slog.Logger
+	Clock    clock.Clock
 	// FreeMemory tells the memory free where learner clusters run, in MiB,
 	// for the instructor's dashboard (cluster.Backend's FreeMemoryMiB); nil,
 	// or false: not known, and the dashboard says so.
 	FreeMemory func() (mib int, ok bool)
-	// Replica names this process in the store (session.Config.Replica).
-	// Lease, when not 0, shares the store with other replicas: requests for a
-	// session another runs are passed to its ReplicaURL, and the sessions of a
-	// replica silent for Lease are taken over (session.Config.Lease).
-	Replica    string
-	Lease      time.Duration
-	ReplicaURL string
 	// SecureCookies marks every cookie Secure (kindlab is only reached over HTTPS).
 	// Without it, cookies are Secure when the request came over TLS, directly or
 	// through a trusted proxy that says so in X-Forwarded-Proto.
@@ -101,9 +79,6 @@ type Config struct {
 	// session over) waits for it before the browser is told to try again
 	// (default 10s).
 	TerminalWait time.Duration
-	// Connect opens a claimed cluster (default: its kubeconfig); unit tests hand
-	// out a fake one.
-	Connect func(*cluster.Cluster) (*workstation.Conn, error)
 }
 
 // Server serves kindlab. Build it with New, serve Handler, stop with Close.
@@ -115,18 +90,19 @@ type Server struct {
 	terminal *terminal.Handler
 	sessions *session.Manager
 	board    *workshop.Board
-
-	starts  *limiters       // lab starts and resets, per client
-	streams *openStreams    // live connections, per session and per client
-	logins  *limiters       // instructor sign-in attempts, per client
-	peers   *http.Transport // requests passed to other replicas (with a Lease)
+	replica  string          // this process's name among the replicas sharing the store
+	shared   bool            // replicas share the store: requests go to the one running the session
+	starts   *limiters       // lab starts and resets, per client
+	streams  *openStreams    // live connections, per session and per client
+	logins   *limiters       // instructor sign-in attempts, per client
+	peers    *http.Transport // requests passed to other replicas (shared)
 }
 
-// New builds a server. Its background work (provisioning, checks, terminals,
-// expiry) lives until Close.
+// New builds a server over its sessions and workshops; Close ends the live
+// connections it serves.
 func New(cfg Config) (*Server, error) {
-	if cfg.Catalog == nil || cfg.Store == nil || cfg.Pool == nil || cfg.Manifests == nil {
-		return nil, errors.New("server: catalog, store, pool and manifests are required")
+	if cfg.Catalog == nil || cfg.Store == nil || cfg.Sessions == nil || cfg.Board == nil || cfg.Pool == nil {
+		return nil, errors.New("server: catalog, store, sessions, board and pool are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -134,71 +110,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
 	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 2 * time.Hour
-	}
-	if cfg.MaxAge == 0 {
-		cfg.MaxAge = 8 * time.Hour
-	}
 	if cfg.TerminalWait == 0 {
 		cfg.TerminalWait = 10 * time.Second
 	}
 	cfg.Limits.setDefaults()
-	platformFS, err := fs.Sub(cfg.Manifests, "platform")
-	if err != nil {
-		return nil, err
-	}
-	limits, err := platform.LoadNamespaceLimits(platformFS)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{},
+		Config: cfg, ctx: ctx, cancel: cancel, metrics: &metrics{}, sessions: cfg.Sessions, board: cfg.Board,
 		starts:  newLimiters(cfg.Limits.Starts, cfg.Limits.StartBurst),
 		logins:  newLimiters(cfg.Limits.Logins, cfg.Limits.LoginBurst),
 		streams: newOpenStreams(cfg.Limits.StreamsPerSession, cfg.Limits.StreamsPerClient),
 	}
+	s.replica, s.shared = cfg.Sessions.Replica()
 	s.terminal = &terminal.Handler{Authorize: s.authorizeTerminal, Logger: cfg.Logger}
-	if s.board, err = workshop.NewBoard(cfg.Store, cfg.Catalog, workshop.WithClock(cfg.Clock), workshop.WithLogger(cfg.Logger)); err != nil {
-		cancel()
-		return nil, err
-	}
-	s.sessions, err = session.New(ctx, session.Config{
-		Catalog: cfg.Catalog, Manifests: cfg.Manifests, Store: cfg.Store, Pool: cfg.Pool, Clusters: cfg.Clusters,
-		Limits: limits, Logger: cfg.Logger, Clock: cfg.Clock, MaxAge: cfg.MaxAge, IdleTimeout: cfg.IdleTimeout,
-		CheckTick: cfg.CheckTick, HealthEvery: cfg.HealthEvery, PauseIdle: cfg.PauseIdle, DiskBudget: cfg.DiskBudget, Connect: cfg.Connect,
-		OnEvent: func(e activity.Event) { s.board.Record(ctx, e) },
-		Replica: cfg.Replica, Lease: cfg.Lease, ReplicaURL: cfg.ReplicaURL,
-	})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if cfg.Store.Backend() == "postgres" { // other replicas may share it
-		go s.board.Follow(ctx, cfg.Replica, func(e activity.Event) {
-			for _, l := range s.sessions.InWorkshop(e.Workshop) {
-				l.Tell(e.Message)
-			}
-		})
-	}
-	if cfg.Lease > 0 {
+	if s.shared {
 		s.peers = peerTransport()
 	}
 	return s, nil
 }
 
-// Close stops background work. Sessions stay in the store and come back on the
-// next start.
+// Close ends the dashboards' live connections.
 func (s *Server) Close() { s.cancel() }
-
-// Recover rebuilds the live sessions after a restart (session.Manager.Recover).
-func (s *Server) Recover(ctx context.Context, adopt func(c *cluster.Cluster)) error {
-	return s.sessions.Recover(ctx, adopt)
-}
-
-// Reap ends expired and idle sessions every interval until ctx ends.
-func (s *Server) Reap(ctx context.Context, interval time.Duration) { s.sessions.Reap(ctx, interval) }
 
 // Handler is the whole route tree.
 func (s *Server) Handler() http.Handler {

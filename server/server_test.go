@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,10 +18,15 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/kindlab/kindlab/cluster"
+	"github.com/kindlab/kindlab/cluster/platform"
+	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // waitingPool never has a cluster: every claim waits in the queue at position 1.
@@ -41,12 +47,10 @@ func newTestServer(t *testing.T) *httptest.Server { return newTestServerWith(t, 
 func newTestServerWith(t *testing.T, instructorToken string) *httptest.Server {
 	t.Helper()
 	cat, st := builtinLabsAndMemoryStore(t)
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), InstructorToken: instructorToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, Config{Catalog: cat, Store: st, InstructorToken: instructorToken},
+		session.Config{Pool: waitingPool{}, Clusters: sessiontest.New(t, nil)})
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	return ts
 }
 
@@ -295,12 +299,10 @@ func TestTerminalBeforeTheClusterIsReady(t *testing.T) {
 	clusters := sessiontest.New(t, nil)
 	pool := gatedPool{clusters, make(chan struct{})}
 	const wait = 2 * time.Second
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: pool, Clusters: clusters, Connect: clusters.Connect, TerminalWait: wait})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, Config{Catalog: cat, Store: st, Pool: pool, TerminalWait: wait},
+		session.Config{Pool: pool, Clusters: clusters, Connect: clusters.Connect})
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	c := browser(t)
 	sessionURL := startLab(t, ts, c)
 	sid, err := url.PathUnescape(strings.Split(strings.TrimPrefix(sessionURL, ts.URL+"/s/"), "/")[0])
@@ -404,4 +406,71 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// serve builds what kindlab serve builds around a Server of cfg: the
+// workshop board and the session manager, whose events the board records.
+// sc holds the sessions' own settings; its catalog, store, manifests and
+// namespace limits default to cfg's and the built-in ones, and cfg.Pool to
+// sc.Pool. When the test ends, the server and the sessions stop and the
+// store is closed.
+func serve(t testing.TB, cfg Config, sc session.Config) *Server {
+	t.Helper()
+	srv, _ := serveStoppable(t, cfg, sc)
+	return srv
+}
+
+// serveStoppable is serve, and stop ends the server and its sessions before
+// the test does, as a replica stopping would.
+func serveStoppable(t testing.TB, cfg Config, sc session.Config) (srv *Server, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if sc.Catalog == nil {
+		sc.Catalog = cfg.Catalog
+	}
+	if sc.Store == nil {
+		sc.Store = cfg.Store
+	}
+	if sc.Manifests == nil {
+		sc.Manifests = manifests.FS()
+	}
+	if sc.Limits.Quota == nil {
+		platformFS, _ := fs.Sub(sc.Manifests, "platform")
+		limits, err := platform.LoadNamespaceLimits(platformFS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.Limits = limits
+	}
+	board, err := workshop.NewBoard(cfg.Store, cfg.Catalog, workshop.WithClock(clockOr(cfg.Clock)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Clock = cfg.Clock
+	sc.OnEvent = func(e activity.Event) { board.Record(ctx, e) }
+	sessions, err := session.New(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Backend() == "postgres" { // as kindlab serve does
+		go board.Follow(ctx, sc.Replica, func(e activity.Event) { sessions.TellWorkshop(e.Workshop, e.Message) })
+	}
+	cfg.Sessions, cfg.Board = sessions, board
+	if cfg.Pool == nil {
+		cfg.Pool = sc.Pool.(Pool)
+	}
+	srv, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = func() { srv.Close(); cancel() }
+	t.Cleanup(func() { stop(); cfg.Store.Close() })
+	return srv, stop
+}
+
+func clockOr(c clock.Clock) clock.Clock {
+	if c == nil {
+		return clock.System{}
+	}
+	return c
 }

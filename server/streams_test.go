@@ -12,7 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/kindlab/kindlab/manifests"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 )
 
@@ -66,13 +66,10 @@ func TestOpenStreamsCounts(t *testing.T) {
 // address's connections across sessions are capped too.
 func TestLiveConnectionCaps(t *testing.T) {
 	cat, st := builtinLabsAndMemoryStore(t)
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil),
-		Limits: Limits{StreamsPerSession: 3, StreamsPerClient: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, Config{Catalog: cat, Store: st, Limits: Limits{StreamsPerSession: 3, StreamsPerClient: 5}},
+		session.Config{Pool: waitingPool{}, Clusters: sessiontest.New(t, nil)})
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 
 	// events opens a session's event stream and returns its first event's name.
 	events := func(c *http.Client, sessionURL string) (string, string, context.CancelFunc) {

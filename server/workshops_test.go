@@ -22,6 +22,7 @@ import (
 	"github.com/kindlab/kindlab/labs"
 	"github.com/kindlab/kindlab/manifests"
 	"github.com/kindlab/kindlab/server/activity"
+	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
 )
@@ -225,12 +226,8 @@ func TestDashboardLoad200(t *testing.T) {
 	}
 	ctx := context.Background()
 	st, _ := store.Open(ctx, filepath.Join(t.TempDir(), "load.db"))
-	defer st.Close()
-	srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil), InstructorToken: testInstructorToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serve(t, Config{Catalog: cat, Store: st, InstructorToken: testInstructorToken},
+		session.Config{Pool: waitingPool{}, Clusters: sessiontest.New(t, nil)})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	ws, token, err := srv.board.Registry.Create(ctx, "Load", []string{"services-dns"}, 200, time.Hour)
@@ -319,13 +316,8 @@ func TestDashboardCapacityMemory(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cat, st := builtinLabsAndMemoryStore(t)
-			defer st.Close()
-			srv, err := New(Config{Catalog: cat, Manifests: manifests.FS(), Store: st, Pool: waitingPool{}, Clusters: sessiontest.New(t, nil),
-				InstructorToken: testInstructorToken, FreeMemory: c.free})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := serve(t, Config{Catalog: cat, Store: st, InstructorToken: testInstructorToken, FreeMemory: c.free},
+				session.Config{Pool: waitingPool{}, Clusters: sessiontest.New(t, nil)})
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
 			ws, token, err := srv.board.Registry.Create(context.Background(), "Room", []string{"services-dns"}, 5, time.Hour)

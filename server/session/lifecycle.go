@@ -324,19 +324,25 @@ func (l *Learner) provision() {
 		"connect_and_files", opened.Sub(claimedAt), "images_and_setup", setUp.Sub(opened), "workstation", now().Sub(setUp))
 }
 
-// becomeReady moves the learner to Ready and tells their page in the same
-// moment: from then on they may reset, sleep or lose their cluster.
+// becomeReady moves the learner to Ready, from when they may reset, sleep or
+// lose their cluster, and tells their page once the store has it.
 func (l *Learner) becomeReady(ctx context.Context) bool {
+	return l.moveTelling(ctx, ready, Progress{Stage: StageReady, Done: true})
+}
+
+// moveTelling makes h happen, stores the session, then tells the page p,
+// unless the learner has moved on meanwhile: a page told of a state finds it
+// stored (a reload, another replica).
+func (l *Learner) moveTelling(ctx context.Context, h happening, p Progress) bool {
+	if !l.moveNow(ctx, h) {
+		return false
+	}
 	l.mu.Lock()
-	moved := l.move(ready)
-	if moved {
-		l.setProgressLocked(Progress{Stage: StageReady, Done: true})
+	defer l.mu.Unlock()
+	if l.phase == h.to {
+		l.setProgressLocked(p)
 	}
-	l.mu.Unlock()
-	if moved {
-		l.save(ctx)
-	}
-	return moved
+	return true
 }
 
 // claim takes a cluster from the pool for the learner, telling them and the

@@ -362,12 +362,7 @@ func (l *Learner) mayReplace(ctx context.Context, kind activity.Kind) bool {
 	// The state last: a session seen failed has told the learner and the
 	// instructor why.
 	l.record(ctx, activity.KindFailed, 0, fmt.Sprintf("cluster lost %d times in %s: not replaced again until the learner tries again", maxReplacements+1, replacementWindow))
-	l.mu.Lock()
-	if l.move(fail) {
-		l.setProgressLocked(Progress{Stage: StageQueue, Error: msg})
-	}
-	l.mu.Unlock()
-	l.save(ctx)
+	l.moveTelling(ctx, fail, Progress{Stage: StageQueue, Error: msg})
 	return false
 }
 

@@ -77,8 +77,9 @@ type Config struct {
 	Limits platform.NamespaceLimits
 	Logger *slog.Logger
 	Clock  clock.Clock
-	// MaxAge ends any session this long after it started; IdleTimeout ends a
-	// session nobody has looked at for this long.
+	// MaxAge ends any session this long after it started (default 8 hours);
+	// IdleTimeout ends a session nobody has looked at for this long (default
+	// 2 hours).
 	MaxAge      time.Duration
 	IdleTimeout time.Duration
 	// CheckTick is the safety-net interval of check evaluation (0: the watcher's default).
@@ -135,6 +136,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 2 * time.Hour
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 8 * time.Hour
+	}
 	if cfg.Connect == nil {
 		cfg.Connect = func(c *cluster.Cluster) (*workstation.Conn, error) { return workstation.Connect(c.Kubeconfig) }
 	}
@@ -185,6 +192,10 @@ func (m *Manager) add(lab *labs.Lab, sess store.Session, phase Phase) *Learner {
 	return l
 }
 
+// Replica names this process among the replicas, and reports whether they
+// share the store (Config.Lease): each runs its own sessions.
+func (m *Manager) Replica() (name string, shared bool) { return m.cfg.Replica, m.replicated() }
+
 // Get returns the live session id.
 func (m *Manager) Get(id string) (*Learner, bool) {
 	m.mu.Lock()
@@ -221,6 +232,16 @@ func (m *Manager) InWorkshop(workshopID string) []*Learner {
 		}
 	}
 	return out
+}
+
+// TellWorkshop shows text on the pages of the workshop's learners this
+// replica runs, and reports how many.
+func (m *Manager) TellWorkshop(workshopID, text string) int {
+	learners := m.InWorkshop(workshopID)
+	for _, l := range learners {
+		l.Tell(text)
+	}
+	return len(learners)
 }
 
 // IDs lists the live sessions, sorted.
