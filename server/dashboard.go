@@ -23,7 +23,7 @@ func (s *Server) gridViews(ctx context.Context, ws store.Workshop, csrf string) 
 		}
 		lab, _ := s.Catalog.Lab(id)
 		snap := g.Snapshot(s.Clock.Now())
-		out = append(out, web.DashboardGridView{WorkshopID: ws.ID, LabID: id, LabTitle: lab.Title, CSRF: csrf, Grid: snap, Steps: len(snap.Steps)})
+		out = append(out, web.DashboardGridView{WorkshopID: ws.ID, LabID: id, LabTitle: lab.Title, CSRF: csrf, Grid: gridView(snap), Steps: len(snap.Steps)})
 	}
 	return out, nil
 }
@@ -37,7 +37,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, web.Dashboard(web.DashboardView{CSRF: csrf, WorkshopID: ws.ID, Title: ws.Title, Code: ws.Code,
-		JoinURL: s.absolute(r, web.JoinURL(ws.Code)), Capacity: ws.Capacity, Ends: ws.Ends, Grids: grids}))
+		JoinURL: s.absolute(r, web.JoinURL(ws.Code)), Capacity: ws.Capacity, Ends: ws.Ends, Grids: grids, MaxMessage: workshop.MaxBroadcastLen}))
 }
 
 // dashboardLive streams the grids (as rendered HTML) and the capacity over a
@@ -148,4 +148,32 @@ func (s *Server) freeMemory() any {
 		return mib
 	}
 	return nil
+}
+
+// gridView is a workshop grid's snapshot as the dashboard shows it.
+func gridView(g workshop.GridView) web.Grid {
+	out := web.Grid{Summary: web.GridSummary{Learners: g.Summary.Learners, Present: g.Summary.Present, Done: g.Summary.Done,
+		StuckLearners: g.Summary.StuckLearners, Waiting: g.Summary.Waiting, Recovering: g.Summary.Recovering,
+		Failed: g.Summary.Failed, Paused: g.Summary.Paused}}
+	for _, st := range g.Steps {
+		out.Steps = append(out.Steps, st.Title)
+	}
+	for _, r := range g.Learners {
+		row := web.GridRow{Session: r.Session, Name: r.Name, Left: r.Left, Done: r.Done, Current: r.Current,
+			Cluster: web.ClusterState(r.Cluster.String()), Queue: r.Queue, Limit: r.Limit}
+		for _, c := range r.Cells {
+			cell := web.GridCell{Step: c.Step, State: web.CellState(c.State.String()), TimeOnStep: c.TimeOnStep,
+				Stuck: web.StuckReason(c.StuckReason), FailingCheck: c.FailingCheck, FastForwarded: c.FastForwarded}
+			for _, m := range c.Messages {
+				cell.Messages = append(cell.Messages, web.CellMessage{CheckID: m.CheckID, Status: m.Status, Message: m.Message})
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		out.Learners = append(out.Learners, row)
+	}
+	for _, st := range g.Stuck {
+		out.Stuck = append(out.Stuck, web.StuckLearner{Session: st.Session, Name: st.Name, Step: st.Step, For: st.For,
+			Reason: web.StuckReason(st.Reason), CheckID: st.CheckID, LastFail: st.LastFail})
+	}
+	return out
 }

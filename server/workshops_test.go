@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ import (
 	"github.com/kindlab/kindlab/server/session"
 	"github.com/kindlab/kindlab/server/session/sessiontest"
 	"github.com/kindlab/kindlab/server/store"
+	"github.com/kindlab/kindlab/server/workshop"
+	"github.com/kindlab/kindlab/web"
 )
 
 const testInstructorToken = "let-me-teach-0123456789"
@@ -356,4 +359,44 @@ func dialDashboard(t *testing.T, base, wsID, token string) *websocket.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// TestGridViewNamesEveryState: every state the workshop's grid has reaches
+// the dashboard as one the view knows (a name changed on one side alone
+// would show a learner's cell or cluster as nothing).
+func TestGridViewNamesEveryState(t *testing.T) {
+	cells := []web.CellState{web.CellNotStarted, web.CellWorking, web.CellPassed, web.CellStuck}
+	clusters := []web.ClusterState{web.ClusterReady, web.ClusterWaiting, web.ClusterRecovering, web.ClusterFailed, web.ClusterPaused}
+	reasons := []web.StuckReason{web.StuckOverEstimate, web.StuckRepeatedFailure}
+	var g workshop.GridView
+	for st := workshop.NotStarted; st <= workshop.Stuck; st++ {
+		for c := workshop.ClusterReady; c <= workshop.ClusterPaused; c++ {
+			g.Learners = append(g.Learners, workshop.LearnerRow{Cluster: c, Cells: []workshop.CellView{{State: st}}})
+		}
+	}
+	for _, r := range []string{workshop.ReasonOverEstimate, workshop.ReasonRepeatedFailed} {
+		g.Stuck = append(g.Stuck, workshop.StuckLearner{Reason: r})
+	}
+	v := gridView(g)
+	seenCells, seenClusters := map[web.CellState]bool{}, map[web.ClusterState]bool{}
+	for _, row := range v.Learners {
+		if !slices.Contains(clusters, row.Cluster) {
+			t.Errorf("cluster state %q is not one the dashboard shows", row.Cluster)
+		}
+		seenClusters[row.Cluster] = true
+		for _, c := range row.Cells {
+			if !slices.Contains(cells, c.State) {
+				t.Errorf("cell state %q is not one the dashboard shows", c.State)
+			}
+			seenCells[c.State] = true
+		}
+	}
+	if len(seenCells) != len(cells) || len(seenClusters) != len(clusters) {
+		t.Errorf("the grid's states reach %d cell and %d cluster states of the view; want all %d and %d", len(seenCells), len(seenClusters), len(cells), len(clusters))
+	}
+	for _, s := range v.Stuck {
+		if !slices.Contains(reasons, s.Reason) {
+			t.Errorf("stuck reason %q is not one the dashboard words", s.Reason)
+		}
+	}
 }

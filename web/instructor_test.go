@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kindlab/kindlab/server/workshop"
 	"github.com/kindlab/kindlab/static"
 )
 
@@ -187,32 +186,31 @@ func TestJoin(t *testing.T) {
 
 // testGrid is a workshop of 3 steps: ada working on 2, bob stuck on 1 by a
 // failing check, <cy> (an HTML name) who left, and dee done.
-func testGrid() workshop.GridView {
-	steps := []workshop.StepView{{Number: 1, Title: "Deploy"}, {Number: 2, Title: "Expose"}, {Number: 3, Title: "Scale"}}
-	passed := func(n int) workshop.CellView {
-		return workshop.CellView{Step: n, State: workshop.Passed, TimeOnStep: 3 * time.Minute}
+func testGrid() Grid {
+	steps := []string{"Deploy", "Expose", "Scale"}
+	passed := func(n int) GridCell {
+		return GridCell{Step: n, State: CellPassed, TimeOnStep: 3 * time.Minute}
 	}
-	ns := func(n int) workshop.CellView { return workshop.CellView{Step: n} }
-	return workshop.GridView{
-		At:    time.Date(2025, 5, 6, 10, 0, 0, 0, time.UTC),
+	ns := func(n int) GridCell { return GridCell{Step: n, State: CellNotStarted} }
+	return Grid{
 		Steps: steps,
-		Learners: []workshop.LearnerRow{
-			{Session: "s-ada", Name: "Ada", Current: 2, Cells: []workshop.CellView{
+		Learners: []GridRow{
+			{Session: "s-ada", Name: "Ada", Current: 2, Cells: []GridCell{
 				passed(1),
-				{Step: 2, State: workshop.Working, TimeOnStep: 4 * time.Minute, Messages: []workshop.CheckMessage{{CheckID: "svc", Status: "fail", Message: "service homepage not found"}}},
+				{Step: 2, State: CellWorking, TimeOnStep: 4 * time.Minute, Messages: []CellMessage{{CheckID: "svc", Status: "fail", Message: "service homepage not found"}}},
 				ns(3),
 			}},
-			{Session: "s-bob", Name: "Bob", Current: 1, Cells: []workshop.CellView{
-				{Step: 1, State: workshop.Stuck, TimeOnStep: 12 * time.Minute, StuckReason: workshop.ReasonRepeatedFailed, FailingCheck: "ready",
-					Messages: []workshop.CheckMessage{{CheckID: "ready", Status: "fail", Message: "0 of 1 pods ready"}}},
+			{Session: "s-bob", Name: "Bob", Current: 1, Cells: []GridCell{
+				{Step: 1, State: CellStuck, TimeOnStep: 12 * time.Minute, Stuck: StuckRepeatedFailure, FailingCheck: "ready",
+					Messages: []CellMessage{{CheckID: "ready", Status: "fail", Message: "0 of 1 pods ready"}}},
 				ns(2), ns(3),
 			}},
-			{Session: "s-cy", Name: `<img src=x onerror=alert(1)>`, Left: true, Cells: []workshop.CellView{ns(1), ns(2), ns(3)}},
-			{Session: "s-dee", Name: "Dee", Current: 3, Done: true, Cells: []workshop.CellView{passed(1), passed(2), passed(3)}},
+			{Session: "s-cy", Name: `<img src=x onerror=alert(1)>`, Left: true, Cells: []GridCell{ns(1), ns(2), ns(3)}},
+			{Session: "s-dee", Name: "Dee", Current: 3, Done: true, Cells: []GridCell{passed(1), passed(2), passed(3)}},
 		},
-		Summary: workshop.Summary{Learners: 4, Present: 3, Done: 1, StuckLearners: 1},
-		Stuck: []workshop.StuckLearner{{Session: "s-bob", Name: "Bob", Step: 1, For: 12 * time.Minute,
-			Reason: workshop.ReasonRepeatedFailed, CheckID: "ready", LastFail: "0 of 1 pods ready"}},
+		Summary: GridSummary{Learners: 4, Present: 3, Done: 1, StuckLearners: 1},
+		Stuck: []StuckLearner{{Session: "s-bob", Name: "Bob", Step: 1, For: 12 * time.Minute,
+			Reason: StuckRepeatedFailure, CheckID: "ready", LastFail: "0 of 1 pods ready"}},
 	}
 }
 
@@ -350,7 +348,7 @@ func TestDashboardGrid(t *testing.T) {
 }
 
 func TestDashboardGridEmpty(t *testing.T) {
-	d := render(t, DashboardGrid(DashboardGridView{WorkshopID: "w1", Grid: workshop.GridView{Steps: []workshop.StepView{{Number: 1}}}}))
+	d := render(t, DashboardGrid(DashboardGridView{WorkshopID: "w1", Grid: Grid{Steps: []string{""}}}))
 	if got := text(d.must("grid-empty")); got != "No learners yet — share the join link" {
 		t.Errorf("grid-empty = %q", got)
 	}
@@ -446,31 +444,31 @@ func TestShortDuration(t *testing.T) {
 // bigGrid is 200 learners × 8 steps in every state, with check messages.
 func bigGrid() DashboardGridView {
 	const learners, steps = 200, 8
-	g := workshop.GridView{At: time.Now()}
+	g := Grid{}
 	for s := 1; s <= steps; s++ {
-		g.Steps = append(g.Steps, workshop.StepView{Number: s, Title: fmt.Sprintf("Step %d", s), Estimate: 5 * time.Minute})
+		g.Steps = append(g.Steps, fmt.Sprintf("Step %d", s))
 	}
 	for i := range learners {
-		row := workshop.LearnerRow{Session: fmt.Sprintf("sess-%04d", i), Name: fmt.Sprintf("Learner %d", i), Current: i%steps + 1, Left: i%17 == 0}
+		row := GridRow{Session: fmt.Sprintf("sess-%04d", i), Name: fmt.Sprintf("Learner %d", i), Current: i%steps + 1, Left: i%17 == 0}
 		for s := 1; s <= steps; s++ {
-			c := workshop.CellView{Step: s}
+			c := GridCell{Step: s, State: CellNotStarted}
 			switch {
 			case s < row.Current:
-				c.State, c.TimeOnStep = workshop.Passed, 3*time.Minute
+				c.State, c.TimeOnStep = CellPassed, 3*time.Minute
 			case s == row.Current && i%5 == 0:
-				c.State, c.TimeOnStep, c.StuckReason, c.FailingCheck = workshop.Stuck, 9*time.Minute, workshop.ReasonRepeatedFailed, "ready"
-				g.Stuck = append(g.Stuck, workshop.StuckLearner{Session: row.Session, Name: row.Name, Step: s, For: c.TimeOnStep, Reason: c.StuckReason, CheckID: "ready", LastFail: "0 of 2 pods ready"})
+				c.State, c.TimeOnStep, c.Stuck, c.FailingCheck = CellStuck, 9*time.Minute, StuckRepeatedFailure, "ready"
+				g.Stuck = append(g.Stuck, StuckLearner{Session: row.Session, Name: row.Name, Step: s, For: c.TimeOnStep, Reason: c.Stuck, CheckID: "ready", LastFail: "0 of 2 pods ready"})
 			case s == row.Current:
-				c.State, c.TimeOnStep = workshop.Working, 2*time.Minute
+				c.State, c.TimeOnStep = CellWorking, 2*time.Minute
 			}
-			if c.State != workshop.NotStarted {
-				c.Messages = []workshop.CheckMessage{{CheckID: "ready", Status: "fail", Message: "0 of 2 pods ready"}, {CheckID: "svc", Status: "pass", Message: "ok"}}
+			if c.State != CellNotStarted {
+				c.Messages = []CellMessage{{CheckID: "ready", Status: "fail", Message: "0 of 2 pods ready"}, {CheckID: "svc", Status: "pass", Message: "ok"}}
 			}
 			row.Cells = append(row.Cells, c)
 		}
 		g.Learners = append(g.Learners, row)
 	}
-	g.Summary = workshop.Summary{Learners: learners, Present: learners - 12, StuckLearners: len(g.Stuck)}
+	g.Summary = GridSummary{Learners: learners, Present: learners - 12, StuckLearners: len(g.Stuck)}
 	return DashboardGridView{WorkshopID: "w1", CSRF: "csrf-token-0123456789", Grid: g, Steps: steps}
 }
 
@@ -496,9 +494,9 @@ func BenchmarkDashboardGrid200(b *testing.B) {
 // counted in the summary; the others carry no note.
 func TestDashboardGridClusters(t *testing.T) {
 	g := testGrid()
-	g.Learners[0].Cluster = workshop.ClusterRecovering
-	g.Learners[1].Cluster, g.Learners[1].Queue = workshop.ClusterWaiting, 2
-	g.Learners[2].Cluster = workshop.ClusterFailed // left: no note
+	g.Learners[0].Cluster = ClusterRecovering
+	g.Learners[1].Cluster, g.Learners[1].Queue = ClusterWaiting, 2
+	g.Learners[2].Cluster = ClusterFailed // left: no note
 	g.Summary.Recovering, g.Summary.Waiting = 1, 1
 	d := render(t, DashboardGrid(DashboardGridView{WorkshopID: "w1", CSRF: "c", Grid: g, Steps: 3}))
 	for id, want := range map[string]string{

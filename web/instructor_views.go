@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/kindlab/kindlab/server/workshop"
 )
 
 // The instructor's pages: login, home (create a workshop, list them), the
@@ -64,6 +62,7 @@ type DashboardView struct {
 	Capacity   int
 	Ends       time.Time
 	Grids      []DashboardGridView // one per lab of the workshop
+	MaxMessage int                 // the longest message the instructor may send, in characters
 }
 
 // DashboardGridView is the dashboard's live part, rendered by DashboardGrid
@@ -73,7 +72,7 @@ type DashboardGridView struct {
 	LabID      string
 	LabTitle   string
 	CSRF       string
-	Grid       workshop.GridView
+	Grid       Grid
 	Steps      int // steps of the lab; len(Grid.Steps) when 0
 }
 
@@ -98,13 +97,13 @@ func (v DashboardGridView) steps() int {
 // stepTitle is the title of step n (1-based), or "" when the grid lacks it.
 func (v DashboardGridView) stepTitle(n int) string {
 	if n >= 1 && n <= len(v.Grid.Steps) {
-		return v.Grid.Steps[n-1].Title
+		return v.Grid.Steps[n-1]
 	}
 	return ""
 }
 
 // cellAt returns row's cell for step n (1-based); a missing one is not started.
-func cellAt(row workshop.LearnerRow, n int) workshop.CellView {
+func cellAt(row GridRow, n int) GridCell {
 	if n >= 1 && n <= len(row.Cells) && row.Cells[n-1].Step == n {
 		return row.Cells[n-1]
 	}
@@ -113,7 +112,7 @@ func cellAt(row workshop.LearnerRow, n int) workshop.CellView {
 			return c
 		}
 	}
-	return workshop.CellView{Step: n}
+	return GridCell{Step: n, State: CellNotStarted}
 }
 
 // stepNumbers is 1..n.
@@ -127,7 +126,7 @@ func stepNumbers(n int) []int {
 
 // ffDefault is the step the fast-forward select offers first: the one after
 // the learner's current step.
-func ffDefault(row workshop.LearnerRow, steps int) int {
+func ffDefault(row GridRow, steps int) int {
 	return min(max(row.Current+1, 1), steps)
 }
 
@@ -147,15 +146,15 @@ func shortDuration(d time.Duration) string {
 }
 
 // cellTime is what a cell shows: the time on the step, nothing before it starts.
-func cellTime(c workshop.CellView) string {
-	if c.State == workshop.NotStarted {
+func cellTime(c GridCell) string {
+	if c.State == CellNotStarted || c.State == "" {
 		return ""
 	}
 	return shortDuration(c.TimeOnStep)
 }
 
 // messageLine writes one check message: "svc: fail — no such service".
-func messageLine(m workshop.CheckMessage) string {
+func messageLine(m CellMessage) string {
 	var b strings.Builder
 	if m.CheckID != "" {
 		b.WriteString(m.CheckID)
@@ -174,13 +173,13 @@ func messageLine(m workshop.CheckMessage) string {
 }
 
 // cellTitle is a cell's tooltip: step, state, time and the latest messages.
-func cellTitle(row workshop.LearnerRow, c workshop.CellView) string {
+func cellTitle(row GridRow, c GridCell) string {
 	var b strings.Builder
 	b.WriteString(row.Name)
 	b.WriteString(" · step ")
 	b.WriteString(strconv.Itoa(c.Step))
 	b.WriteString(": ")
-	b.WriteString(c.State.String())
+	b.WriteString(string(c.State))
 	if t := cellTime(c); t != "" {
 		b.WriteString(" (")
 		b.WriteString(t)
@@ -189,9 +188,9 @@ func cellTitle(row workshop.LearnerRow, c workshop.CellView) string {
 	if c.FastForwarded {
 		b.WriteString(", fast-forwarded")
 	}
-	if c.State == workshop.Stuck {
+	if c.State == CellStuck {
 		b.WriteString("\n⚠ ")
-		b.WriteString(stuckReason(c.StuckReason, c.FailingCheck))
+		b.WriteString(stuckReason(c.Stuck, c.FailingCheck))
 	}
 	for _, m := range c.Messages {
 		b.WriteString("\n")
@@ -201,7 +200,7 @@ func cellTitle(row workshop.LearnerRow, c workshop.CellView) string {
 }
 
 // latestMessage is the most recent message of a cell, for its small line.
-func latestMessage(c workshop.CellView) string {
+func latestMessage(c GridCell) string {
 	if len(c.Messages) == 0 {
 		return ""
 	}
@@ -209,11 +208,11 @@ func latestMessage(c workshop.CellView) string {
 }
 
 // stuckReason says in plain words why a learner is stuck.
-func stuckReason(reason, check string) string {
+func stuckReason(reason StuckReason, check string) string {
 	switch reason {
-	case workshop.ReasonOverEstimate:
+	case StuckOverEstimate:
 		return "over the step's time estimate"
-	case workshop.ReasonRepeatedFailed:
+	case StuckRepeatedFailure:
 		if check != "" {
 			return "check " + check + " keeps failing"
 		}
@@ -222,7 +221,7 @@ func stuckReason(reason, check string) string {
 	if reason == "" {
 		return "stuck"
 	}
-	return reason
+	return string(reason)
 }
 
 // endsAt writes when a workshop ends, e.g. "15:30".
@@ -242,27 +241,27 @@ func endsAtISO(t time.Time) string {
 
 // rowClass is the class of a learner's row.
 // clusterNote says where a learner's cluster is when it is not simply ready.
-func clusterNote(row workshop.LearnerRow) string {
+func clusterNote(row GridRow) string {
 	switch row.Cluster {
-	case workshop.ClusterWaiting:
+	case ClusterWaiting:
 		if row.Queue > 0 {
 			return "waiting for a cluster: #" + itoa(row.Queue) + " in the queue"
 		}
 		return "cluster on its way"
-	case workshop.ClusterRecovering:
+	case ClusterRecovering:
 		if row.Queue > 0 {
 			return "cluster lost: a new one is on its way, #" + itoa(row.Queue) + " in the queue"
 		}
 		return "cluster lost: a new one is on its way"
-	case workshop.ClusterFailed:
+	case ClusterFailed:
 		return "no cluster: could not be made ready"
-	case workshop.ClusterPaused:
+	case ClusterPaused:
 		return "idle: cluster paused until they are back"
 	}
 	return ""
 }
 
-func rowClass(row workshop.LearnerRow) string {
+func rowClass(row GridRow) string {
 	switch {
 	case row.Left:
 		return "grid-row left"
