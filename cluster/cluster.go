@@ -759,19 +759,33 @@ func (m *Manager) Budget() Budget { return m.opts.Budget }
 // ErrEngineDown means the Docker engine did not answer.
 var ErrEngineDown = errors.New("cluster: the Docker engine does not answer")
 
-// Node container states, as Docker names them; NodeGone when there is none.
+// NodeState is the state of a cluster's node container, as Docker names it
+// (also "created", "removing" or "dead").
+type NodeState string
+
+// Node container states; NodeGone when there is none.
 const (
-	NodeRunning    = "running"
-	NodeRestarting = "restarting"
-	NodePaused     = "paused"
-	NodeExited     = "exited"
-	NodeGone       = ""
+	NodeRunning    NodeState = "running"
+	NodeRestarting NodeState = "restarting"
+	NodePaused     NodeState = "paused"
+	NodeExited     NodeState = "exited"
+	NodeGone       NodeState = ""
 )
 
 // Node is what Docker says of a cluster's node container.
 type Node struct {
-	State   string    // NodeRunning, NodeExited, …, NodeGone
+	State   NodeState
 	Started time.Time // when the container last started
+}
+
+// nodeInspectFormat is the docker inspect format parseNode reads.
+const nodeInspectFormat = "{{.State.Status}} {{.State.StartedAt}}"
+
+// parseNode reads docker inspect's answer in nodeInspectFormat.
+func parseNode(out string) Node {
+	state, started, _ := strings.Cut(strings.TrimSpace(out), " ")
+	at, _ := time.Parse(time.RFC3339Nano, started)
+	return Node{State: NodeState(state), Started: at}
 }
 
 // Node tells what Docker says of the cluster's node container. The error wraps
@@ -781,11 +795,9 @@ func (m *Manager) Node(ctx context.Context, name string) (Node, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := m.opts.Docker.Run(ctx, &out, "inspect", "--type", "container", "--format", "{{.State.Status}} {{.State.StartedAt}}", name+"-control-plane")
+	err := m.opts.Docker.Run(ctx, &out, "inspect", "--type", "container", "--format", nodeInspectFormat, name+"-control-plane")
 	if err == nil {
-		state, started, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
-		at, _ := time.Parse(time.RFC3339Nano, started)
-		return Node{State: state, Started: at}, nil
+		return parseNode(out.String()), nil
 	}
 	if perr := m.opts.Docker.Run(ctx, io.Discard, "version", "--format", "{{.Server.Version}}"); perr != nil {
 		return Node{}, fmt.Errorf("%w: %v", ErrEngineDown, perr)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
@@ -166,5 +167,19 @@ func TestWorkstationKnowsThePIDLimit(t *testing.T) {
 	}
 	if !strings.Contains(Config(), fmt.Sprintf("podPidsLimit: %d", PodPidsLimit)) {
 		t.Errorf("Config() does not set the kubelet's podPidsLimit to %d", PodPidsLimit)
+	}
+}
+
+func TestParseNode(t *testing.T) {
+	at := time.Date(2026, 12, 7, 23, 35, 2, 123456789, time.UTC)
+	for out, want := range map[string]Node{
+		"running 2026-12-07T23:35:02.123456789Z\n": {State: NodeRunning, Started: at},
+		"paused 2026-12-07T23:35:02.123456789Z":    {State: NodePaused, Started: at},
+		"dead 0001-01-01T00:00:00Z":                {State: "dead"},
+		"":                                         {State: NodeGone},
+	} {
+		if got := parseNode(out); got != want {
+			t.Errorf("parseNode(%q) = %+v; want %+v", out, got, want)
+		}
 	}
 }

@@ -726,16 +726,14 @@ func (h *Hosted) Node(ctx context.Context, name string) (Node, error) {
 		return Node{State: NodeExited}, nil
 	}
 	var out bytes.Buffer
-	err = h.docker(name).Run(ctx, &out, "inspect", "--type", "container", "--format", "{{.State.Status}} {{.State.StartedAt}}", name+"-control-plane")
+	err = h.docker(name).Run(ctx, &out, "inspect", "--type", "container", "--format", nodeInspectFormat, name+"-control-plane")
 	if err != nil {
 		if errors.Is(err, ErrEngineDown) {
 			return Node{}, err
 		}
 		return Node{State: NodeGone}, nil
 	}
-	state, started, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
-	at, _ := time.Parse(time.RFC3339Nano, started)
-	return Node{State: state, Started: at}, nil
+	return parseNode(out.String()), nil
 }
 
 // Pause freezes the learner cluster's node in its pod (the pod's engine's freezer).

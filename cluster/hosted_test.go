@@ -119,7 +119,7 @@ func TestHostedNodeStates(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kindlab-clusters"}, Status: corev1.PodStatus{Phase: phase}}
 	}
 	h, _ := newTestHosted(t, pod("kindlab-pending", corev1.PodPending), pod("kindlab-failed", corev1.PodFailed))
-	for name, want := range map[string]string{"kindlab-gone": NodeGone, "kindlab-pending": NodeRestarting, "kindlab-failed": NodeExited} {
+	for name, want := range map[string]NodeState{"kindlab-gone": NodeGone, "kindlab-pending": NodeRestarting, "kindlab-failed": NodeExited} {
 		n, err := h.Node(context.Background(), name)
 		if err != nil || n.State != want {
 			t.Errorf("Node(%s) = %+v, %v; want state %q", name, n, err, want)

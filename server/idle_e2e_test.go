@@ -54,7 +54,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 	if err != nil || sess.Cluster == "" {
 		t.Fatalf("the learner's session: %+v, %v", sess, err)
 	}
-	node := func() string {
+	node := func() cluster.NodeState {
 		n, err := p.m.Node(context.Background(), sess.Cluster)
 		if err != nil {
 			t.Fatal(err)

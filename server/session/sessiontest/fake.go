@@ -238,7 +238,7 @@ func (f *Clusters) Loaded(name string) []string {
 
 // SetNode makes Node report state for cluster name, started at started: a
 // node that stopped, one running again, or EngineDown.
-func (f *Clusters) SetNode(name, state string, started time.Time) {
+func (f *Clusters) SetNode(name string, state cluster.NodeState, started time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.nodes == nil {
