@@ -656,7 +656,8 @@
     summary.textContent = passing === all.length ? "all passing" : passing + " of " + all.length + " passing";
   }
 
-  // onProgress: {"stage","done","queue","error"} while the cluster is prepared.
+  // onProgress: {"stage","label","done","queue","error"} while the cluster is
+  // prepared; stage is the stage's id, label its words.
   function onProgress(d) {
     const box = byTestId("progress");
     if (!box) { onNewCluster(d); return; }
@@ -665,7 +666,7 @@
     let items = $$(".stage", list);
     let idx = items.findIndex((li) => li.dataset.stage === stage);
     if (idx < 0 && stage) {
-      list.appendChild(stageItem(stage));
+      list.appendChild(stageItem(stage, d.label || stage));
       items = $$(".stage", list);
       idx = items.length - 1;
     }
@@ -708,15 +709,15 @@
     const queue = Number(d.queue) || 0;
     status.textContent = d.error ? d.error
       : d.done ? "Your cluster is ready, reloading…"
-      : (d.stage || "Starting") + (queue > 0 ? " (#" + queue + " in the queue)" : "") + "…";
+      : (d.label || "Starting") + (queue > 0 ? " (#" + queue + " in the queue)" : "") + "…";
     status.dataset.state = d.error ? "failed" : d.done ? "done" : "active";
     setHidden(status, false);
     if (d.done && !d.error) setTimeout(() => window.location.reload(), 600);
   }
 
-  function stageItem(name) {
+  function stageItem(id, name) {
     const li = document.createElement("li");
-    li.dataset.stage = name;
+    li.dataset.stage = id;
     const icon = document.createElement("span");
     icon.className = "stage-icon";
     icon.setAttribute("aria-hidden", "true");

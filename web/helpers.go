@@ -10,7 +10,10 @@ import (
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // stageView is a provisioning stage with its state: done, active, failed or pending.
-type stageView struct{ Name, State string }
+type stageView struct {
+	ProgressStage
+	State string
+}
 
 // stages lists the provisioning stages with their states: those before the
 // current stage are done, the current one is active (failed on error).
@@ -18,11 +21,11 @@ func (v ProgressView) stages() []stageView {
 	names := v.Stages
 	cur := -1
 	for i, n := range names {
-		if n == v.Stage {
+		if n.ID == v.Stage.ID {
 			cur = i
 		}
 	}
-	if cur < 0 && v.Stage != "" {
+	if cur < 0 && v.Stage.ID != "" {
 		names = append(names[:len(names):len(names)], v.Stage)
 		cur = len(names) - 1
 	}
@@ -37,7 +40,7 @@ func (v ProgressView) stages() []stageView {
 		case i == cur:
 			state = "active"
 		}
-		out[i] = stageView{Name: n, State: state}
+		out[i] = stageView{ProgressStage: n, State: state}
 	}
 	return out
 }

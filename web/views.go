@@ -46,11 +46,18 @@ type ProgressView struct {
 	CSRF      string // for the "Try again" form, which starts the lab again
 	LabID     string
 	LabTitle  string
-	Stages    []string // the stages in order
-	Stage     string   // the current stage; stages before it are done
+	Stages    []ProgressStage // the stages in order
+	Stage     ProgressStage   // the current stage; stages before it are done
 	Queue     int      // position in the queue when waiting for capacity, else 0
 	Error     string   // plain words for the learner; never an internal error
 	Step      int      // the step the learner is on: past 1, an error offers a fresh cluster back on it
+}
+
+// ProgressStage is a provisioning stage: its id (the page's events name it)
+// and its label.
+type ProgressStage struct {
+	ID    string
+	Label string
 }
 
 // LabPageView is the learner's lab page: steps on the left, terminal on the right.

@@ -490,7 +490,16 @@ func TestRenderMarkdownMismatch(t *testing.T) {
 }
 
 // testStages stand for the server's provisioning stages.
-var testStages = []string{"queue", "files", "terminal", "ready"}
+var testStages = stages("queue", "files", "terminal", "ready")
+
+// stages are progress stages labelled with their ids in capitals.
+func stages(ids ...string) []ProgressStage {
+	var out []ProgressStage
+	for _, id := range ids {
+		out = append(out, ProgressStage{ID: id, Label: strings.ToUpper(id)})
+	}
+	return out
+}
 
 func TestProgress(t *testing.T) {
 	tests := []struct {
@@ -502,23 +511,23 @@ func TestProgress(t *testing.T) {
 	}{
 		{
 			name:       "queued",
-			view:       ProgressView{SessionID: "s1", LabID: "numbers", LabTitle: "Numbers", Stages: testStages, Stage: "queue", Queue: 3},
+			view:       ProgressView{SessionID: "s1", LabID: "numbers", LabTitle: "Numbers", Stages: testStages, Stage: testStages[0], Queue: 3},
 			wantQueue:  "3",
 			wantStates: []string{"active", "pending", "pending", "pending"},
 		},
 		{
 			name:       "claiming",
-			view:       ProgressView{SessionID: "s1", LabID: "numbers", Stages: testStages, Stage: "files"},
+			view:       ProgressView{SessionID: "s1", LabID: "numbers", Stages: testStages, Stage: testStages[1]},
 			wantStates: []string{"done", "active", "pending", "pending"},
 		},
 		{
 			name:       "custom stages with an unknown one",
-			view:       ProgressView{SessionID: "s1", Stages: []string{"a", "b"}, Stage: "c"},
+			view:       ProgressView{SessionID: "s1", Stages: stages("a", "b"), Stage: stages("c")[0]},
 			wantStates: []string{"done", "done", "active"},
 		},
 		{
 			name:       "failed",
-			view:       ProgressView{SessionID: "s1", LabID: "numbers", CSRF: "tok", Stages: []string{"a", "b"}, Stage: "b", Error: "No cluster could be started. Try again in a minute."},
+			view:       ProgressView{SessionID: "s1", LabID: "numbers", CSRF: "tok", Stages: stages("a", "b"), Stage: stages("b")[0], Error: "No cluster could be started. Try again in a minute."},
 			wantError:  "No cluster could be started. Try again in a minute.",
 			wantStates: []string{"done", "failed"},
 		},
@@ -557,6 +566,9 @@ func TestProgress(t *testing.T) {
 			var states []string
 			for _, li := range d.all(func(n *htmlNode) bool { _, ok := attr(n, "data-stage"); return ok }) {
 				states = append(states, attrOr(li, "data-state"))
+				if id := attrOr(li, "data-stage"); !strings.Contains(text(li), strings.ToUpper(id)) {
+					t.Errorf("stage %s reads %q; want its label", id, text(li))
+				}
 			}
 			if !slices.Equal(states, tt.wantStates) {
 				t.Errorf("stage states = %v; want %v", states, tt.wantStates)

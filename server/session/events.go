@@ -30,7 +30,8 @@ type Event struct {
 
 // Progress is where provisioning is.
 type Progress struct {
-	Stage string `json:"stage"`
+	Stage Stage  `json:"stage"`
+	Label string `json:"label"` // the stage in words (set by setProgress)
 	Done  bool   `json:"done"`
 	Queue int    `json:"queue"` // place in the queue for a cluster, from 1; 0 when not queued
 	Error string `json:"error"`
@@ -96,6 +97,7 @@ func (l *Learner) setProgress(p Progress) {
 
 // setProgressLocked is setProgress with l.mu held.
 func (l *Learner) setProgressLocked(p Progress) {
+	p.Label = p.Stage.Label()
 	l.progress = p
 	l.publish(Event{EventProgress, p})
 }

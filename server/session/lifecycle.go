@@ -227,19 +227,40 @@ func (l *Learner) save(context.Context) {
 
 // 1. Provisioning: claim a cluster, copy the files in, wait for the terminal.
 
+// Stage is a provisioning stage, as the learner's page knows it (its id);
+// Label says it in words.
+type Stage string
+
 // Provisioning stages, in order, as the progress view shows them.
 const (
-	StageQueue    = "Waiting for a cluster"
-	StageFiles    = "Copying the lab files"
-	StageTerminal = "Starting your terminal"
-	StageReady    = "Ready"
+	StageQueue    Stage = "queue"
+	StageFiles    Stage = "files"
+	StageTerminal Stage = "terminal"
+	StageReady    Stage = "ready"
 	// StageComeBack is not in Stages: a lost cluster whose node restarts is
 	// waited for (see awaitReturn).
-	StageComeBack = "Waiting for your cluster to start again"
+	StageComeBack Stage = "come-back"
 )
 
 // Stages lists the provisioning stages in order.
-var Stages = []string{StageQueue, StageFiles, StageTerminal, StageReady}
+var Stages = []Stage{StageQueue, StageFiles, StageTerminal, StageReady}
+
+// Label is the stage in the learner's words.
+func (s Stage) Label() string {
+	switch s {
+	case StageQueue:
+		return "Waiting for a cluster"
+	case StageFiles:
+		return "Copying the lab files"
+	case StageTerminal:
+		return "Starting your terminal"
+	case StageReady:
+		return "Ready"
+	case StageComeBack:
+		return "Waiting for your cluster to start again"
+	}
+	return string(s)
+}
 
 // maxClaims is how many clusters one provision claims before it gives up on
 // clusters that do not answer.

@@ -332,7 +332,7 @@ func (m *Manager) recoverSession(ctx context.Context, sess store.Session) (strin
 	// reload it); its terminal reconnects by itself. Should the cluster
 	// not answer, provision tells the page of the new one.
 	l.mu.Lock()
-	l.progress = Progress{Stage: StageReady, Done: true}
+	l.setProgressLocked(Progress{Stage: StageReady, Done: true})
 	l.mu.Unlock()
 	if c, err := m.cfg.Clusters.Get(ctx, sess.Cluster); err == nil {
 		m.mu.Lock()
