@@ -48,9 +48,9 @@ type ProgressView struct {
 	LabTitle  string
 	Stages    []ProgressStage // the stages in order
 	Stage     ProgressStage   // the current stage; stages before it are done
-	Queue     int      // position in the queue when waiting for capacity, else 0
-	Error     string   // plain words for the learner; never an internal error
-	Step      int      // the step the learner is on: past 1, an error offers a fresh cluster back on it
+	Queue     int             // position in the queue when waiting for capacity, else 0
+	Error     string          // plain words for the learner; never an internal error
+	Step      int             // the step the learner is on: past 1, an error offers a fresh cluster back on it
 }
 
 // ProgressStage is a provisioning stage: its id (the page's events name it)
