@@ -121,9 +121,87 @@ const (
 	KindScript    Kind = "script"
 )
 
+// Spec is what a check of one kind judges, read into the Check field its
+// Kind names. Each kind's type checks its own fields and says in plain words
+// what it looks for: adding a kind is its type, its field of Check and its
+// line in kinds (and its evaluation, in package check).
+type Spec interface {
+	// Label says what the check looks for, as the learner reads it.
+	Label() string
+	validate(v validator)
+}
+
+// kinds are the check kinds in the order FORMAT.md lists them, each with
+// its field of Check (made new when asked).
+var kinds = []struct {
+	kind  Kind
+	field func(c *Check, makeNew bool) Spec
+}{
+	{KindResource, func(c *Check, m bool) Spec { return field(&c.Resource, m) }},
+	{KindPods, func(c *Check, m bool) Spec { return field(&c.Pods, m) }},
+	{KindEndpoints, func(c *Check, m bool) Spec { return field(&c.Endpoints, m) }},
+	{KindReplaced, func(c *Check, m bool) Spec { return field(&c.Replaced, m) }},
+	{KindExec, func(c *Check, m bool) Spec { return field(&c.Exec, m) }},
+	{KindHTTP, func(c *Check, m bool) Spec { return field(&c.HTTP, m) }},
+	{KindDNS, func(c *Check, m bool) Spec { return field(&c.DNS, m) }},
+	{KindCommand, func(c *Check, m bool) Spec { return field(&c.Command, m) }},
+	{KindScript, func(c *Check, m bool) Spec { return field(&c.Script, m) }},
+}
+
+// field is a kind's field of Check as a Spec, nil when it is not set; with
+// makeNew, it is set to a new spec first.
+func field[T any, P interface {
+	*T
+	Spec
+}](f *P, makeNew bool) Spec {
+	if makeNew {
+		*f = new(T)
+	}
+	if *f == nil {
+		return nil
+	}
+	return *f
+}
+
 // Kinds lists every check kind.
 func Kinds() []Kind {
-	return []Kind{KindResource, KindPods, KindEndpoints, KindReplaced, KindExec, KindHTTP, KindDNS, KindCommand, KindScript}
+	out := make([]Kind, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.kind
+	}
+	return out
+}
+
+// newSpec sets the field c's Kind names to a new spec and returns it; nil
+// for a kind there is none of.
+func (c *Check) newSpec() Spec {
+	for _, k := range kinds {
+		if k.kind == c.Kind {
+			return k.field(c, true)
+		}
+	}
+	return nil
+}
+
+// Spec is the check's spec: the one field of its kind that is set (nil when
+// none is).
+func (c Check) Spec() Spec {
+	for _, k := range kinds {
+		if s := k.field(&c, false); s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// Label says in plain words what the check looks for.
+func (c Check) Label() string {
+	if s := c.Spec(); s != nil {
+		if l := s.Label(); l != "" {
+			return l
+		}
+	}
+	return "Check " + c.ID
 }
 
 // Check is one check of a step. Exactly one of the kind fields is set: the one

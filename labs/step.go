@@ -319,48 +319,21 @@ func (d *decoder) check(n *yaml.Node) (Check, bool) {
 	if c.Namespace != "" && !validID.MatchString(c.Namespace) {
 		d.errorf(seen["namespace"].Line, "%s: invalid namespace %q", name, c.Namespace)
 	}
-	var spec any
 	switch c.Kind {
-	case KindResource:
-		c.Resource = &ResourceCheck{}
-		spec = c.Resource
-	case KindPods:
-		c.Pods = &PodsCheck{}
-		spec = c.Pods
-	case KindEndpoints:
-		c.Endpoints = &EndpointsCheck{}
-		spec = c.Endpoints
-	case KindReplaced:
-		c.Replaced = &ReplacedCheck{}
-		spec = c.Replaced
-	case KindExec:
-		c.Exec = &ExecCheck{}
-		spec = c.Exec
-	case KindHTTP:
-		c.HTTP = &HTTPCheck{}
-		spec = c.HTTP
-	case KindDNS:
-		c.DNS = &DNSCheck{}
-		spec = c.DNS
-	case KindCommand:
-		c.Command = &CommandCheck{}
-		spec = c.Command
 	case "history":
 		d.errorf(seen["kind"].Line, "%s: history checks are gone; use kind: command, which judges the commands run since the step began (see labs/FORMAT.md)", name)
 		return c, false
-	case KindScript:
-		c.Script = &ScriptCheck{}
-		spec = c.Script
 	case "":
 		d.errorf(n.Line, "%s: missing kind; use one of %s", name, kindList())
 		return c, false
-	default:
+	}
+	spec := c.newSpec()
+	if spec == nil {
 		d.errorf(seen["kind"].Line, "%s: unknown kind %q; use one of %s", name, c.Kind, kindList())
 		return c, false
 	}
 	fields := d.mapping(n, spec, name, isCommon)
-	v := validator{d: d, name: name, line: n.Line, fields: fields}
-	v.validate(&c)
+	spec.validate(validator{d: d, name: name, kind: c.Kind, line: n.Line, fields: fields})
 	return c, true
 }
 

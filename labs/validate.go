@@ -20,7 +20,8 @@ var validID = regexp.MustCompile(`^[a-z0-9-]+$`)
 type validator struct {
 	d      *decoder
 	name   string // "check <id>"
-	line   int    // line of the check (without offset)
+	kind   Kind
+	line   int // line of the check (without offset)
 	fields map[string]*yaml.Node
 }
 
@@ -60,144 +61,152 @@ func (v validator) count(key string, n *int) {
 	}
 }
 
-func (v validator) validate(c *Check) {
-	kind := string(c.Kind)
-	req := func(key, value string) bool {
-		if strings.TrimSpace(value) == "" {
-			v.errorf(key, "missing %s (required for kind %s)", key, kind)
-			return false
-		}
-		return true
+// required says a missing key is an error for the check's kind; it reports
+// whether value is there.
+func (v validator) required(key, value string) bool {
+	if strings.TrimSpace(value) == "" {
+		v.errorf(key, "missing %s (required for kind %s)", key, v.kind)
+		return false
 	}
-	switch c.Kind {
-	case KindResource:
-		r := c.Resource
-		if req("apiVersion", r.APIVersion) {
-			if _, err := schema.ParseGroupVersion(r.APIVersion); err != nil {
-				v.errorf("apiVersion", "invalid apiVersion %q: use v1, apps/v1 and the like", r.APIVersion)
-			}
+	return true
+}
+
+func (r *ResourceCheck) validate(v validator) {
+	if v.required("apiVersion", r.APIVersion) {
+		if _, err := schema.ParseGroupVersion(r.APIVersion); err != nil {
+			v.errorf("apiVersion", "invalid apiVersion %q: use v1, apps/v1 and the like", r.APIVersion)
 		}
-		req("resource", r.Resource)
-		req("name", r.Name)
-		if r.Resource != "" && r.Resource != strings.ToLower(r.Resource) {
-			v.errorf("resource", "resource is the lowercase plural (e.g. services), not %q", r.Resource)
+	}
+	v.required("resource", r.Resource)
+	v.required("name", r.Name)
+	if r.Resource != "" && r.Resource != strings.ToLower(r.Resource) {
+		v.errorf("resource", "resource is the lowercase plural (e.g. services), not %q", r.Resource)
+	}
+	if r.Absent && len(r.Fields) > 0 {
+		v.errorf("absent", "absent: true cannot be combined with fields")
+	}
+	for i, f := range r.Fields {
+		line := f.Line - v.d.offset
+		errf := func(format string, args ...any) {
+			v.d.errorf(line, v.name+": "+fmt.Sprintf("fields item %d: ", i+1)+format, args...)
 		}
-		if r.Absent && len(r.Fields) > 0 {
-			v.errorf("absent", "absent: true cannot be combined with fields")
-		}
-		for i, f := range r.Fields {
-			line := f.Line - v.d.offset
-			errf := func(format string, args ...any) {
-				v.d.errorf(line, v.name+": "+fmt.Sprintf("fields item %d: ", i+1)+format, args...)
-			}
-			if f.Path == "" {
-				errf("missing path")
-			} else if err := checkJSONPath(f.Path); err != nil {
-				errf("%v", err)
-			}
-			switch {
-			case f.Equals == nil && f.Matches == "":
-				errf("needs equals or matches")
-			case f.Equals != nil && f.Matches != "":
-				errf("has both equals and matches; use one")
-			case f.Matches != "":
-				if _, err := regexp.Compile(f.Matches); err != nil {
-					errf("invalid regexp in matches: %v", err)
-				}
-			}
-		}
-	case KindPods:
-		p := c.Pods
-		if req("selector", p.Selector) {
-			v.selector("selector", p.Selector)
-		}
-		if p.Running == nil && p.Ready == nil {
-			v.errorf("selector", "needs running: N and/or ready: N")
-		}
-		v.count("running", p.Running)
-		v.count("ready", p.Ready)
-	case KindEndpoints:
-		e := c.Endpoints
-		req("service", e.Service)
-		if e.Ready == nil && !e.MatchPods && !e.NewPods {
-			v.errorf("service", "needs ready: N, matchPods: true and/or newPods: true")
-		}
-		v.count("ready", e.Ready)
-	case KindReplaced:
-		if req("selector", c.Replaced.Selector) {
-			v.selector("selector", c.Replaced.Selector)
-		}
-	case KindExec:
-		x := c.Exec
-		if req("target", x.Target) {
-			v.target("target", x.Target)
-		}
-		req("command", x.Command)
-		if x.ExitCode < 0 || x.ExitCode > 255 {
-			v.errorf("exitCode", "exitCode must be between 0 and 255")
-		}
-		v.placeholders("contains", x.Contains, false)
-		v.placeholders("notContains", x.NotContains, false)
-		v.placeholders("matches", x.Matches, true)
-	case KindHTTP:
-		h := c.HTTP
-		req("service", h.Service)
-		if h.Path == "" {
-			h.Path = DefaultHTTPPath
-		} else if !strings.HasPrefix(h.Path, "/") {
-			v.errorf("path", "path must start with /")
-		}
-		if h.Status == 0 {
-			h.Status = DefaultHTTPStatus
-		} else if h.Status < 100 || h.Status > 599 {
-			v.errorf("status", "status %d is not an HTTP status", h.Status)
-		}
-		if h.From != "" {
-			v.target("from", h.From)
-		}
-	case KindDNS:
-		n := c.DNS
-		req("name", n.Name)
-		if req("from", n.From) {
-			v.target("from", n.From)
+		if f.Path == "" {
+			errf("missing path")
+		} else if err := checkJSONPath(f.Path); err != nil {
+			errf("%v", err)
 		}
 		switch {
-		case n.Resolves != nil && !*n.Resolves:
-			if n.Service != "" || n.Answers != "" || n.Records != nil {
-				v.errorf("resolves", "resolves: false expects no answer; drop service, answers and records")
-			}
-		default:
-			req("service", n.Service)
-			if n.Answers != "" && n.Answers != AnswersClusterIP && n.Answers != AnswersReadyPods {
-				v.errorf("answers", "answers %q; use clusterIP or readyPods", n.Answers)
-			}
-			if n.Records != nil && *n.Records < 1 {
-				v.errorf("records", "records %d; a name that resolves has at least 1 record (use resolves: false for none)", *n.Records)
+		case f.Equals == nil && f.Matches == "":
+			errf("needs equals or matches")
+		case f.Equals != nil && f.Matches != "":
+			errf("has both equals and matches; use one")
+		case f.Matches != "":
+			if _, err := regexp.Compile(f.Matches); err != nil {
+				errf("invalid regexp in matches: %v", err)
 			}
 		}
-	case KindCommand:
-		x := c.Command
-		switch {
-		case len(x.Command) == 0 && x.Matches == "":
-			v.errorf("command", "needs command: (a model command, or a list of them) or matches: (a regexp)")
-		case len(x.Command) > 0 && x.Matches != "":
-			v.errorf("matches", "has both command and matches; use one")
-		case x.Matches != "":
-			v.regexp("matches", x.Matches)
-		}
-		for _, m := range x.Command {
-			if _, err := cmdline.Compile(m); err != nil {
-				v.errorf("command", "%v", err)
-			}
-		}
-		if x.Exit != "" && x.Exit != ExitAny {
-			if n, err := strconv.Atoi(x.Exit); err != nil || n < 0 || n > 255 {
-				v.errorf("exit", "exit %q; use a status from 0 to 255, or any", x.Exit)
-			}
-		}
-	case KindScript:
-		req("run", c.Script.Run)
 	}
+}
+
+func (p *PodsCheck) validate(v validator) {
+	if v.required("selector", p.Selector) {
+		v.selector("selector", p.Selector)
+	}
+	if p.Running == nil && p.Ready == nil {
+		v.errorf("selector", "needs running: N and/or ready: N")
+	}
+	v.count("running", p.Running)
+	v.count("ready", p.Ready)
+}
+
+func (e *EndpointsCheck) validate(v validator) {
+	v.required("service", e.Service)
+	if e.Ready == nil && !e.MatchPods && !e.NewPods {
+		v.errorf("service", "needs ready: N, matchPods: true and/or newPods: true")
+	}
+	v.count("ready", e.Ready)
+}
+
+func (r *ReplacedCheck) validate(v validator) {
+	if v.required("selector", r.Selector) {
+		v.selector("selector", r.Selector)
+	}
+}
+
+func (x *ExecCheck) validate(v validator) {
+	if v.required("target", x.Target) {
+		v.target("target", x.Target)
+	}
+	v.required("command", x.Command)
+	if x.ExitCode < 0 || x.ExitCode > 255 {
+		v.errorf("exitCode", "exitCode must be between 0 and 255")
+	}
+	v.placeholders("contains", x.Contains, false)
+	v.placeholders("notContains", x.NotContains, false)
+	v.placeholders("matches", x.Matches, true)
+}
+
+func (h *HTTPCheck) validate(v validator) {
+	v.required("service", h.Service)
+	if h.Path == "" {
+		h.Path = DefaultHTTPPath
+	} else if !strings.HasPrefix(h.Path, "/") {
+		v.errorf("path", "path must start with /")
+	}
+	if h.Status == 0 {
+		h.Status = DefaultHTTPStatus
+	} else if h.Status < 100 || h.Status > 599 {
+		v.errorf("status", "status %d is not an HTTP status", h.Status)
+	}
+	if h.From != "" {
+		v.target("from", h.From)
+	}
+}
+
+func (n *DNSCheck) validate(v validator) {
+	v.required("name", n.Name)
+	if v.required("from", n.From) {
+		v.target("from", n.From)
+	}
+	switch {
+	case n.Resolves != nil && !*n.Resolves:
+		if n.Service != "" || n.Answers != "" || n.Records != nil {
+			v.errorf("resolves", "resolves: false expects no answer; drop service, answers and records")
+		}
+	default:
+		v.required("service", n.Service)
+		if n.Answers != "" && n.Answers != AnswersClusterIP && n.Answers != AnswersReadyPods {
+			v.errorf("answers", "answers %q; use clusterIP or readyPods", n.Answers)
+		}
+		if n.Records != nil && *n.Records < 1 {
+			v.errorf("records", "records %d; a name that resolves has at least 1 record (use resolves: false for none)", *n.Records)
+		}
+	}
+}
+
+func (x *CommandCheck) validate(v validator) {
+	switch {
+	case len(x.Command) == 0 && x.Matches == "":
+		v.errorf("command", "needs command: (a model command, or a list of them) or matches: (a regexp)")
+	case len(x.Command) > 0 && x.Matches != "":
+		v.errorf("matches", "has both command and matches; use one")
+	case x.Matches != "":
+		v.regexp("matches", x.Matches)
+	}
+	for _, m := range x.Command {
+		if _, err := cmdline.Compile(m); err != nil {
+			v.errorf("command", "%v", err)
+		}
+	}
+	if x.Exit != "" && x.Exit != ExitAny {
+		if n, err := strconv.Atoi(x.Exit); err != nil || n < 0 || n > 255 {
+			v.errorf("exit", "exit %q; use a status from 0 to 255, or any", x.Exit)
+		}
+	}
+}
+
+func (s *ScriptCheck) validate(v validator) {
+	v.required("run", s.Run)
 }
 
 // placeholders validates the placeholders of s and, when re is set, that the

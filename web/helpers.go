@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -92,4 +93,12 @@ func statusText(s check.Status) string {
 		return "could not run"
 	}
 	return "waiting"
+}
+
+// plural counts noun: "1 step", "3 steps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -142,7 +142,7 @@ func NewStepView(n int, step labs.Step, results []CheckResult) (StepView, error)
 		byID[r.ID] = r
 	}
 	for _, c := range step.Checks {
-		cv := CheckView{ID: c.ID, Label: CheckLabel(c), Status: check.Pending}
+		cv := CheckView{ID: c.ID, Label: c.Label(), Status: check.Pending}
 		if r, ok := byID[c.ID]; ok {
 			cv.Status, cv.Message = orPending(r.Status), r.Message
 		}
@@ -173,84 +173,6 @@ func orPending(s check.Status) check.Status {
 		return s
 	}
 	return check.Pending
-}
-
-// CheckLabel says in plain words what a check looks for.
-func CheckLabel(c labs.Check) string {
-	switch {
-	case c.Resource != nil:
-		r := c.Resource
-		what := strings.TrimSuffix(r.Resource, "s")
-		if r.Absent {
-			return fmt.Sprintf("%s %s is gone", what, r.Name)
-		}
-		return fmt.Sprintf("%s %s exists", what, r.Name)
-	case c.Pods != nil:
-		p := c.Pods
-		var parts []string
-		atLeast := ""
-		if p.Min {
-			atLeast = "at least "
-		}
-		if p.Ready != nil {
-			parts = append(parts, fmt.Sprintf("%s%s ready", atLeast, plural(*p.Ready, "pod")))
-		}
-		if p.Running != nil {
-			parts = append(parts, fmt.Sprintf("%s%s running", atLeast, plural(*p.Running, "pod")))
-		}
-		if len(parts) == 0 {
-			return "Pods " + p.Selector + " exist"
-		}
-		return capitalize(strings.Join(parts, ", ")) + " (" + p.Selector + ")"
-	case c.Endpoints != nil:
-		e := c.Endpoints
-		s := "Service " + e.Service + " has "
-		switch {
-		case e.Ready != nil:
-			s += plural(*e.Ready, "ready endpoint")
-		default:
-			s += "ready endpoints"
-		}
-		if e.MatchPods {
-			s += " matching its pods"
-		}
-		return s
-	case c.Replaced != nil:
-		return "Pods " + c.Replaced.Selector + " were replaced"
-	case c.Exec != nil:
-		return "A command in " + c.Exec.Target + " gives the expected result"
-	case c.HTTP != nil:
-		path := c.HTTP.Path
-		if path == "" {
-			path = labs.DefaultHTTPPath
-		}
-		return "Service " + c.HTTP.Service + " answers on " + path
-	case c.DNS != nil:
-		return c.DNS.Name + " resolves to Service " + c.DNS.Service
-	case c.Command != nil:
-		if len(c.Command.Command) == 0 {
-			return "You ran the command"
-		}
-		if c.Command.Running {
-			return "You started " + c.Command.Command[0]
-		}
-		return "You ran " + c.Command.Command[0]
-	}
-	return "Check " + c.ID
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // CompleteView is the completion screen.

@@ -659,29 +659,6 @@ func TestLayoutBanner(t *testing.T) {
 	}
 }
 
-func TestCheckLabel(t *testing.T) {
-	one, three := 1, 3
-	tests := []struct {
-		name  string
-		check labs.Check
-		want  string
-	}{
-		{name: "pods", check: labs.Check{Pods: &labs.PodsCheck{Selector: "app=x", Ready: &one}}, want: "1 pod ready (app=x)"},
-		{name: "pods min", check: labs.Check{Pods: &labs.PodsCheck{Selector: "app=x", Ready: &three, Min: true}}, want: "At least 3 pods ready (app=x)"},
-		{name: "endpoints", check: labs.Check{Endpoints: &labs.EndpointsCheck{Service: "web", Ready: &three, MatchPods: true}}, want: "Service web has 3 ready endpoints matching its pods"},
-		{name: "absent", check: labs.Check{Resource: &labs.ResourceCheck{Resource: "services", Name: "web", Absent: true}}, want: "service web is gone"},
-		{name: "dns", check: labs.Check{DNS: &labs.DNSCheck{Name: "web.default", Service: "web"}}, want: "web.default resolves to Service web"},
-		{name: "script", check: labs.Check{ID: "custom", Script: &labs.ScriptCheck{Run: "true"}}, want: "Check custom"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := CheckLabel(tt.check); got != tt.want {
-				t.Errorf("CheckLabel(%s) = %q; want %q", tt.name, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	tests := []struct {
 		name string

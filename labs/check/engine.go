@@ -179,25 +179,25 @@ func (e *Engine) EvaluateAll(ctx context.Context, state StepState, checks []labs
 
 func (e *Engine) run(ctx context.Context, st StepState, c labs.Check) (string, error) {
 	ns := namespace(st, c)
-	switch {
-	case c.Kind == labs.KindResource && c.Resource != nil:
-		return e.resource(ctx, ns, c.Resource)
-	case c.Kind == labs.KindPods && c.Pods != nil:
-		return e.pods(ctx, ns, c.Pods)
-	case c.Kind == labs.KindEndpoints && c.Endpoints != nil:
-		return e.endpoints(ctx, st, ns, c.Endpoints)
-	case c.Kind == labs.KindReplaced && c.Replaced != nil:
-		return e.replaced(ctx, st, ns, c.Replaced)
-	case c.Kind == labs.KindExec && c.Exec != nil:
-		return e.exec(ctx, ns, c.Exec)
-	case c.Kind == labs.KindHTTP && c.HTTP != nil:
-		return e.http(ctx, ns, c.HTTP)
-	case c.Kind == labs.KindDNS && c.DNS != nil:
-		return e.dns(ctx, ns, c.DNS)
-	case c.Kind == labs.KindCommand && c.Command != nil:
-		return command(st, ns, c.Command)
-	case c.Kind == labs.KindScript && c.Script != nil:
-		return e.script(ctx, c.Script)
+	switch s := c.Spec().(type) {
+	case *labs.ResourceCheck:
+		return e.resource(ctx, ns, s)
+	case *labs.PodsCheck:
+		return e.pods(ctx, ns, s)
+	case *labs.EndpointsCheck:
+		return e.endpoints(ctx, st, ns, s)
+	case *labs.ReplacedCheck:
+		return e.replaced(ctx, st, ns, s)
+	case *labs.ExecCheck:
+		return e.exec(ctx, ns, s)
+	case *labs.HTTPCheck:
+		return e.http(ctx, ns, s)
+	case *labs.DNSCheck:
+		return e.dns(ctx, ns, s)
+	case *labs.CommandCheck:
+		return command(st, ns, s)
+	case *labs.ScriptCheck:
+		return e.script(ctx, s)
 	}
 	return "", fmt.Errorf("check %s of kind %q has no fields for its kind", c.ID, c.Kind)
 }
