@@ -125,17 +125,23 @@ func (c *cli) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	sessions, err := session.New(c.ctx, session.Config{
+	// The sessions outlive the signal that stops kindlab until the HTTP server
+	// has shut down: a learner's terminal must see kindlab go away (and
+	// reconnect to another replica, or to this one restarted), not its shell
+	// exit.
+	life, endSessions := context.WithCancel(context.WithoutCancel(c.ctx))
+	defer endSessions()
+	sessions, err := session.New(life, session.Config{
 		Catalog: cat, Manifests: fsys.manifests, Store: st, Pool: pool, Clusters: m, Limits: limits, Logger: c.log,
 		IdleTimeout: *idle, MaxAge: *maxAge, HealthEvery: *health, PauseIdle: *pauseIdle, DiskBudget: m.Budget().Disk,
-		OnEvent: func(e activity.Event) { board.Record(c.ctx, e) },
+		OnEvent: func(e activity.Event) { board.Record(life, e) },
 		Replica: *replica, Lease: *lease, ReplicaURL: *replicaURL,
 	})
 	if err != nil {
 		return err
 	}
 	if store.IsPostgres(*db) { // other replicas may share it
-		go board.Follow(c.ctx, *replica, func(e activity.Event) { sessions.TellWorkshop(e.Workshop, e.Message) })
+		go board.Follow(life, *replica, func(e activity.Event) { sessions.TellWorkshop(e.Workshop, e.Message) })
 	}
 	srv, err := server.New(server.Config{
 		Catalog: cat, Store: st, Sessions: sessions, Board: board, Pool: pool, Logger: c.log,

@@ -514,8 +514,8 @@ func (p *plan) buildNode(ctx context.Context, log io.Writer) error {
 		return err
 	}
 	name := "kindlab-node-build-" + p.nodeHash
-	p.b.Run.Run(ctx, Cmd{Name: "docker", Args: []string{"rm", "-f", name}})
-	defer p.b.Run.Run(context.WithoutCancel(ctx), Cmd{Name: "docker", Args: []string{"rm", "-f", name}})
+	p.b.Run.Run(ctx, Cmd{Name: "docker", Args: []string{"rm", "-f", "-v", name}})
+	defer p.b.Run.Run(context.WithoutCancel(ctx), Cmd{Name: "docker", Args: []string{"rm", "-f", "-v", name}})
 	if err := logged(ctx, p.b.Run, log, Cmd{Name: "docker", Args: []string{"run", "-d", "--name", name, "--privileged",
 		"--network=none", "-v", dir + ":/kindlab-build:ro", "--entrypoint", "sleep", stage, "infinity"}}); err != nil {
 		return err

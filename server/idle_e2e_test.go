@@ -143,7 +143,7 @@ func TestE2EIdleClusterSleeps(t *testing.T) {
 		}
 	}
 	removed := time.Now()
-	if out, err := exec.Command("docker", "rm", "-f", sess.Cluster+"-control-plane").CombinedOutput(); err != nil {
+	if out, err := exec.Command("docker", "rm", "-f", "-v", sess.Cluster+"-control-plane").CombinedOutput(); err != nil {
 		t.Fatalf("remove the paused node: %v: %s", err, out)
 	}
 	waitEvents(t, p, sid, activity.KindRecovered, 1, 5*time.Minute)
