@@ -119,7 +119,7 @@ func (s *Server) labPage(w http.ResponseWriter, r *http.Request) {
 		p := l.Progress()
 		s.render(w, r, http.StatusOK, web.Progress(web.ProgressView{
 			SessionID: sess.ID, CSRF: csrf, LabID: lab.ID, LabTitle: lab.Title,
-			Stages: progressStages(session.Stages...), Stage: progressStages(p.Stage)[0], Queue: p.Queue, Error: p.Error, Step: sess.Step,
+			Stages: progressStages(session.Stages), Stage: progressStage(p.Stage), Queue: p.Queue, Error: p.Error, Step: sess.Step,
 		}))
 		return
 	}
@@ -262,11 +262,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// progressStage is a provisioning stage as the progress view shows it.
+func progressStage(s session.Stage) web.ProgressStage {
+	return web.ProgressStage{ID: string(s), Label: s.Label()}
+}
+
 // progressStages are provisioning stages as the progress view shows them.
-func progressStages(stages ...session.Stage) []web.ProgressStage {
+func progressStages(stages []session.Stage) []web.ProgressStage {
 	out := make([]web.ProgressStage, len(stages))
 	for i, s := range stages {
-		out[i] = web.ProgressStage{ID: string(s), Label: s.Label()}
+		out[i] = progressStage(s)
 	}
 	return out
 }

@@ -442,7 +442,10 @@ func serveStoppable(t testing.TB, cfg Config, sc session.Config) (srv *Server, s
 		}
 		sc.Limits = limits
 	}
-	board, err := workshop.NewBoard(cfg.Store, cfg.Catalog, workshop.WithClock(clockOr(cfg.Clock)))
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	board, err := workshop.NewBoard(cfg.Store, cfg.Catalog, workshop.WithClock(cfg.Clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,11 +469,4 @@ func serveStoppable(t testing.TB, cfg Config, sc session.Config) (srv *Server, s
 	stop = func() { srv.Close(); cancel() }
 	t.Cleanup(func() { stop(); cfg.Store.Close() })
 	return srv, stop
-}
-
-func clockOr(c clock.Clock) clock.Clock {
-	if c == nil {
-		return clock.System{}
-	}
-	return c
 }

@@ -273,14 +273,8 @@ func (l *Learner) provision() {
 	ctx := l.life
 	failWith := func(msg string, err error) {
 		l.log.Error("provision failed", "error", err)
-		l.mu.Lock()
-		moved := l.move(fail)
-		if moved { // the page offers Try again as soon as it hears of the failure
-			l.setProgressLocked(Progress{Stage: StageQueue, Error: msg})
-		}
-		l.mu.Unlock()
-		if moved {
-			l.save(ctx)
+		// The page offers Try again as soon as it hears of the failure.
+		if l.moveTelling(ctx, fail, Progress{Stage: StageQueue, Error: msg}) {
 			l.record(ctx, activity.KindFailed, 0, msg)
 		}
 	}

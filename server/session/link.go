@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kindlab/kindlab/cluster"
-	"github.com/kindlab/kindlab/cluster/platform"
 	"github.com/kindlab/kindlab/internal/clock"
 	"github.com/kindlab/kindlab/internal/podstatus"
 	"github.com/kindlab/kindlab/server/activity"
@@ -84,7 +83,7 @@ func (l *Learner) use(c *cluster.Cluster, alongside func(*workstation.Conn) erro
 	}
 	l.link.unguard = unguard
 	l.link.conn = conn
-	l.steps.engine = platform.Checks(conn)
+	l.steps.engine = l.driver(conn).Checks()
 	l.link.active = now()
 	l.mu.Unlock()
 	l.watchCluster(guardCtx, conn, now())
